@@ -1,0 +1,34 @@
+"""The exceptions codecbench raises on bad input.
+
+Every error a user can cause (a bad spec, an unreadable image, a corrupt
+bitstream, a missing dataset) is a :class:`CodecbenchError` with a one-line
+message; the CLI prints that line and exits with status 2.
+"""
+
+
+class CodecbenchError(Exception):
+    """Base class of every error codecbench raises on bad input."""
+
+
+class SpecError(CodecbenchError, ValueError):
+    """A codec spec names an unknown codec or an unknown/out-of-range setting."""
+
+
+class ImageError(CodecbenchError, ValueError):
+    """An image file cannot be read, or an array is not a valid image."""
+
+
+class DecodeError(CodecbenchError, ValueError):
+    """A bitstream is truncated, corrupt, or was written by another codec."""
+
+
+class EncodeError(CodecbenchError, ValueError):
+    """A codec cannot encode this image (e.g. too small, unsupported channels)."""
+
+
+class DatasetError(CodecbenchError):
+    """A dataset is unknown, missing offline, or fails its checksums."""
+
+
+class ResultsError(CodecbenchError):
+    """A results file is unreadable or does not match the record schema."""

@@ -1,0 +1,95 @@
+"""Rate and distortion metrics, following the field's conventions.
+
+- **bpp** = 8 × bitstream bytes / (H × W) of the original image, every byte
+  of the stored stream (headers included) counted, all channels together.
+- **PSNR** (dB) = 10·log10(255² / MSE), MSE over all pixels and channels of
+  the 8-bit images (CompressAI's ``psnr-rgb``); ``None`` when the images are
+  identical (infinite PSNR).
+- **PSNR-Y** (dB): PSNR of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B,
+  computed in floating point on the 0–255 scale (no rounding).
+- **SSIM**: Wang et al. 2004, 11×11 Gaussian window with σ = 1.5, K1 = 0.01,
+  K2 = 0.03, data range 255, 'valid' filtering, mean over channels.
+- **MS-SSIM**: Wang et al. 2003, the same window, 5 scales with weights
+  (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); ``None`` for images whose shorter
+  side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
+  −10·log10(1 − MS-SSIM).
+
+Both SSIM variants come from ``pytorch_msssim`` (computed in float64).
+Dataset figures are the arithmetic mean over images of the per-image values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+from pytorch_msssim import ssim as _ssim
+
+MS_SSIM_MIN_SIDE = 161
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def bpp(num_bytes: int, height: int, width: int) -> float:
+    """Bits per pixel of a ``num_bytes`` bitstream for an H×W image."""
+    return 8.0 * num_bytes / (height * width)
+
+
+def _mse_to_psnr(mse: float) -> float | None:
+    return None if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """PSNR in dB over all channels of two uint8 images; None if identical."""
+    diff = original.astype(np.float64) - decoded.astype(np.float64)
+    return _mse_to_psnr(float(np.mean(diff * diff)))
+
+
+def psnr_y(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """PSNR in dB of BT.601 luma (the single channel of a gray image); None if identical."""
+    diff = luma(original) - luma(decoded)
+    return _mse_to_psnr(float(np.mean(diff * diff)))
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of a uint8 H×W×C image as float64 H×W on the 0–255 scale."""
+    if image.shape[2] == 1:
+        return image[..., 0].astype(np.float64)
+    return image[..., :3].astype(np.float64) @ _LUMA
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(torch.float64)[None]
+
+
+def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
+    """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels."""
+    with torch.inference_mode():
+        return float(_ssim(_tensor(original), _tensor(decoded), data_range=255.0, size_average=True))
+
+
+def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """MS-SSIM (5 scales, standard weights); None if the shorter side is ≤ 160 px."""
+    if min(original.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return None
+    with torch.inference_mode():
+        return float(_ms_ssim(_tensor(original), _tensor(decoded), data_range=255.0, size_average=True))
+
+
+def ms_ssim_db(value: float | None) -> float | None:
+    """MS-SSIM on the dB scale, −10·log10(1 − MS-SSIM); None for None, inf-safe."""
+    if value is None:
+        return None
+    return 10.0 * math.log10(1.0 / max(1.0 - value, 1e-10))
+
+
+def quality(original: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
+    """All distortion metrics of a decoded image, keyed as result records name them."""
+    return {
+        "psnr": psnr(original, decoded),
+        "psnr_y": psnr_y(original, decoded),
+        "ssim": ssim(original, decoded),
+        "ms_ssim": ms_ssim(original, decoded),
+        "exact": bool(np.array_equal(original, decoded)),
+    }
