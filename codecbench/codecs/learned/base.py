@@ -1,0 +1,325 @@
+"""The torch base of learned codecs: device, threads, checkpoints, padding, tiling, container.
+
+A learned codec subclasses :class:`TorchCodec`, declares its ``name``,
+settings and class attributes, and implements three hooks:
+
+``build_model(self, arch: dict) -> torch.nn.Module``
+    The network for the architecture description stored in the checkpoint
+    (``arch``); the base loads the state dict into it (strict), moves it to
+    the device and puts it in eval mode. Called once, in ``__init__``, so
+    loading is outside any timed region.
+``encode_tile(self, tile: np.ndarray) -> list[bytes]``
+    Code one tile (uint8 h×w×c, h and w already padded to ``stride``); return
+    the payload sections.
+``decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray``
+    Rebuild the padded tile of ``shape`` from its sections.
+
+Everything else is the base's: :meth:`TorchCodec._encode` splits the image
+into tiles (only when a side exceeds ``tile_size``), pads each tile to a
+multiple of ``stride`` (``pad_mode``, default edge replication), calls
+:meth:`encode_tile` under :func:`torch.inference_mode`, and writes the
+:class:`~codecbench.bitstream.Container` (header: codec id, format version,
+size, channels, ``header_settings``; 16 bytes for a Kodak image with one
+section and CRC-32). :meth:`TorchCodec._decode` parses and checks the
+container (a foreign, truncated or corrupt stream is a DecodeError), decodes
+each tile and crops the padding away.
+
+Class attributes a subclass may set:
+
+``checkpoint``        file name in :data:`CHECKPOINT_DIR` (or override :meth:`checkpoint_name`
+                      to pick one by setting); None for a codec without weights
+``stride``            pad tiles to a multiple of this (the network's total down-sampling)
+``pad_mode``          numpy pad mode for that padding ("edge", "reflect", "constant")
+``tile_size``         code images with a side above this as independent tiles of
+                      this side (None: never tile); part of the format
+``native_channels``   channel counts the network takes; a 1-channel image given to an
+                      RGB-only network is coded as 3 equal channels and decoded back to
+                      1 channel with BT.601 luma (:func:`codecbench.images.to_gray`)
+``format_version``    bump (with ``version``) when the bits change
+``header_settings``   the settings written into the header (None: all of them); the
+                      decoder refuses a stream whose settings differ from its own
+``check``             container check kind (CRC-32 by default; see bitstream.py)
+``devices``           ("cpu", "cuda") by default; "cuda" without CUDA is a SpecError
+
+Checkpoints are read with ``torch.load(..., weights_only=True)`` only; a file
+that needs arbitrary unpickling (and might run code) is refused with a
+:class:`CheckpointError` naming it. The checkpoint format is a dict
+``{"format": "codecbench-checkpoint", "model": str, "arch": dict,
+"state_dict": dict, "meta": dict}`` (see :func:`make_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import torch
+
+from codecbench.bitstream import CHECK_CRC32, Container, pack_sections, unpack_sections
+from codecbench.codec import Codec
+from codecbench.errors import CodecbenchError, DecodeError, EncodeError, SpecError
+from codecbench.images import to_gray
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINT_FORMAT = "codecbench-checkpoint"
+
+
+class CheckpointError(CodecbenchError):
+    """A checkpoint is missing, corrupt, unsafe to load, or of the wrong architecture."""
+
+
+# -- checkpoints --------------------------------------------------------
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` on the CPU.
+
+    Raises :class:`CheckpointError` naming the file if it is missing,
+    corrupt, not a dict, or needs unsafe unpickling (a pickle that could run
+    code is never executed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is missing (train it with `codecbench train`, see the model card)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} refused: it is not loadable with weights_only=True "
+            f"(it may contain code; codecbench never unpickles such files): {first}"
+        ) from None
+    except Exception as exc:  # zip/format errors of a corrupt or foreign file
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def make_checkpoint(model: str, arch: dict, state_dict: dict, meta: dict | None = None) -> dict:
+    """The dict a shipped checkpoint holds (tensors moved to the CPU)."""
+    state = {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v for k, v in state_dict.items()}
+    return {"format": CHECKPOINT_FORMAT, "model": model, "arch": dict(arch), "state_dict": state, "meta": dict(meta or {})}
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- padding and tiles ----------------------------------------------------
+def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "edge") -> np.ndarray:
+    """Pad H×W×C at the bottom and right to multiples of ``multiple`` (no copy if already)."""
+    h, w = image.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not ph and not pw:
+        return image
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "symmetric"  # reflect needs the pad to be shorter than the side
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def tile_grid(height: int, width: int, tile: int | None) -> list[tuple[int, int, int, int]]:
+    """Tiles (y, x, h, w) covering the image in raster order; one tile if ``tile`` is None or not exceeded."""
+    if tile is None or (height <= tile and width <= tile):
+        return [(0, 0, height, width)]
+    return [
+        (y, x, min(tile, height - y), min(tile, width - x))
+        for y in range(0, height, tile)
+        for x in range(0, width, tile)
+    ]
+
+
+class TorchCodec(Codec):
+    """Base of learned codecs; see the module docstring for the hooks."""
+
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    checkpoint: ClassVar[str | None] = None
+    stride: ClassVar[int] = 1
+    pad_mode: ClassVar[str] = "edge"
+    tile_size: ClassVar[int | None] = None
+    native_channels: ClassVar[tuple[int, ...]] = (1, 3)
+    format_version: ClassVar[int] = 1
+    header_settings: ClassVar[tuple[str, ...] | None] = None
+    check: ClassVar[int] = CHECK_CRC32
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        **settings: Any,
+    ) -> None:
+        """``checkpoint`` overrides the shipped file (a path), e.g. for a freshly trained model."""
+        super().__init__(device=device, threads=threads, **settings)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise SpecError(f"codec {self.name!r}: device 'cuda' requested but CUDA is not available here")
+        self.torch_device = torch.device(device)
+        path = Path(checkpoint) if checkpoint is not None else self.checkpoint_path()
+        self.checkpoint_file: Path | None = path
+        self.checkpoint_data: dict | None = None
+        self.model: torch.nn.Module | None = None
+        if path is not None:
+            self._set_threads()
+            self.checkpoint_data = load_checkpoint(path)
+            self.model = self._load_model(self.checkpoint_data, path)
+
+    # -- hooks ----------------------------------------------------------
+    def checkpoint_name(self) -> str | None:
+        """The checkpoint file name for this configuration (default: the ``checkpoint`` attribute)."""
+        return self.checkpoint
+
+    def checkpoint_path(self) -> Path | None:
+        name = self.checkpoint_name()
+        return None if name is None else CHECKPOINT_DIR / name
+
+    def build_model(self, arch: dict) -> torch.nn.Module:
+        """The network for ``arch`` (from the checkpoint); weights are loaded by the base."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_model")
+
+    def encode_tile(self, tile: np.ndarray) -> list[bytes]:
+        """Code one padded uint8 h×w×c tile; return its payload sections."""
+        raise NotImplementedError
+
+    def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
+        """Rebuild the padded tile of ``shape`` (h, w, c) from its sections."""
+        raise NotImplementedError
+
+    # -- helpers for subclasses ----------------------------------------
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 h×w×c -> float32 1×c×h×w in [0, 1] on the codec's device."""
+        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.torch_device)
+        return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+    @staticmethod
+    def to_image(tensor: torch.Tensor) -> np.ndarray:
+        """float 1×c×h×w in [0, 1] -> uint8 h×w×c (rounded, clamped), on the CPU."""
+        t = tensor.detach()[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        return t.permute(1, 2, 0).contiguous().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize(self.torch_device)
+
+    def library_versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    # -- internals ------------------------------------------------------
+    def _set_threads(self) -> None:
+        if self.threads and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def _load_model(self, ckpt: dict, path: Path) -> torch.nn.Module:
+        state = ckpt.get("state_dict")
+        arch = ckpt.get("arch", {})
+        if not isinstance(state, dict) or not isinstance(arch, dict):
+            raise CheckpointError(f"checkpoint {path} has no state_dict/arch (format {ckpt.get('format')!r})")
+        try:
+            model = self.build_model(arch)
+        except CodecbenchError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(f"checkpoint {path}: architecture {arch} not buildable ({type(exc).__name__}: {exc})") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            detail = str(exc).strip().splitlines()[0][:300]
+            raise CheckpointError(f"checkpoint {path} does not fit {type(self).__name__}'s network (wrong architecture?): {detail}") from None
+        return model.to(self.torch_device).eval()
+
+    def tile_side(self) -> int | None:
+        """The tile side for this configuration (default: ``tile_size``)."""
+        return self.tile_size
+
+    def _header_settings(self) -> dict[str, Any]:
+        keys = self.settings if self.header_settings is None else self.header_settings
+        return {k: self.config[k] for k in keys}
+
+    def _setting_kinds(self) -> dict[str, type]:
+        keys = self.settings if self.header_settings is None else self.header_settings
+        return {k: self.settings[k].kind for k in keys}
+
+    def _tiles(self, image: np.ndarray) -> Iterator[tuple[tuple[int, int, int, int], np.ndarray]]:
+        h, w = image.shape[:2]
+        for y, x, th, tw in tile_grid(h, w, self.tile_side()):
+            yield (y, x, th, tw), pad_to_multiple(image[y : y + th, x : x + tw], self.stride, self.pad_mode)
+
+    def _encode(self, image: np.ndarray) -> bytes:
+        if self.model is None and self.checkpoint_file is not None:
+            raise EncodeError(f"{self.name}: no model loaded")
+        h, w, c = image.shape
+        coded = image
+        if c not in self.native_channels:
+            if c == 1 and 3 in self.native_channels:
+                coded = np.repeat(image, 3, axis=2)
+            else:
+                raise EncodeError(f"{self.name} codes {self.native_channels} channels, not {c}")
+        self._set_threads()
+        with torch.inference_mode():
+            per_tile = [self.encode_tile(np.ascontiguousarray(tile)) for _, tile in self._tiles(coded)]
+        sections = per_tile[0] if len(per_tile) == 1 else [pack_sections(s) for s in per_tile]
+        container = Container(
+            self.name, h, w, c, list(sections), self._header_settings(), self.format_version, self.check
+        )
+        return container.to_bytes()
+
+    def check_stream_settings(self, settings: dict[str, Any]) -> None:
+        """DecodeError if the stream's header settings differ from this instance's."""
+        mine = self._header_settings()
+        if settings != mine:
+            theirs = ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
+            raise DecodeError(
+                f"{self.name}: stream was encoded with {theirs}, this decoder is {self.spec}; "
+                f"decode it with a codec configured as {self.name}:{theirs}"
+            )
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        box = Container.from_bytes(
+            data, self.name, setting_kinds=self._setting_kinds(), format_versions=(self.format_version,)
+        )
+        self.check_stream_settings(box.settings)
+        h, w, c = box.height, box.width, box.channels
+        cc = c
+        if c not in self.native_channels:
+            if c == 1 and 3 in self.native_channels:
+                cc = 3
+            else:
+                raise DecodeError(f"{self.name}: stream declares {c} channels; this codec codes {self.native_channels}")
+        grid = tile_grid(h, w, self.tile_side())
+        if len(grid) == 1:
+            per_tile = [box.sections]
+        else:
+            if len(box.sections) != len(grid):
+                raise DecodeError(f"{self.name}: stream has {len(box.sections)} tile sections, expected {len(grid)}")
+            per_tile = [unpack_sections(s, label=f"{self.name} tile {i}") for i, s in enumerate(box.sections)]
+        out = np.empty((h, w, cc), dtype=np.uint8)
+        self._set_threads()
+        with torch.inference_mode():
+            for (y, x, th, tw), sections in zip(grid, per_tile):
+                shape = (th + (-th) % self.stride, tw + (-tw) % self.stride, cc)
+                tile = self.decode_tile(sections, shape)
+                if not isinstance(tile, np.ndarray) or tile.shape != shape or tile.dtype != np.uint8:
+                    got = getattr(tile, "shape", type(tile).__name__)
+                    raise DecodeError(f"{self.name}: tile decoder returned {got}, expected uint8 {shape}")
+                out[y : y + th, x : x + tw] = tile[:th, :tw]
+        if cc != c:
+            out = to_gray(out)
+        return out
+
+
+def param_count(model: torch.nn.Module) -> int:
+    """Number of parameters (and integer weight tensors) in a module's state."""
+    return sum(math.prod(t.shape) for t in model.state_dict().values() if isinstance(t, torch.Tensor))

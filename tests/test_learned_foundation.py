@@ -1,0 +1,421 @@
+"""The learned-codec foundation: container, entropy coders, torch base, training entry point."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from codecbench import bitstream, entropy
+from codecbench.bitstream import Container
+from codecbench.codecs.learned import base
+from codecbench.codecs.learned.base import CheckpointError, TorchCodec, load_checkpoint, make_checkpoint, save_atomic
+from codecbench.codec import Setting, available_codecs
+from codecbench.errors import DecodeError, EncodeError, SpecError
+from codecbench import training
+
+
+# -- container -----------------------------------------------------------------
+def _box(**kw):
+    args = dict(codec="toy", height=512, width=768, channels=3, sections=[b"abc", b"", b"\x00" * 300],
+                settings={"q": 5, "lam": 0.0125, "fast": True, "mode": "x"})
+    args.update(kw)
+    return Container(**args)
+
+
+KINDS = {"q": int, "lam": float, "fast": bool, "mode": str}
+
+
+def test_container_round_trip_and_size():
+    box = _box()
+    data = box.to_bytes()
+    back = Container.from_bytes(data, "toy", setting_kinds=KINDS, format_versions=(1,))
+    assert (back.height, back.width, back.channels) == (512, 768, 3)
+    assert back.sections == box.sections and back.settings == box.settings
+    # documented sizes: Kodak-size, no settings, one section, CRC-32 -> 16 bytes; CIFAR 14; no check 10
+    assert Container("toy", 512, 768, 3, [b"x" * 100]).header_size() == 16
+    assert Container("toy", 32, 32, 3, [b"x" * 10]).header_size() == 14
+    assert Container("toy", 32, 32, 3, [b"x"], check=bitstream.CHECK_NONE).header_size() == 10
+    assert Container("toy", 32, 32, 3, [b"x"], check=bitstream.CHECK_CRC16).header_size() == 12
+    empty = Container("toy", 1, 1, 1, []).to_bytes()
+    assert Container.from_bytes(empty, "toy").sections == []
+
+
+def test_container_rejects_truncated_foreign_corrupt():
+    data = _box().to_bytes()
+    for n in (0, 1, 2, 5, 10, len(data) - 1):
+        with pytest.raises(DecodeError):
+            Container.from_bytes(data[:n], "toy", setting_kinds=KINDS)
+    with pytest.raises(DecodeError, match="another codec"):
+        Container.from_bytes(data, "other", setting_kinds=KINDS)
+    with pytest.raises(DecodeError, match="magic"):
+        Container.from_bytes(b"\x89PNG\r\n\x1a\n" + data, "toy")
+    with pytest.raises(DecodeError, match="format version"):
+        Container.from_bytes(data, "toy", setting_kinds=KINDS, format_versions=(2,))
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # every single-byte corruption is caught (CRC) and never crashes otherwise
+        bad = bytearray(data)
+        i = int(rng.integers(0, len(bad)))
+        bad[i] ^= int(rng.integers(1, 256))
+        with pytest.raises(DecodeError):
+            Container.from_bytes(bytes(bad), "toy", setting_kinds=KINDS)
+
+
+def test_container_limits_declared_sizes():
+    # a header without check claiming a huge image is refused before anything is allocated
+    out = bytearray(b"CB") + bytes([1]) + bitstream.codec_id("toy").to_bytes(2, "big")
+    bitstream.write_varint(1, out)
+    bitstream.write_varint(200_000, out)  # height beyond MAX_SIDE
+    bitstream.write_varint(10, out)
+    out += bytes([3, 1])
+    with pytest.raises(DecodeError, match="limit"):
+        Container.from_bytes(bytes(out), "toy")
+    with pytest.raises(EncodeError):
+        Container("toy", 10, 10, 9, []).to_bytes()
+    with pytest.raises(DecodeError, match="corrupt length"):
+        bitstream.unpack_sections(bitstream.write_varint(3) + bitstream.write_varint(1000) + b"xx")
+    with pytest.raises(DecodeError, match="truncated"):
+        bitstream.unpack_sections(bitstream.write_varint(3) + bitstream.write_varint(1) + bitstream.write_varint(5) + b"xx")
+
+
+def test_varints_and_sections():
+    for v in (0, 1, 127, 128, 300, 2**40):
+        assert bitstream.read_varint(bitstream.write_varint(v)) == (v, len(bitstream.write_varint(v)))
+    for v in (0, -1, 1, -1000, 12345):
+        assert bitstream.unzigzag(bitstream.zigzag(v)) == v
+    secs = [b"", b"a", b"bc" * 200, b""]
+    assert bitstream.unpack_sections(bitstream.pack_sections(secs)) == secs
+
+
+# -- entropy coders ------------------------------------------------------------
+def test_deflate_round_trip_and_limit():
+    data = bytes(range(256)) * 50
+    assert entropy.inflate(entropy.deflate(data), len(data)) == data
+    with pytest.raises(DecodeError, match="beyond"):
+        entropy.inflate(entropy.deflate(data), 100)
+    with pytest.raises(DecodeError):
+        entropy.inflate(entropy.deflate(data)[:-5], len(data))
+
+
+def test_huffman_round_trip():
+    rng = np.random.default_rng(1)
+    symbols = np.abs(rng.laplace(0, 4, 20000)).astype(np.int64)
+    data = entropy.huffman_encode(symbols)
+    assert np.array_equal(entropy.huffman_decode(data, len(symbols)), symbols)
+    # within 1% of the empirical entropy, table included
+    p = np.bincount(symbols) / len(symbols)
+    h = -(p[p > 0] * np.log2(p[p > 0])).sum() * len(symbols) / 8
+    assert len(data) < 1.03 * h + 50
+    single = entropy.huffman_encode(np.full(1000, 7))
+    assert len(single) <= 4 and np.array_equal(entropy.huffman_decode(single, 1000), np.full(1000, 7))
+    with pytest.raises(DecodeError):
+        entropy.huffman_decode(data[:20], len(symbols))
+
+
+def test_rans_round_trip_parametric_and_categorical():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, 5000)
+    mean = x + rng.normal(0, 2, x.shape)
+    scale = rng.uniform(0.5, 4, x.shape)
+    table = np.array([0.6, 0.3, 0.1])
+    y = rng.choice(3, 700, p=table)
+    per_symbol = rng.random((700, 3)) + 0.1
+    enc = entropy.RansEncoder()
+    enc.add(x[:3000], entropy.laplace(0, 255), mean[:3000], scale[:3000])
+    enc.add(x[3000:], entropy.gaussian(0, 255), mean[3000:], scale[3000:])
+    enc.add(y, entropy.categorical(table))
+    enc.add(y, entropy.categorical(), per_symbol)
+    data = enc.finish()
+    dec = entropy.RansDecoder(data)
+    a = dec.decode(entropy.laplace(0, 255), mean[:3000], scale[:3000])
+    b = dec.decode(entropy.gaussian(0, 255), mean[3000:], scale[3000:])
+    c = dec.decode(entropy.categorical(table), count=700)
+    d = dec.decode(entropy.categorical(), per_symbol)
+    dec.finish()
+    assert np.array_equal(np.concatenate([a, b]), x) and np.array_equal(c, y) and np.array_equal(d, y)
+    assert len(data) * 8 < 5000 * 4  # a real compression, not 8 bits a symbol
+    empty = entropy.RansEncoder().finish()
+    entropy.RansDecoder(empty).finish()
+
+
+# -- the torch base ------------------------------------------------------------
+class _Net(torch.nn.Module):
+    """A stand-in network with stride 4: 4×4 average pooling + a learned gain."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(x, 4) * self.gain.view(1, -1, 1, 1)
+
+
+class ToyCodec(TorchCodec):
+    """Lossy toy: codes each 4×4 block mean (stride 4) with Deflate; tiles of 24."""
+
+    stride = 4
+    tile_size = 24
+    native_channels = (3,)
+    settings = {"level": Setting(int, 6, "deflate level", low=1, high=9)}
+
+    def build_model(self, arch):
+        return _Net(arch["channels"])
+
+    def encode_tile(self, tile):
+        assert tile.shape[0] % 4 == 0 and tile.shape[1] % 4 == 0
+        y = self.model(self.to_tensor(tile))
+        q = (y * 255).round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+        return [entropy.deflate(q.tobytes(), self.config["level"]), b"meta"]
+
+    def decode_tile(self, sections, shape):
+        h, w, c = shape
+        raw = entropy.inflate(sections[0], h * w * c // 16)
+        q = np.frombuffer(raw, np.uint8).reshape(h // 4, w // 4, c)
+        return np.repeat(np.repeat(q, 4, 0), 4, 1)
+
+
+ToyCodec.name = "toy-learned"  # assigned after the class body: not registered globally
+
+
+@pytest.fixture
+def toy_ckpt(tmp_path):
+    path = tmp_path / "toy.pt"
+    save_atomic(make_checkpoint("toy", {"channels": 3}, _Net(3).state_dict()), path)
+    return path
+
+
+def _reference(codec, image):
+    """What coding each tile separately and stitching gives."""
+    h, w = image.shape[:2]
+    out = np.empty_like(image)
+    for y, x, th, tw in base.tile_grid(h, w, codec.tile_size):
+        tile = base.pad_to_multiple(image[y : y + th, x : x + tw], 4, "edge")
+        out[y : y + th, x : x + tw] = codec.decode_tile(codec.encode_tile(tile), tile.shape)[:th, :tw]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 3), (24, 24, 3), (25, 49, 3), (50, 23, 1)])
+def test_padding_cropping_and_tiling_equivalence(toy_ckpt, shape):
+    codec = ToyCodec(checkpoint=toy_ckpt)
+    image = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    data = codec.encode(image)
+    back = codec.decode(data)
+    assert back.shape == image.shape
+    if shape[2] == 3:
+        assert np.array_equal(back, _reference(codec, image))
+    else:  # gray coded as 3 equal channels and decoded back to 1 (documented rule)
+        rgb = np.repeat(image, 3, axis=2)
+        assert np.array_equal(back[..., 0], _reference(codec, rgb)[..., 0])
+    assert codec.encode(image) == data  # deterministic
+    tiles = len(base.tile_grid(shape[0], shape[1], 24))
+    assert (tiles > 1) == (max(shape[:2]) > 24)
+
+
+def test_tile_grid_and_padding():
+    assert base.tile_grid(10, 10, None) == [(0, 0, 10, 10)]
+    assert base.tile_grid(50, 30, 24) == [(0, 0, 24, 24), (0, 24, 24, 6), (24, 0, 24, 24), (24, 24, 24, 6), (48, 0, 2, 24), (48, 24, 2, 6)]
+    img = np.arange(15, dtype=np.uint8).reshape(3, 5, 1)
+    padded = base.pad_to_multiple(img, 4)
+    assert padded.shape == (4, 8, 1) and np.array_equal(padded[:3, :5], img) and padded[3, 7, 0] == img[2, 4, 0]
+    assert base.pad_to_multiple(img, 1) is img
+    assert base.pad_to_multiple(img, 8, "reflect").shape == (8, 8, 1)
+
+
+def test_container_errors_through_the_codec(toy_ckpt):
+    codec = ToyCodec(checkpoint=toy_ckpt)
+    image = np.random.default_rng(4).integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    data = codec.encode(image)
+    with pytest.raises(DecodeError):
+        codec.decode(data[:-3])
+    with pytest.raises(DecodeError, match="magic"):
+        codec.decode(b"\xff\xd8\xff\xe0" + data)
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 0x55
+    with pytest.raises(DecodeError, match="CRC"):
+        codec.decode(bytes(bad))
+    other = ToyCodec(checkpoint=toy_ckpt, level=9)
+    with pytest.raises(DecodeError, match="level=6"):
+        other.decode(data)
+    # the header cost is what bitstream.py documents
+    box = Container.from_bytes(data, "toy-learned", setting_kinds={"level": int})
+    # 30×30 in 4 tiles: 2+1+2+1 + 1+1+1 (sides, channels) + 1 (level) + 1+3 (count, 3 lengths) + 4 (CRC)
+    assert len(data) - sum(map(len, box.sections)) == 18
+
+
+def test_checkpoint_errors(tmp_path, toy_ckpt):
+    with pytest.raises(CheckpointError, match="missing"):
+        ToyCodec(checkpoint=tmp_path / "nope.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        ToyCodec(checkpoint=junk)
+    wrong = tmp_path / "wrong.pt"
+    save_atomic(make_checkpoint("toy", {"channels": 3}, {"weight": torch.zeros(3)}), wrong)
+    with pytest.raises(CheckpointError, match="wrong architecture"):
+        ToyCodec(checkpoint=wrong)
+    mismatch = tmp_path / "mismatch.pt"
+    save_atomic(make_checkpoint("toy", {"channels": 3}, {"gain": torch.zeros(5)}), mismatch)
+    with pytest.raises(CheckpointError, match="mismatch.pt"):
+        ToyCodec(checkpoint=mismatch)
+
+
+class _Exploit:
+    """Unpickling this would create the marker file (i.e. run code)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_weights_only_refuses_malicious_pickle(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "arch": {}, "payload": _Exploit(str(marker))}, evil)
+    # the file really is an exploit: unrestricted unpickling runs the code
+    torch.load(evil, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_checkpoint(evil)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        ToyCodec(checkpoint=evil)
+    assert not marker.exists()
+    raw = tmp_path / "raw.pkl"  # a bare pickle, not a torch zip
+    raw.write_bytes(pickle.dumps(_Exploit(str(marker))))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(raw)
+    assert not marker.exists()
+
+
+def test_device_handling(toy_ckpt):
+    if not torch.cuda.is_available():
+        with pytest.raises(SpecError, match="CUDA is not available"):
+            ToyCodec(checkpoint=toy_ckpt, device="cuda")
+    with pytest.raises(SpecError):
+        ToyCodec(checkpoint=toy_ckpt, device="tpu")
+    codec = ToyCodec(checkpoint=toy_ckpt, threads=1)
+    codec.encode(np.zeros((8, 8, 3), np.uint8))
+    assert torch.get_num_threads() == 1
+    codec.synchronize()
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(toy_ckpt):
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not available on this machine")
+    image = np.random.default_rng(5).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    cpu = ToyCodec(checkpoint=toy_ckpt)
+    gpu = ToyCodec(checkpoint=toy_ckpt, device="cuda")
+    data = gpu.encode(image)
+    gpu.synchronize()
+    assert np.array_equal(gpu.decode(data), cpu.decode(cpu.encode(image)))
+
+
+def test_toy_codec_not_registered():
+    assert "toy-learned" not in available_codecs()
+
+
+# -- training ------------------------------------------------------------------
+class _ToyTrainable(training.Trainable):
+    defaults = {"steps": 6, "batch": 2, "patch": 16, "lr": 1e-2}
+
+    def build(self):
+        return _Net(3)
+
+    def loss(self, model, batch):
+        x = batch.float() / 255
+        mse = ((model(x) - torch.nn.functional.avg_pool2d(x, 4) * 0.5) ** 2).mean()
+        return mse, {"mse": float(mse.detach())}
+
+    def export(self, model, meta):
+        return make_checkpoint("toy", {"channels": 3}, model.state_dict(), meta)
+
+    def evaluate(self, checkpoint, images):
+        codec = ToyCodec(checkpoint=checkpoint)
+        return {"bpp": float(np.mean([8 * len(codec.encode(im)) / (im.shape[0] * im.shape[1]) for im in images]))}
+
+
+_ToyTrainable.name = "toy"
+
+
+@pytest.fixture
+def toy_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(training._TRAINABLES, "toy", _ToyTrainable)
+    folder = tmp_path / "imgs" / "sub"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(6)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (10, 12), dtype=np.uint8)).save(folder / "small.png")  # smaller than patch
+    return tmp_path / "imgs"
+
+
+def test_training_smoke_and_resume(tmp_path, toy_folder):
+    out = tmp_path / "ckpt" / "toy.pt"
+    work = tmp_path / "work"
+    argv = ["toy", "--data", str(toy_folder), "--out", str(out), "--workdir", str(work), "--steps", "4",
+            "--save-every", "2", "--log-every", "2", "--holdout", "2", "--no-progress"]
+    assert training.main(argv) == 0
+    state = torch.load(work / "state.pt", weights_only=True)
+    assert state["step"] == 4
+    ckpt = load_checkpoint(out)
+    assert ckpt["meta"]["steps"] == 4 and ckpt["format"] == base.CHECKPOINT_FORMAT
+    card = training.card_path(out).read_text()
+    for needle in ("Parameters: 3", "codecbench train toy", "Steps: 4", "held-out (2 images", "bpp", "Machine"):
+        assert needle in card
+    log = [json.loads(line) for line in (work / "train.log").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [2, 4] and "mse" in log[1]
+
+    # resume: continues from step 4, with the saved RNG and optimizer states
+    argv[argv.index("--steps") + 1] = "6"
+    assert training.main(argv + ["--resume"]) == 0
+    log = [json.loads(line) for line in (work / "train.log").read_text().splitlines()]
+    assert any(r.get("event") == "resume" and r["step"] == 4 for r in log)
+    assert [r["step"] for r in log if "loss" in r] == [2, 4, 6]
+    assert load_checkpoint(out)["meta"]["steps"] == 6
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_is_exact(tmp_path, toy_folder, monkeypatch):
+    """A run killed after its step-3 save and resumed ends with the weights of an uninterrupted run."""
+    common = ["toy", "--data", str(toy_folder), "--holdout", "1", "--no-progress", "--steps", "6", "--save-every", "3"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert training.main(common + ["--out", str(a / "m.pt"), "--workdir", str(a)]) == 0
+    calls = {"n": 0}
+    original = _ToyTrainable.loss
+
+    def dying_loss(self, model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise _Killed()
+        return original(self, model, batch)
+
+    monkeypatch.setattr(_ToyTrainable, "loss", dying_loss)
+    with pytest.raises(_Killed):
+        training.main(common + ["--out", str(b / "m.pt"), "--workdir", str(b)])
+    assert torch.load(b / "state.pt", weights_only=True)["step"] == 3
+    monkeypatch.setattr(_ToyTrainable, "loss", original)
+    assert training.main(common + ["--out", str(b / "m.pt"), "--workdir", str(b), "--resume"]) == 0
+    sa = torch.load(a / "state.pt", weights_only=True)
+    sb = torch.load(b / "state.pt", weights_only=True)
+    assert sa["step"] == sb["step"] == 6
+    assert torch.equal(sa["state_dict"]["gain"], sb["state_dict"]["gain"])
+
+
+def test_training_errors(tmp_path, toy_folder):
+    with pytest.raises(SpecError, match="unknown trainable"):
+        training.train_command(training.add_train_arguments(__import__("argparse").ArgumentParser()).parse_args(
+            ["nope", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt")]))
+    assert training.main(["toy", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert training.main(["toy", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt"), "--opt", "depth=3"]) == 2
