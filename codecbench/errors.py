@@ -32,3 +32,8 @@ class DatasetError(CodecbenchError):
 
 class ResultsError(CodecbenchError):
     """A results file is unreadable or does not match the record schema."""
+
+
+class CacheError(CodecbenchError):
+    """The results cache cannot be opened, read or written."""
+

@@ -1,0 +1,257 @@
+"""RD curves, BD-rate, fixed-rate interpolation, plots and CompressAI interchange."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from rd_helpers import jpeg_records, synthetic_curve
+
+from codecbench.errors import ResultsError
+from codecbench.metrics import ms_ssim_db
+from codecbench.reports import bdrate, plots
+from codecbench.reports.compressai_json import (
+    curve_to_compressai,
+    export_curves,
+    load_reference,
+    parse_reference_arg,
+    references_for,
+)
+from codecbench.reports.curves import curves
+from codecbench.results import Record
+
+BPP = np.array([0.15, 0.3, 0.6, 1.2, 2.4])
+PSNR = np.array([27.0, 30.0, 33.5, 37.0, 41.0])
+
+
+@pytest.fixture(scope="module")
+def jpeg():
+    return jpeg_records()
+
+
+# -- BD-rate ---------------------------------------------------------------
+@pytest.mark.parametrize("method", bdrate.METHODS)
+def test_bd_rate_of_a_curve_with_ten_percent_fewer_bits_is_minus_ten_percent(method):
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    test = synthetic_curve("better", BPP * 0.9, PSNR)
+    for metric in bdrate.BD_RATE_METRICS:
+        bd = bdrate.bd_rate(anchor, test, metric, method=method)
+        assert bd.value == pytest.approx(-10.0, abs=1e-9), metric
+    assert bdrate.bd_rate(test, anchor, method=method).value == pytest.approx(100 / 0.9 - 100, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", bdrate.METHODS)
+def test_bd_psnr_of_a_curve_one_db_higher_is_one_db(method):
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    test = synthetic_curve("up", BPP, PSNR + 1.0)
+    assert bdrate.bd_quality(anchor, test, method=method).value == pytest.approx(1.0, abs=1e-9)
+    assert bdrate.bd_rate(anchor, anchor, method=method).value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bd_is_not_extrapolated_without_overlap():
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    far = synthetic_curve("far", BPP * 50, PSNR + 20)  # no common PSNR range, no common rate range
+    assert bdrate.bd_rate(anchor, far).format() == "n/a (no overlap)"
+    assert bdrate.bd_quality(anchor, far).format("dB") == "n/a (no overlap)"
+    sliver = synthetic_curve("sliver", BPP * 1.0, PSNR + 13.5)  # overlaps 27..41 only on 40.5..41
+    assert bdrate.bd_rate(anchor, sliver).value is None
+    assert bdrate.bd_rate(anchor, sliver, min_overlap=0.0).value is not None
+    table = bdrate.bd_table([anchor, far])
+    assert "n/a (no overlap)" in table and "| far |" in table
+
+
+def test_single_point_and_empty_curves_give_a_reason_not_a_number():
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    one = synthetic_curve("one", [0.5], [32.0])
+    assert bdrate.bd_rate(anchor, one).format() == "n/a (too few points)"
+    nodata = synthetic_curve("none", [], [])
+    assert bdrate.bd_rate(anchor, nodata).format() == "n/a (no data)"
+    assert bdrate.quality_at(one, 0.5) == 32.0 and bdrate.quality_at(one, 0.6) is None
+
+
+def test_non_monotonic_curve_is_reduced_to_its_envelope_and_noted():
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    bumpy = synthetic_curve("bumpy", [0.15, 0.3, 0.45, 0.6, 1.2, 2.4], [27.0, 30.0, 29.0, 33.5, 37.0, 41.0])
+    x, y, dropped = bdrate.curve_arrays(bumpy, "psnr")
+    assert dropped == 1 and list(x) == [0.15, 0.3, 0.6, 1.2, 2.4]
+    assert bdrate.bd_rate(anchor, bumpy).value == pytest.approx(0.0, abs=1e-9)
+    assert "1 of 6 points not on the PSNR upper envelope" in bdrate.bd_table([anchor, bumpy])
+
+
+def test_fixed_rate_and_fixed_quality_only_inside_the_measured_range():
+    c = synthetic_curve("jpeg", BPP, PSNR)
+    assert bdrate.quality_at(c, 0.3) == pytest.approx(30.0)  # a measured point is reproduced
+    assert bdrate.rate_at(c, 33.5) == pytest.approx(0.6)
+    assert 30.0 < bdrate.quality_at(c, 0.5) < 33.5
+    assert bdrate.quality_at(c, 0.1) is None and bdrate.quality_at(c, 3.0) is None
+    assert bdrate.rate_at(c, 26.0) is None and bdrate.rate_at(c, 45.0) is None
+    table = bdrate.fixed_table([c, synthetic_curve("high", BPP * 4, PSNR + 8)])
+    row = next(line for line in table.splitlines() if line.startswith("| high |"))
+    assert row.count("—") == 3  # below 0.6 bpp and below 35 dB it has no measurement
+
+
+def test_table_states_method_and_anchor_and_marks_references():
+    anchor = synthetic_curve("jpeg", BPP, PSNR)
+    ref = synthetic_curve("bpg", BPP * 0.7, PSNR, reference=True)
+    for method in bdrate.METHODS:
+        table = bdrate.bd_table([anchor, ref], "jpeg", method=method)
+        assert bdrate.METHOD_TEXT[method] in table
+        assert "bpg (reference, not measured here) | 5 | -30.00%" in table
+    assert "anchor `webp` has no lossy curve" in bdrate.bd_table([anchor], "webp")
+    with pytest.raises(Exception, match="unknown interpolation method"):
+        bdrate.bd_table([anchor], method="cubic-ish")
+    # a reference curve may serve as the anchor, by its label
+    assert "against the anchor **bpg (reference, not measured here)**" in bdrate.bd_table([anchor, ref], "bpg")
+
+
+# -- curves from real records ------------------------------------------------
+def test_curve_points_are_arithmetic_means_over_images(jpeg):
+    (curve,) = curves(jpeg)
+    assert curve.codec == "jpeg" and curve.label == "jpeg" and curve.knob == "quality"
+    assert [p.setting for p in curve.points] == [10, 25, 40, 55, 70, 85, 95]
+    for p in curve.points:
+        group = [r for r in jpeg if r.setting == p.setting]
+        assert p.n_ok == p.n_total == 3
+        assert p.bpp == pytest.approx(np.mean([r.bpp for r in group]), rel=1e-12)
+        assert p.psnr == pytest.approx(np.mean([r.psnr for r in group]), rel=1e-12)
+        assert p.ms_ssim_db == pytest.approx(ms_ssim_db(np.mean([r.ms_ssim for r in group])), rel=1e-12)
+    # bpp grows with quality for real JPEG, and so does PSNR
+    assert np.all(np.diff([p.bpp for p in curve.points]) > 0)
+    assert np.all(np.diff([p.psnr for p in curve.points]) > 0)
+
+
+def test_failed_images_are_counted_not_averaged_and_leave_the_bd_computation(jpeg):
+    records = [Record(**{**r.__dict__}) for r in jpeg]
+    victim = next(r for r in records if r.setting == 40 and r.image == "coffee")
+    for f in ("bytes", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "enc_s", "dec_s"):
+        setattr(victim, f, None)
+    victim.error = "EncodeError: boom"
+    (curve,) = curves(records)
+    p = next(p for p in curve.points if p.setting == 40)
+    assert (p.n_ok, p.n_total, p.complete) == (2, 3, False)
+    assert len(curve.series("psnr", complete_only=True)[0]) == 6
+    table = bdrate.bd_table([curve, synthetic_curve("x", BPP, PSNR)], "jpeg")
+    assert "settings left out because images failed: 40 (2/3 ok)" in table
+
+
+def test_labels_distinguish_configurations_of_one_codec(jpeg):
+    other = jpeg_records((10, 40, 70), subsampling=0)
+    labels = sorted(c.label for c in curves(jpeg + other))
+    assert labels == ["jpeg[subsampling=0]", "jpeg[subsampling=2]"]
+    cuda = [Record(**{**r.__dict__, "device": "cuda"}) for r in other]
+    labels = sorted(c.label for c in curves(other + cuda))
+    assert labels == ["jpeg@cpu", "jpeg@cuda"]
+
+
+def test_real_jpeg_without_huffman_optimisation_costs_bits(jpeg):
+    plain = jpeg_records(optimize=False)
+    bd = bdrate.bd_rate(curves(jpeg)[0], curves(plain)[0])
+    assert 2.0 < bd.value < 25.0  # same pixels, larger files: a positive BD-rate
+    assert bdrate.bd_quality(curves(jpeg)[0], curves(plain)[0]).value < 0
+
+
+# -- plots -------------------------------------------------------------------
+def _curve_set():
+    return [
+        synthetic_curve("jpeg", BPP, PSNR),
+        synthetic_curve("webp", BPP * 0.8, PSNR + 0.3),
+        synthetic_curve("paper-model", BPP * 0.6, PSNR, reference=True),
+    ]
+
+
+def test_plots_are_written_per_dataset_and_byte_identical(tmp_path):
+    first = plots.plot_dataset(_curve_set(), tmp_path / "a")
+    second = plots.plot_dataset(_curve_set(), tmp_path / "b")
+    assert sorted(first) == sorted(plots.PLOTS)
+    for kind, path in first.items():
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data == second[kind].read_bytes(), kind
+        assert b"matplotlib" not in data.lower() and b"Software" not in data
+    md = plots.plots_markdown(first, tmp_path)
+    assert "![PSNR vs rate](a/d-psnr.png)" in md
+
+
+def test_plots_skip_what_has_no_data(tmp_path):
+    c = synthetic_curve("jpeg", BPP, PSNR)
+    for p in range(len(c.points)):
+        c.points[p] = type(c.points[p])(**{**c.points[p].__dict__, "ms_ssim": None})
+    written = plots.plot_dataset([c], tmp_path)
+    assert "ms-ssim" not in written and "psnr" in written
+    assert plots.plot_dataset([], tmp_path) == {}
+
+
+def test_report_parts_for_24_images_10_codecs_10_settings_take_under_10_seconds(tmp_path):
+    rng = np.random.default_rng(0)
+    records = []
+    for c in range(10):
+        for s in range(10):
+            for i in range(24):
+                bpp = 0.1 * (s + 1) * (1 + 0.1 * c) * (1 + 0.05 * rng.standard_normal())
+                records.append(
+                    Record(codec=f"codec{c}", spec=f"codec{c}:q={s}", setting=s, dataset="kodak", image=f"kodim{i:02d}",
+                           width=768, height=512, channels=3, bytes=1, bpp=bpp, psnr=25 + 10 * math.log2(1 + bpp),
+                           psnr_y=26 + 10 * math.log2(1 + bpp), ssim=0.9, ms_ssim=1 - 0.1 / (1 + 5 * bpp),
+                           enc_s=0.01, dec_s=0.005)
+                )
+    start = time.perf_counter()
+    cs = curves(records)
+    text = bdrate.bd_table(cs, "codec0") + bdrate.fixed_table(cs)
+    written = plots.plot_dataset(cs, tmp_path)
+    elapsed = time.perf_counter() - start
+    assert len(cs) == 10 and len(written) == 4 and text.count("\n| codec") == 19
+    assert elapsed < 10.0, elapsed
+
+
+# -- CompressAI interchange --------------------------------------------------
+def test_export_matches_the_compressai_format_and_reimports(jpeg, tmp_path):
+    (curve,) = curves(jpeg)
+    doc = curve_to_compressai(curve)
+    assert set(doc) == {"name", "description", "results"}
+    assert set(doc["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
+    assert all(len(v) == len(curve.points) for v in doc["results"].values())
+    assert "arithmetic mean over the dataset's images" in doc["description"]
+    (path,) = export_curves(curves(jpeg), tmp_path)
+    assert path == tmp_path / "photos" / "jpeg.json"
+    ref = load_reference(path, "photos")
+    assert ref.reference and ref.label == "jpeg"
+    assert [p.bpp for p in ref.points] == pytest.approx([p.bpp for p in curve.points], rel=1e-15)
+    assert [p.ms_ssim_db for p in ref.points] == pytest.approx([p.ms_ssim_db for p in curve.points], rel=1e-12)
+    assert bdrate.bd_rate(curve, ref).value == pytest.approx(0.0, abs=1e-9)
+
+
+def test_old_compressai_keys_and_reference_arguments(tmp_path):
+    path = tmp_path / "paper.json"
+    path.write_text(json.dumps({"name": "bmshj2018", "results": {"bpp": [0.5, 0.2], "psnr": [32.0, 29.0],
+                                                                 "ms-ssim": [0.97, 0.94]}}))
+    ref = load_reference(path, "kodak")
+    assert [p.bpp for p in ref.points] == [0.2, 0.5] and ref.points[0].psnr == 29.0
+    assert ref.points[1].ms_ssim_db == pytest.approx(-10 * math.log10(0.03))
+    assert parse_reference_arg(f"kodak={path}") == ("kodak", path)
+    assert parse_reference_arg(str(path)) == (None, path)
+    assert [c.dataset for c in references_for([f"kodak={path}", str(path)], "kodak")] == ["kodak", "kodak"]
+    assert len(references_for([f"kodak={path}"], "bsd300")) == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not JSON"),
+        ('{"benchmarks": []}', "not a CompressAI results file"),
+        ('{"results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}', "has 1 values, results.bpp has 2"),
+        ('{"results": {"bpp": [0.1], "psnr-rgb": ["x"]}}', "non-number"),
+        ('{"results": {"bpp": []}}', "empty"),
+        ('{"results": {"bpp": [0.1]}}', "no quality metric"),
+        ('{"results": {"bpp": [-1], "psnr": [3]}}', "positive"),
+    ],
+)
+def test_bad_reference_files_give_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ResultsError, match=message):
+        load_reference(path)
+    with pytest.raises(ResultsError, match="no such reference file"):
+        load_reference(tmp_path / "missing.json")
