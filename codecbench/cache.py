@@ -1,0 +1,261 @@
+"""A content-addressed cache of per-image measurements (SQLite).
+
+An entry holds what the runner measured for one codec configuration on one
+image: bitstream size, bpp, quality metrics, and the timings with the thread
+count and repeats they were taken with. Its key is the SHA-256 of:
+
+- the codec's registry name, its ``version`` and its canonical spec (every
+  setting, defaults filled in);
+- the versions of the libraries that produce its bits
+  (``codec.library_versions()``);
+- the device;
+- the image's pixel hash: SHA-256 of shape, dtype and pixel bytes, so a
+  renamed or re-encoded-but-identical file hits, and any changed pixel misses;
+- the cache schema, the codecbench version and the metric library's version,
+  so that a change in how metrics are computed never serves stale numbers.
+
+The store is one SQLite database in WAL mode; every write is its own
+``BEGIN IMMEDIATE`` transaction and readers never block writers, so several
+processes (parallel runs, pytest-xdist workers) can share it safely.
+
+Location: ``$CODECBENCH_CACHE`` if set, else ``$XDG_CACHE_HOME/codecbench/cache.sqlite``
+(``~/.cache/codecbench/cache.sqlite``). The data folder is not used: it may be
+a read-only shared copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import codecbench
+from codecbench.errors import CacheError
+
+CACHE_SCHEMA = 1
+ENV = "CODECBENCH_CACHE"
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    codec TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    device TEXT NOT NULL,
+    image TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    measurements TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_codec ON entries (codec);
+"""
+
+
+def default_cache_path() -> Path:
+    """``$CODECBENCH_CACHE``, else ``$XDG_CACHE_HOME/codecbench/cache.sqlite`` (``~/.cache/...``)."""
+    env = os.environ.get(ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "codecbench" / "cache.sqlite"
+
+
+def image_digest(image: np.ndarray) -> str:
+    """SHA-256 of an image's shape, dtype and pixel bytes (C order)."""
+    h = hashlib.sha256()
+    h.update(f"{tuple(image.shape)}|{image.dtype.str}|".encode())
+    h.update(np.ascontiguousarray(image).data)
+    return h.hexdigest()
+
+
+def _metric_versions() -> dict[str, str]:
+    out = {"codecbench": codecbench.__version__, "cache-schema": str(CACHE_SCHEMA)}
+    try:
+        out["pytorch-msssim"] = importlib.metadata.version("pytorch-msssim")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return out
+
+
+_METRIC_VERSIONS: dict[str, str] | None = None
+
+
+def identity(codec: Any, digest: str, device: str) -> dict[str, Any]:
+    """Everything an entry's key is made of (stored with the entry for inspection)."""
+    global _METRIC_VERSIONS
+    if _METRIC_VERSIONS is None:
+        _METRIC_VERSIONS = _metric_versions()
+    return {
+        "codec": codec.name,
+        "codec_version": str(getattr(codec, "version", "")),
+        "spec": codec.spec,
+        "libraries": {str(k): str(v) for k, v in sorted(codec.library_versions().items())},
+        "device": device,
+        "image": digest,
+        "measured_by": _METRIC_VERSIONS,
+    }
+
+
+def cache_key(ident: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class ResultsCache:
+    """Per-image measurements keyed by codec identity, image pixels and device.
+
+    ``image`` arguments take an array or a precomputed :func:`image_digest`
+    (hash each image once when it is run through many codecs).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+
+    # -- connection ------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self._conn = None  # a connection inherited through fork() must not be used
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # e.g. a file system without shared memory: still transactional
+                conn.execute("PRAGMA journal_mode = DELETE")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(None, (x.strip() for x in _SCHEMA_SQL.split(";"))):
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise CacheError(
+                f"results cache {self.path} is unusable ({exc}); run `codecbench cache clear` or remove the file"
+            ) from None
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> ResultsCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- entries ---------------------------------------------------------
+    def key(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> str:
+        digest = image if isinstance(image, str) else image_digest(image)
+        return cache_key(identity(codec, digest, device or codec.device))
+
+    def get(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> dict[str, Any] | None:
+        """The cached measurements of ``codec`` on ``image``, or None."""
+        key = self.key(codec, image, device)
+        with self._lock:
+            try:
+                row = self._connect().execute("SELECT measurements FROM entries WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise CacheError(f"results cache {self.path}: read failed ({exc})") from None
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put(self, codec: Any, image: np.ndarray | str, device: str | None, measurements: dict[str, Any]) -> None:
+        """Store (or replace) the measurements of ``codec`` on ``image``; one transaction."""
+        digest = image if isinstance(image, str) else image_digest(image)
+        device = device or codec.device
+        ident = identity(codec, digest, device)
+        row = (
+            cache_key(ident),
+            codec.name,
+            codec.spec,
+            device,
+            digest,
+            json.dumps(ident, sort_keys=True),
+            json.dumps(measurements, sort_keys=True, allow_nan=False),
+            time.time(),
+        )
+        with self._lock:
+            try:
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                raise CacheError(f"results cache {self.path}: write failed ({exc})") from None
+
+    def clear(self, codec: str | None = None) -> int:
+        """Delete every entry (or those of one codec name); return how many were deleted."""
+        with self._lock:
+            try:
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if codec is None:
+                        n = conn.execute("DELETE FROM entries").rowcount
+                    else:
+                        n = conn.execute("DELETE FROM entries WHERE codec = ?", (codec,)).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                if codec is None:
+                    conn.execute("VACUUM")
+            except sqlite3.DatabaseError as exc:
+                raise CacheError(f"results cache {self.path}: clear failed ({exc})") from None
+        return n
+
+    def stats(self) -> dict[str, Any]:
+        """Entry counts (total and per codec) and the file size."""
+        with self._lock:
+            try:
+                rows = self._connect().execute("SELECT codec, COUNT(*) FROM entries GROUP BY codec").fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise CacheError(f"results cache {self.path}: read failed ({exc})") from None
+        size = sum(p.stat().st_size for p in self._files() if p.exists())
+        by_codec = dict(sorted((str(c), int(n)) for c, n in rows))
+        return {"path": str(self.path), "entries": sum(by_codec.values()), "by_codec": by_codec, "bytes": size}
+
+    def __len__(self) -> int:
+        return int(self.stats()["entries"])
+
+    def _files(self) -> list[Path]:
+        return [self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")]
+
+    def remove(self) -> bool:
+        """Delete the database files (for a cache too damaged to open); True if something was removed."""
+        self.close()
+        removed = False
+        for p in self._files():
+            try:
+                p.unlink()
+                removed = True
+            except FileNotFoundError:
+                pass
+        return removed

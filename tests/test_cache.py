@@ -1,0 +1,139 @@
+"""The content-addressed results cache: keys, persistence, concurrency, damage."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+import numpy as np
+import pytest
+
+from codecbench.cache import ResultsCache, default_cache_path, image_digest
+from codecbench.errors import CacheError
+
+
+class FakeCodec:
+    """Just the identity a cache key is made of."""
+
+    def __init__(self, name="jpeg", version="1", spec="jpeg:quality=75", device="cpu", libs=None):
+        self.name, self.version, self.spec, self.device = name, version, spec, device
+        self._libs = libs if libs is not None else {"pillow": "11.0.0", "libjpeg-turbo": "3.0.4"}
+
+    def library_versions(self):
+        return dict(self._libs)
+
+
+IMAGE = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+MEASURED = {"bytes": 123, "bpp": 49.2, "psnr": 31.25, "psnr_y": 32.5, "ssim": 0.91, "ms_ssim": None,
+            "exact": False, "enc_s": 0.0012, "dec_s": 0.0004, "threads": 2, "repeats": 1}
+
+
+def test_put_then_get_round_trips_exactly(tmp_path):
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        assert cache.get(FakeCodec(), IMAGE) is None
+        cache.put(FakeCodec(), IMAGE, "cpu", MEASURED)
+        assert cache.get(FakeCodec(), IMAGE, "cpu") == MEASURED
+        assert cache.get(FakeCodec(), IMAGE.copy()) == MEASURED  # same pixels, another array
+        assert cache.get(FakeCodec(), image_digest(IMAGE)) == MEASURED  # a precomputed digest
+    with ResultsCache(tmp_path / "c.sqlite") as again:  # persisted
+        assert again.get(FakeCodec(), IMAGE) == MEASURED and len(again) == 1
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        FakeCodec(name="webp", spec="webp:quality=75"),
+        FakeCodec(version="2"),
+        FakeCodec(spec="jpeg:quality=76"),
+        FakeCodec(spec="jpeg:quality=75,subsampling=0"),
+        FakeCodec(libs={"pillow": "11.1.0", "libjpeg-turbo": "3.0.4"}),
+        FakeCodec(libs={"pillow": "11.0.0", "libjpeg-turbo": "3.1.0"}),
+        FakeCodec(device="cuda"),
+    ],
+    ids=["name", "version", "setting", "other-setting", "library", "bit-producing-library", "device"],
+)
+def test_any_change_in_the_key_misses(tmp_path, changed):
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        cache.put(FakeCodec(), IMAGE, None, MEASURED)
+        assert cache.get(changed, IMAGE) is None
+
+
+def test_one_changed_pixel_or_shape_misses(tmp_path):
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        cache.put(FakeCodec(), IMAGE, None, MEASURED)
+        other = IMAGE.copy()
+        other[3, 4, 2] ^= 1
+        assert cache.get(FakeCodec(), other) is None
+        assert cache.get(FakeCodec(), IMAGE.reshape(5, 4, 3)) is None  # same bytes, other shape
+        assert image_digest(IMAGE) != image_digest(IMAGE.reshape(5, 4, 3))
+
+
+def test_clear_all_or_one_codec(tmp_path):
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        cache.put(FakeCodec(), IMAGE, None, MEASURED)
+        cache.put(FakeCodec(spec="jpeg:quality=10"), IMAGE, None, MEASURED)
+        cache.put(FakeCodec(name="webp", spec="webp:quality=75"), IMAGE, None, MEASURED)
+        assert cache.stats()["by_codec"] == {"jpeg": 2, "webp": 1}
+        assert cache.clear("webp") == 1 and len(cache) == 2
+        assert cache.clear() == 2 and len(cache) == 0
+
+
+def test_default_path_honours_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CODECBENCH_CACHE", str(tmp_path / "x.sqlite"))
+    assert default_cache_path() == tmp_path / "x.sqlite"
+    assert ResultsCache().path == tmp_path / "x.sqlite"
+    monkeypatch.delenv("CODECBENCH_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_path() == tmp_path / "xdg" / "codecbench" / "cache.sqlite"
+
+
+def test_uses_wal_mode(tmp_path):
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        cache.put(FakeCodec(), IMAGE, None, MEASURED)
+    conn = sqlite3.connect(tmp_path / "c.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def _writer(path: str, worker: int, n: int, start) -> None:
+    start.wait()
+    cache = ResultsCache(path, timeout=60)
+    rng = np.random.default_rng(worker)
+    for i in range(n):
+        image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        cache.put(FakeCodec(spec=f"jpeg:quality={i % 100 + 1}"), image, None, {**MEASURED, "bytes": worker * 10000 + i})
+        shared = np.full((8, 8, 3), i % 7, np.uint8)  # both workers write these same keys
+        cache.put(FakeCodec(), shared, None, {**MEASURED, "bytes": i % 7})
+        assert cache.get(FakeCodec(), shared)["bytes"] == i % 7
+    cache.close()
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    n = 150
+    procs = [ctx.Process(target=_writer, args=(path, w, n, start)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    byte_values = {row[0] for row in conn.execute("SELECT json_extract(measurements, '$.bytes') FROM entries")}
+    conn.close()
+    assert {w * 10000 + i for w in (1, 2) for i in range(n)} <= byte_values
+    assert len(ResultsCache(path)) == 2 * n + 7
+
+
+def test_a_damaged_cache_file_gives_a_clear_error_and_can_be_removed(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not an SQLite database, just junk" * 100)
+    cache = ResultsCache(path)
+    with pytest.raises(CacheError, match="codecbench cache clear"):
+        cache.get(FakeCodec(), IMAGE)
+    assert cache.remove() and not path.exists()
+    cache.put(FakeCodec(), IMAGE, None, MEASURED)  # usable again
+    assert cache.get(FakeCodec(), IMAGE) == MEASURED
