@@ -1,0 +1,5 @@
+import sys
+
+from codecbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""The ``codecbench`` command.
+
+Each subcommand is a module in :mod:`codecbench.commands` exposing
+``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
+Errors a user can cause are :class:`CodecbenchError`: printed as one line,
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+import codecbench
+from codecbench import commands
+from codecbench.errors import CodecbenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codecbench", description="Benchmark and evaluate learned and classical image codecs."
+    )
+    parser.add_argument("--version", action="version", version=f"codecbench {codecbench.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        importlib.import_module(f"{commands.__name__}.{module}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CodecbenchError as exc:
+        print(f"codecbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codecbench: interrupted (results written so far are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""``codecbench list``: the registered codecs and known datasets."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from codecbench.codec import available_codecs
+from codecbench.datasets import available_datasets
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list codecs (with settings and sweeps) or datasets")
+    p.add_argument("what", nargs="?", choices=("codecs", "datasets"), default="codecs")
+    p.set_defaults(func=list_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.what == "datasets":
+        table = Table("dataset", "description")
+        for name, description in available_datasets().items():
+            table.add_row(name, description)
+    else:
+        table = Table("codec", "kind", "rate knob", "default sweep", "settings", "devices")
+        for name, cls in available_codecs().items():
+            settings = ", ".join(f"{k}={s.describe()}" for k, s in cls.settings.items())
+            sweep = " ".join(map(str, cls.sweep))
+            table.add_row(name, "lossless" if cls.lossless else "lossy", cls.param or "—", sweep, settings,
+                          ", ".join(cls.devices))
+    console.print(table)
+    return 0

@@ -1,0 +1,268 @@
+"""The codecbench pytest plugin: options, benchmark cases, end-of-session report.
+
+Load it from a ``conftest.py`` with ``pytest_plugins = ["codecbench.pytest_plugin"]``.
+Any test that takes the ``codec_case`` fixture is parametrized over
+codec spec × dataset × device (from ``--codec``, ``--dataset``, ``--device``);
+the ``codecbench_session`` fixture holds the session's images, codecs, bitstreams and
+records. At the end of the session the records are written as JSON Lines and
+the markdown report (``--report``, default ``reports/latest/bench.md``).
+
+Timing inside a benchmark: one round encodes (or decodes) every image of the
+dataset once; a record's ``enc_s``/``dec_s`` is the median round time divided
+by the number of images (pytest-benchmark's own JSON keeps every round).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from codecbench import metrics
+from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec
+from codecbench.datasets import get_dataset
+from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.reports.markdown import render
+from codecbench.results import Record, write_records_atomic
+from codecbench.runner import base_record
+
+DEFAULT_REPORT = Path("reports/latest/bench.md")
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One benchmark case: a single-point codec spec on a dataset and device."""
+
+    spec: str
+    dataset: str
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec}@{self.dataset}@{self.device}"
+
+    @property
+    def group(self) -> str:
+        """pytest-benchmark group: the codec's sweep on one dataset and device."""
+        return f"{self.spec.partition(':')[0]} {self.dataset} {self.device}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("codecbench", "codecbench benchmark cases")
+    group.addoption("--codec", action="append", dest="codecbench_codecs", metavar="SPEC",
+                    help="codec spec to benchmark (repeatable; a spec without its rate knob runs the default "
+                    "sweep; default: every registered codec)")
+    group.addoption("--dataset", action="append", dest="codecbench_datasets", metavar="NAME",
+                    help="dataset (repeatable; default: embedded), e.g. kodak, bsd300:gray, cifar10")
+    group.addoption("--device", action="append", dest="codecbench_devices", metavar="DEVICE",
+                    help="cpu or cuda (repeatable; default: both, cuda cases skip where CUDA is absent)")
+    group.addoption("--max-images", type=int, dest="codecbench_max_images", metavar="N",
+                    help="use only the first N images of each dataset")
+    group.addoption("--rounds", type=int, default=3, dest="codecbench_rounds",
+                    help="timed rounds per benchmark, each over the whole dataset (default: 3)")
+    group.addoption("--report", type=Path, default=DEFAULT_REPORT, dest="codecbench_report",
+                    help="markdown report written at the end of the session (default: %(default)s); "
+                    "the records go beside it as .jsonl")
+
+
+def bench_cases(config: pytest.Config) -> list[BenchCase]:
+    """Every (spec, dataset, device) case selected by the command-line options."""
+    specs = config.getoption("codecbench_codecs") or list(available_codecs())
+    datasets = config.getoption("codecbench_datasets") or ["embedded"]
+    devices = config.getoption("codecbench_devices") or ["cpu", "cuda"]
+    cases = []
+    for spec in specs:
+        for single in expand_spec(spec):
+            supported = get_codec_class(parse_spec(single)[0]).devices
+            cases += [BenchCase(single, d, dev) for d in datasets for dev in devices if dev in supported]
+    return cases
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "codec_case" in metafunc.fixturenames:
+        try:
+            cases = bench_cases(metafunc.config)
+        except CodecbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        metafunc.parametrize("codec_case", cases, ids=[c.id for c in cases])
+
+
+@dataclass
+class BenchSession:
+    """Images, codecs, bitstreams and records shared by the session's benchmark tests."""
+
+    max_images: int | None
+    rounds: int
+    images: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
+    codecs: dict[tuple[str, str], Codec] = field(default_factory=dict)
+    streams: dict[BenchCase, list[bytes | None]] = field(default_factory=dict)
+    records: dict[BenchCase, list[Record]] = field(default_factory=dict)
+
+    def dataset(self, name: str) -> list[tuple[str, np.ndarray]]:
+        """The dataset's (id, image) pairs, loaded once; unreadable images are skipped with their error kept."""
+        if name not in self.images:
+            loaded = []
+            for item in get_dataset(name, max_images=self.max_images):
+                try:
+                    loaded.append((item.id, item.load()))
+                except CodecbenchError:
+                    continue  # a bad file is the dataset's problem, reported by `codecbench run`
+            self.images[name] = loaded
+        return self.images[name]
+
+    def codec(self, case: BenchCase) -> Codec:
+        if case.device == "cuda":
+            _require_cuda()
+        key = (case.spec, case.device)
+        if key not in self.codecs:
+            self.codecs[key] = create_codec(case.spec, device=case.device)
+        return self.codecs[key]
+
+    def bench_encode(self, benchmark: Any, case: BenchCase) -> None:
+        """Time encoding the whole dataset, then decode once and score every image."""
+        codec, images = self.codec(case), self.dataset(case.dataset)
+        _label(benchmark, case)
+        streams = benchmark.pedantic(_encode_all, args=(codec, images), rounds=self.rounds, warmup_rounds=1)
+        self.streams[case] = streams
+        self.records[case] = [self._score(codec, case, image_id, image, data)
+                              for (image_id, image), data in zip(images, streams)]
+        _set_time(self.records[case], "enc_s", benchmark, len(images))
+        benchmark.extra_info.update(_summary(codec, case, self.records[case]))
+        _fail_on_errors(self.records[case])
+
+    def bench_decode(self, benchmark: Any, case: BenchCase) -> None:
+        """Time decoding every bitstream of the dataset (encoding first if the encode test did not run)."""
+        codec, images = self.codec(case), self.dataset(case.dataset)
+        if case not in self.streams:
+            self.streams[case] = _encode_all(codec, images)
+            self.records[case] = [self._score(codec, case, i, im, d) for (i, im), d in zip(images, self.streams[case])]
+        _label(benchmark, case)
+        streams = [s for s in self.streams[case] if s is not None]
+        benchmark.pedantic(_decode_all, args=(codec, streams), rounds=self.rounds, warmup_rounds=1)
+        _set_time(self.records[case], "dec_s", benchmark, len(streams))
+        benchmark.extra_info.update(_summary(codec, case, self.records[case]))
+        _fail_on_errors(self.records[case])
+
+    def _score(self, codec: Codec, case: BenchCase, image_id: str, image: np.ndarray, data: bytes | None) -> Record:
+        record = base_record(codec, case.dataset, image_id, image, self.rounds)
+        if data is None:
+            record.error = "encode failed"
+            return record
+        try:
+            decoded = codec.decode(data)
+            if decoded.shape != image.shape:
+                raise DecodeError(f"decoded shape {decoded.shape} differs from the original {image.shape}")
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            return record
+        record.bytes = len(data)
+        record.bpp = metrics.bpp(len(data), *image.shape[:2])
+        for key, value in metrics.quality(image, decoded).items():
+            setattr(record, key, value)
+        return record
+
+    def all_records(self) -> list[Record]:
+        return [r for records in self.records.values() for r in records]
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not available on this machine (torch.cuda.is_available() is False)")
+
+
+def _label(benchmark: Any, case: BenchCase) -> None:
+    benchmark.group = case.group
+    benchmark.extra_info.update({"spec": case.spec, "dataset": case.dataset, "device": case.device})
+
+
+def _encode_all(codec: Codec, images: list[tuple[str, np.ndarray]]) -> list[bytes | None]:
+    streams: list[bytes | None] = []
+    for _, image in images:
+        try:
+            streams.append(codec.encode(image))
+        except Exception:  # scored as a failed image by _score
+            streams.append(None)
+    codec.synchronize()
+    return streams
+
+
+def _decode_all(codec: Codec, streams: list[bytes]) -> None:
+    for data in streams:
+        try:
+            codec.decode(data)
+        except CodecbenchError:
+            pass  # already recorded as a failure by _score
+    codec.synchronize()
+
+
+def _set_time(records: list[Record], attr: str, benchmark: Any, n: int) -> None:
+    stats = getattr(benchmark, "stats", None)
+    if stats is None or not n:  # --benchmark-disable: nothing was timed
+        return
+    per_image = statistics.median(stats.stats.data) / n
+    for record in records:
+        if record.ok:
+            setattr(record, attr, per_image)
+
+
+def _summary(codec: Codec, case: BenchCase, records: list[Record]) -> dict[str, Any]:
+    ok = [r for r in records if r.ok]
+
+    def mean(attr: str) -> float | None:
+        values = [getattr(r, attr) for r in ok]
+        return statistics.fmean(values) if values and None not in values else None
+
+    return {
+        "codec": codec.name,
+        "setting": codec.setting,
+        "lossless": codec.lossless,
+        "images": len(records),
+        "images_ok": len(ok),
+        "exact": sum(bool(r.exact) for r in ok),
+        **{attr: mean(attr) for attr in ("bpp", "psnr", "psnr_y", "ssim", "ms_ssim")},
+        "versions": ok[0].versions if ok else {},
+    }
+
+
+def _fail_on_errors(records: list[Record]) -> None:
+    failed = [f"{r.image}: {r.error}" for r in records if not r.ok]
+    if failed:
+        pytest.fail(f"{len(failed)}/{len(records)} images failed: " + "; ".join(failed[:5]), pytrace=False)
+
+
+_SESSION_KEY = pytest.StashKey[BenchSession]()
+
+
+@pytest.fixture(scope="session")
+def codecbench_session(pytestconfig: pytest.Config) -> BenchSession:
+    """The session's :class:`BenchSession`."""
+    return pytestconfig.stash[_SESSION_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SESSION_KEY] = BenchSession(
+        max_images=config.getoption("codecbench_max_images"), rounds=max(1, config.getoption("codecbench_rounds"))
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    records = session.all_records() if session else []
+    if not records:
+        return
+    report = Path(config.getoption("codecbench_report"))
+    if not report.is_absolute():
+        report = Path(config.rootpath) / report
+    report.parent.mkdir(parents=True, exist_ok=True)
+    write_records_atomic(report.with_suffix(".jsonl"), records)
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(render(records, title="codecbench: pytest bench"), encoding="utf-8")
+    tmp.replace(report)
+    terminalreporter.write_sep("-", "codecbench")
+    terminalreporter.write_line(f"report: {report}  records: {report.with_suffix('.jsonl')} ({len(records)})")

@@ -1,0 +1,1 @@
+"""Reports from result records: markdown tables, BD-rate, rate–distortion plots."""

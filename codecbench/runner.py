@@ -1,0 +1,184 @@
+"""Evaluate configured codecs over a dataset and produce result records.
+
+The loop streams the dataset: each image is loaded once, run through every
+codec spec, and dropped. For each (spec, image) the runner encodes, decodes,
+checks the decoded shape, computes the metrics of :mod:`codecbench.metrics`
+and times the two codec calls separately:
+
+- before its first timed call each codec gets ``warmup`` untimed encode and
+  decode rounds (on the first image it meets), so one-off set-up (library
+  initialisation, kernel selection, allocator growth) is not timed;
+- ``enc_s``/``dec_s`` are the median over ``repeats`` calls of the codec's
+  ``encode``/``decode`` alone, each followed by ``codec.synchronize()`` (a
+  device sync for GPU codecs). Image loading, model loading and metric
+  computation are outside the timed region.
+
+A failure on one image (unreadable image, codec exception, wrong decoded
+shape) becomes a record with ``error`` set; the run goes on.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+import codecbench
+from codecbench import metrics
+from codecbench.codec import Codec, create_codec, expand_spec
+from codecbench.datasets import DatasetItem, get_dataset
+from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.results import Record, ResultsStore
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How codec calls are timed: untimed warm-up rounds per codec, timed repeats per image."""
+
+    warmup: int = 1
+    repeats: int = 1
+
+
+def timed(call: Callable[[], object], codec: Codec, repeats: int) -> tuple[object, float]:
+    """Run ``call`` ``repeats`` times; return its last result and the median seconds."""
+    seconds = []
+    result = None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        result = call()
+        codec.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return result, statistics.median(seconds)
+
+
+def measure(codec: Codec, image: np.ndarray, repeats: int = 1) -> dict:
+    """Encode, decode and score one image; return the measured fields of a Record.
+
+    Raises :class:`DecodeError` if the decoded image does not have the
+    original's shape; any codec exception propagates to the caller.
+    """
+    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
+    decoded, dec_s = timed(lambda: codec.decode(data), codec, repeats)
+    if decoded.shape != image.shape:
+        raise DecodeError(f"decoded shape {decoded.shape} differs from the original {image.shape}")
+    h, w = image.shape[:2]
+    return {
+        "bytes": len(data),
+        "bpp": metrics.bpp(len(data), h, w),
+        **metrics.quality(image, decoded),
+        "enc_s": enc_s,
+        "dec_s": dec_s,
+    }
+
+
+def versions_of(codec: Codec) -> dict[str, str]:
+    """The versions recorded with every result of ``codec``."""
+    return {"codecbench": codecbench.__version__, codec.name: codec.version, **codec.library_versions()}
+
+
+def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None, repeats: int) -> Record:
+    h, w, c = image.shape if image is not None else (0, 0, 0)
+    return Record(
+        codec=codec.name,
+        spec=codec.spec,
+        setting=codec.setting,
+        dataset=dataset,
+        image=item_id,
+        width=w,
+        height=h,
+        channels=c,
+        device=codec.device,
+        threads=codec.threads,
+        repeats=repeats,
+        lossless=codec.lossless,
+        versions=versions_of(codec),
+    )
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Runner:
+    """Runs codec specs over datasets, appending records to an optional store.
+
+    ``specs`` may contain sweeps (``jpeg``, ``jpeg:quality=10|90``); they are
+    expanded and validated before anything runs, so a bad spec fails fast.
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[str],
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        timing: Timing = Timing(),
+        store: ResultsStore | None = None,
+    ) -> None:
+        self.specs = [single for spec in specs for single in expand_spec(spec)]
+        if not self.specs:
+            raise CodecbenchError("no codec specs to run")
+        self.device = device
+        self.threads = threads
+        self.timing = timing
+        self.store = store
+        self._codecs: dict[str, Codec] = {}
+        self._warm: set[str] = set()
+
+    def codec(self, spec: str) -> Codec:
+        """The configured codec for ``spec``, built (and its model loaded) once."""
+        if spec not in self._codecs:
+            self._codecs[spec] = create_codec(spec, device=self.device, threads=self.threads)
+        return self._codecs[spec]
+
+    def _warm_up(self, codec: Codec, image: np.ndarray) -> None:
+        if codec.spec in self._warm:
+            return
+        self._warm.add(codec.spec)
+        for _ in range(self.timing.warmup):
+            codec.decode(codec.encode(image))
+
+    def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray) -> Record:
+        """One record for ``codec`` on one image; failures are recorded, not raised."""
+        record = base_record(codec, dataset, item_id, image, self.timing.repeats)
+        try:
+            self._warm_up(codec, image)
+            for key, value in measure(codec, image, self.timing.repeats).items():
+                setattr(record, key, value)
+        except Exception as exc:  # one image's failure must not end the run
+            record.error = _error_text(exc)
+        return record
+
+    def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
+        """Yield the records of every spec on every image of ``dataset`` (resuming a store)."""
+        data = get_dataset(dataset, max_images=max_images, download=download)
+        for item in data:
+            yield from self._run_item(data.name, item)
+
+    def _run_item(self, dataset: str, item: DatasetItem) -> Iterator[Record]:
+        pending = [s for s in self.specs if not self._done(self.codec(s), dataset, item.id)]
+        if not pending:
+            return
+        try:
+            image = item.load()
+        except CodecbenchError as exc:
+            for spec in pending:
+                record = base_record(self.codec(spec), dataset, item.id, None, 0)
+                record.error = _error_text(exc)
+                yield self._keep(record)
+            return
+        for spec in pending:
+            yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image))
+
+    def _done(self, codec: Codec, dataset: str, item_id: str) -> bool:
+        return self.store is not None and (codec.spec, dataset, item_id, codec.device) in self.store.done
+
+    def _keep(self, record: Record) -> Record:
+        if self.store is not None:
+            self.store.append(record)
+        return record
+

@@ -1,0 +1,1 @@
+pytest_plugins = ["codecbench.pytest_plugin"]

@@ -1,0 +1,63 @@
+"""The runner: records, failures recorded not raised, resume after a kill."""
+
+import json
+
+import numpy as np
+import pytest
+
+from codecbench.results import ResultsStore, read_records
+from codecbench.runner import Runner, Timing, measure
+from codecbench import create_codec
+from tests.conftest import smooth_image
+
+
+def test_measure_reports_real_rate_and_quality():
+    image = smooth_image(64, 80)
+    codec = create_codec("jpeg:quality=50")
+    fields = measure(codec, image)
+    assert fields["bytes"] == len(codec.encode(image))
+    assert fields["bpp"] == pytest.approx(8 * fields["bytes"] / (64 * 80))
+    assert 25 < fields["psnr"] < 50 and 0 < fields["ssim"] <= 1
+    assert fields["ms_ssim"] is None  # shorter side below 161 px
+    assert fields["enc_s"] > 0 and fields["dec_s"] > 0
+
+
+def test_lossless_codec_is_exact():
+    fields = measure(create_codec("png"), smooth_image(40, 40))
+    assert fields["exact"] is True and fields["psnr"] is None
+
+
+def test_run_over_folder_records_bad_files_and_goes_on(image_folder, tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    runner = Runner(["jpeg:quality=30|80", "png"], timing=Timing(warmup=0), store=store)
+    records = list(runner.run_dataset(f"folder:{image_folder}"))
+    assert len(records) == 4 * 3
+    bad = [r for r in records if not r.ok]
+    assert {r.image for r in bad} == {"broken"} and all("ImageError" in r.error for r in bad)
+    good = {(r.spec, r.image): r for r in records if r.ok}
+    low, high = (good[(create_codec(f"jpeg:quality={q}").spec, "img0")] for q in (30, 80))
+    assert low.bpp < high.bpp and low.psnr < high.psnr
+    assert len(read_records(store.path)) == 12
+
+
+def test_resume_skips_done_records_and_repairs_a_torn_line(image_folder, tmp_path):
+    path = tmp_path / "r.jsonl"
+    list(Runner(["jpeg:quality=50"], store=ResultsStore(path)).run_dataset(f"folder:{image_folder}"))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # as if killed mid-write
+    store = ResultsStore(path)
+    assert len(store.records) == 2
+    kept = {r.key for r in store.records if r.ok}
+    again = list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
+    assert len(again) == 4 - len(kept)  # the torn record and the failed image are redone; complete ones kept
+    assert not kept & {r.key for r in again}
+    final = read_records(path)
+    assert len({r.key for r in final}) == 4
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_codec_exception_on_one_image_is_recorded():
+    runner = Runner(["jpeg:quality=50"], timing=Timing(warmup=0))
+    codec = runner.codec(runner.specs[0])
+    record = runner.evaluate(codec, "synthetic", "rgba", np.zeros((8, 8, 4), np.uint8))
+    assert record.error.startswith("ImageError") and record.bpp is None
