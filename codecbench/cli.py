@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CodecbenchError as exc:
         print(f"codecbench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("codecbench: interrupted (results written so far are kept)", file=sys.stderr)
         return 130

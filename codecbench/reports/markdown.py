@@ -1,18 +1,18 @@
 """Markdown summary tables from result records.
 
-One section per (dataset, device): a lossy table (one row per codec spec,
-ordered by codec then rate knob) and a lossless table. Every figure is the
-arithmetic mean over the images that succeeded, and each row says how many
-did (``ok/total``): failures are never averaged over silently.
+One section per (dataset, device): a lossy table (one row per codec setting,
+curves from :mod:`codecbench.reports.curves`, points in bpp order) and a
+lossless table. Every figure is the arithmetic mean over the images that
+succeeded, and each row says how many did (``ok/total``): failures are never
+averaged over silently, and each is listed with its reason.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from codecbench.reports.curves import Curve, curves
 from codecbench.results import Record
 
 CONVENTIONS = (
@@ -22,76 +22,6 @@ CONVENTIONS = (
     "MS-SSIM: 5 scales, standard weights (— below 161 px). Times are the median of timed calls after warm-up, "
     "per image, of the codec call alone (no file or model loading)."
 )
-
-
-@dataclass
-class Row:
-    """Per-image means of one spec on one dataset and device."""
-
-    dataset: str
-    device: str
-    codec: str
-    spec: str
-    setting: object
-    lossless: bool
-    ok: int
-    total: int
-    exact: int
-    bpp: float | None
-    psnr: float | None
-    psnr_y: float | None
-    ssim: float | None
-    ms_ssim: float | None
-    enc_s: float | None
-    dec_s: float | None
-    errors: list[str]
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.fmean(present) if present else None
-
-
-def _mean_all(values: Sequence[float | None]) -> float | None:
-    """Mean only when every image has the value (an infinite PSNR makes the mean undefined)."""
-    return statistics.fmean(values) if values and all(v is not None for v in values) else None
-
-
-def summarize(records: Iterable[Record]) -> list[Row]:
-    """Group records by (dataset, device, spec) and average the successful ones."""
-    groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
-    for record in records:
-        groups[(record.dataset, record.device, record.spec)].append(record)
-    rows = []
-    for (dataset, device, spec), group in groups.items():
-        ok = [r for r in group if r.ok]
-        first = group[0]
-        rows.append(
-            Row(
-                dataset=dataset,
-                device=device,
-                codec=first.codec,
-                spec=spec,
-                setting=first.setting,
-                lossless=first.lossless,
-                ok=len(ok),
-                total=len(group),
-                exact=sum(bool(r.exact) for r in ok),
-                bpp=_mean(r.bpp for r in ok),
-                psnr=_mean_all([r.psnr for r in ok]),
-                psnr_y=_mean_all([r.psnr_y for r in ok]),
-                ssim=_mean(r.ssim for r in ok),
-                ms_ssim=_mean_all([r.ms_ssim for r in ok]),
-                enc_s=_mean(r.enc_s for r in ok),
-                dec_s=_mean(r.dec_s for r in ok),
-                errors=sorted({f"{r.image}: {r.error}" for r in group if not r.ok}),
-            )
-        )
-    return sorted(rows, key=lambda r: (r.dataset, r.device, r.codec, _sort_key(r.setting), r.spec))
-
-
-def _sort_key(value: object) -> tuple:
-    return (0, float(value)) if isinstance(value, (int, float)) else (1, str(value))
 
 
 def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
@@ -107,49 +37,41 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 def render(records: Iterable[Record], *, title: str = "codecbench report") -> str:
     """The markdown report: conventions, then lossy and lossless tables per dataset and device."""
     records = list(records)
-    rows = summarize(records)
     out = [f"# {title}", "", CONVENTIONS, ""]
     out += _environment(records)
-    sections: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for row in rows:
-        sections[(row.dataset, row.device)].append(row)
+    sections: dict[tuple[str, str], list[Curve]] = defaultdict(list)
+    for curve in curves(records):
+        sections[(curve.dataset, curve.device)].append(curve)
     for (dataset, device), section in sections.items():
         threads = sorted({r.threads for r in records if r.dataset == dataset and r.device == device})
         out += ["", f"## {dataset} — {device}, threads {', '.join(map(str, threads))}", ""]
-        lossy = [r for r in section if not r.lossless]
-        lossless = [r for r in section if r.lossless]
+        lossy = [(c, p) for c in section if not c.lossless for p in c.points]
+        lossless = [(c, p) for c in section if c.lossless for p in c.points]
         if lossy:
             out += _table(
                 ["codec", "setting", "ok/total", "bpp", "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"],
                 (
-                    [
-                        r.spec,
-                        str(r.setting),
-                        f"{r.ok}/{r.total}",
-                        _fmt(r.bpp, 3),
-                        _fmt(r.psnr, 2),
-                        _fmt(r.psnr_y, 2),
-                        _fmt(r.ssim, 4),
-                        _fmt(r.ms_ssim, 4),
-                        _fmt(r.enc_s, 1, 1e3),
-                        _fmt(r.dec_s, 1, 1e3),
-                    ]
-                    for r in lossy
+                    [c.label, c.setting_text(p), f"{p.n_ok}/{p.n_total}", _fmt(p.bpp, 3), _fmt(p.psnr, 2),
+                     _fmt(p.psnr_y, 2), _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), _fmt(p.enc_s, 1, 1e3),
+                     _fmt(p.dec_s, 1, 1e3)]
+                    for c, p in lossy
                 ),
             )
         if lossless:
-            out += ["", "Lossless (bits per pixel, all channels together; exact = bit-exact round trips):", ""]
+            out += ["", "Lossless (bits per pixel, all channels together; exact = every image round-tripped "
+                    "bit-exactly):", ""]
             out += _table(
-                ["codec", "ok/total", "exact", "bpp", "enc ms", "dec ms"],
+                ["codec", "setting", "ok/total", "exact", "bpp", "enc ms", "dec ms"],
                 (
-                    [r.spec, f"{r.ok}/{r.total}", f"{r.exact}/{r.ok}", _fmt(r.bpp, 3), _fmt(r.enc_s, 1, 1e3),
-                     _fmt(r.dec_s, 1, 1e3)]
-                    for r in lossless
+                    [c.label, c.setting_text(p), f"{p.n_ok}/{p.n_total}", "yes" if p.exact else "NO",
+                     _fmt(p.bpp, 3), _fmt(p.enc_s, 1, 1e3), _fmt(p.dec_s, 1, 1e3)]
+                    for c, p in lossless
                 ),
             )
-        failures = [(r.spec, e) for r in section for e in r.errors]
+        failures = sorted({(r.spec, r.image, r.error) for r in records
+                           if not r.ok and r.dataset == dataset and r.device == device})
         if failures:
-            out += ["", "Failures:", ""] + [f"- `{spec}` {error}" for spec, error in failures]
+            out += ["", "Failures:", ""] + [f"- `{spec}` {image}: {error}" for spec, image, error in failures]
     return "\n".join(out) + "\n"
 
 
