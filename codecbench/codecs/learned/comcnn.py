@@ -1,0 +1,228 @@
+"""``comcnn``: ComCNN → half-resolution compact image → real JPEG → up-sampling → RecCNN (seed 002, Jiang et al. 2017).
+
+Encoder: ComCNN (conv 3×3 + ReLU; conv 3×3 stride 2 + BN + ReLU; conv 3×3
+to C channels) turns the H×W×C image into a compact ⌈H/2⌉×⌈W/2⌉×C image,
+which is rounded to 8 bits and coded by Pillow's JPEG encoder at the knob
+``quality`` (Pillow defaults otherwise: 4:2:0 chroma subsampling for RGB,
+standard tables). The stream is the container header plus that JPEG file,
+byte for byte. Decoder: Pillow JPEG-decodes, up-samples ×2 (bicubic) and
+RecCNN — a residual CNN (conv + ReLU; D−2 × [conv + BN + ReLU]; conv) that
+predicts the residual added to the up-sampled image — restores the image.
+
+Training handles the non-differentiable codec as Jiang et al. 2017 do,
+with their two sub-problems optimised together in each step instead of in
+alternating epochs:
+
+- RecCNN is trained on the *actual* codec output: the compact images are
+  JPEG-encoded and decoded (Pillow, quality drawn uniformly from 10…90 per
+  image), up-sampled, and RecCNN is fitted to the original (MSE); no
+  gradient reaches ComCNN through this term;
+- ComCNN is trained with the codec replaced by the identity (Jiang et al.'s
+  approximation): MSE between RecCNN(up(ComCNN(x))) and x, with RecCNN's
+  weights held fixed for this term (a functional call on detached weights).
+
+One model serves every JPEG quality. RGB (``comcnn.pt``) and grayscale
+(``comcnn-gray.pt``, the seed's setting: 1-channel images such as
+``bsd300:gray``) are separate networks; an H×W×1 image uses the gray one.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from codecbench.codec import Setting
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint
+from codecbench.errors import DecodeError, EncodeError
+from codecbench.training import Trainable
+
+DEFAULT_ARCH = {"channels": 3, "com_width": 64, "rec_width": 32, "rec_depth": 10}
+
+
+class ComCNN(nn.Module):
+    def __init__(self, channels: int = 3, width: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class RecCNN(nn.Module):
+    def __init__(self, channels: int = 3, width: int = 32, depth: int = 10):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(width, channels, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, up: torch.Tensor) -> torch.Tensor:
+        return up + self.net(up)
+
+
+class ComRec(nn.Module):
+    def __init__(self, channels: int = 3, com_width: int = 64, rec_width: int = 32, rec_depth: int = 10):
+        super().__init__()
+        self.com = ComCNN(channels, com_width)
+        self.rec = RecCNN(channels, rec_width, rec_depth)
+
+
+def build(arch: dict) -> ComRec:
+    return ComRec(int(arch["channels"]), int(arch["com_width"]), int(arch["rec_width"]), int(arch["rec_depth"]))
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
+
+def compact_to_uint8(c: torch.Tensor) -> np.ndarray:
+    """1×C×h×w float in [0, 1] -> uint8 h×w×C (rounded, clamped)."""
+    return c[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def jpeg_bytes(img: np.ndarray, quality: int) -> bytes:
+    mode = "L" if img.shape[2] == 1 else "RGB"
+    buf = io.BytesIO()
+    Image.fromarray(img[..., 0] if mode == "L" else img, mode).save(buf, format="JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+def jpeg_decode(data: bytes, channels: int) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        if im.format != "JPEG":
+            raise DecodeError(f"comcnn: payload is {im.format}, not JPEG")
+        arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+class ComCNNCodec(TorchCodec):
+    name = "comcnn"
+    description = "ComCNN compact image -> Pillow JPEG (quality knob) -> bicubic up-sampling -> RecCNN (seed 002)"
+    param = "quality"
+    sweep = (5, 10, 20, 35, 50, 75, 90)
+    settings = {"quality": Setting(int, 50, "JPEG quality of the half-resolution compact image", low=1, high=95)}
+    stride = 2
+    tile_size = 4096
+    native_channels = (1, 3)
+    format_version = 1
+
+    checkpoint = "comcnn.pt"
+
+    def __init__(self, *, checkpoint: Any = None, gray_checkpoint: Any = None, **kw: Any) -> None:
+        super().__init__(checkpoint=checkpoint, **kw)
+        # networks by channel count: the main checkpoint's (RGB when shipped) and the grayscale one
+        self._models: dict[int, torch.nn.Module] = {int(self.checkpoint_data["arch"]["channels"]): self.model}
+        self._gray_path = Path(gray_checkpoint) if gray_checkpoint is not None else CHECKPOINT_DIR / "comcnn-gray.pt"
+        if 1 not in self._models and self._gray_path.is_file():  # load now, outside any timed region
+            self._models[1] = self._load_model(load_checkpoint(self._gray_path), self._gray_path)
+
+    def build_model(self, arch: dict) -> torch.nn.Module:
+        return build(arch)
+
+    def _model_for(self, channels: int, error: type) -> torch.nn.Module:
+        if channels not in self._models:
+            what = "grayscale checkpoint " + str(self._gray_path) if channels == 1 else "an RGB checkpoint"
+            raise error(f"{self.name}: no network for {channels}-channel images ({what} is missing)")
+        return self._models[channels]
+
+    def encode_tile(self, tile: np.ndarray) -> list[bytes]:
+        model = self._model_for(tile.shape[2], EncodeError)
+        compact = model.com(self.to_tensor(tile))
+        return [jpeg_bytes(compact_to_uint8(compact), self.config["quality"])]
+
+    def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
+        if len(sections) != 1:
+            raise DecodeError(f"{self.name}: expected 1 section, got {len(sections)}")
+        h, w, c = shape
+        model = self._model_for(c, DecodeError)
+        compact = jpeg_decode(sections[0], c)
+        if compact.shape[:2] != (h // 2, w // 2):
+            raise DecodeError(f"{self.name}: compact image is {compact.shape[:2]}, expected {(h // 2, w // 2)}")
+        up = upsample(self.to_tensor(compact), (h, w))
+        return self.to_image(model.rec(up).clamp_(0, 1))
+
+
+class ComCNNTrainable(Trainable):
+    name = "comcnn"
+    codec = "comcnn"
+    description = "ComCNN/RecCNN around a real JPEG codec (Jiang et al. 2017 training: codec in the loop for RecCNN, identity proxy for ComCNN)"
+    defaults = {"steps": 1500, "batch": 8, "patch": 64, "lr": 1e-3}
+    options = {
+        "channels": Setting(int, 3, "3 (RGB) or 1 (grayscale, the seed's setting)", choices=(1, 3)),
+        "qmin": Setting(int, 10, "lowest JPEG quality drawn in training", low=1, high=95),
+        "qmax": Setting(int, 90, "highest JPEG quality drawn in training", low=1, high=95),
+    }
+
+    def arch(self) -> dict:
+        return {**DEFAULT_ARCH, "channels": self.opts["channels"]}
+
+    def build(self) -> torch.nn.Module:
+        return build(self.arch())
+
+    def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        x = batch.float().div(255.0)
+        if self.opts["channels"] == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        size = tuple(x.shape[2:])
+        compact = model.com(x)
+        # (1) RecCNN on the real codec's output (no gradient to ComCNN)
+        decoded = []
+        for i in range(x.shape[0]):
+            q = int(torch.randint(self.opts["qmin"], self.opts["qmax"] + 1, (1,)))
+            img = compact_to_uint8(compact[i : i + 1].detach())
+            decoded.append(torch.from_numpy(jpeg_decode(jpeg_bytes(img, q), img.shape[2]).copy()).permute(2, 0, 1).float() / 255)
+        up_real = upsample(torch.stack(decoded), size)
+        rec_loss = F.mse_loss(model.rec(up_real), x)
+        # (2) ComCNN through the identity proxy of the codec, RecCNN weights fixed for this term
+        params = {k: v.detach() for k, v in model.rec.named_parameters()}
+        buffers = dict(model.rec.named_buffers())
+        out = torch.func.functional_call(model.rec, {**params, **buffers}, (upsample(compact, size),))
+        com_loss = F.mse_loss(out, x)
+        psnr = -10 * torch.log10(rec_loss.detach().clamp_min(1e-10))
+        return rec_loss + com_loss, {"rec_mse255": float(rec_loss.detach()) * 255**2,
+                                     "com_mse255": float(com_loss.detach()) * 255**2, "psnr_jpeg_path": float(psnr)}
+
+    def export(self, model: torch.nn.Module, meta: dict) -> dict:
+        from codecbench.codecs.learned.base import make_checkpoint
+
+        return make_checkpoint(self.name, self.arch(), model.state_dict(),
+                               {**meta, "training": "Jiang et al. 2017: real JPEG for RecCNN, identity proxy for ComCNN"})
+
+    def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
+        from codecbench.codecs.learned.cnn_ae import evaluate_codec
+
+        if self.opts["channels"] == 1:
+            from codecbench.images import to_gray
+
+            images = [to_gray(im) for im in images]
+        kw = {"checkpoint": checkpoint}
+        out = {}
+        for q in (10, 50, 90):
+            codec = ComCNNCodec(quality=q, threads=torch.get_num_threads(), **kw)
+            figs = evaluate_codec(lambda **s: codec, checkpoint, images)
+            out.update({f"{k}@q={q}": v for k, v in figs.items() if k != "images"})
+        return out
+
+    def describe(self, model: torch.nn.Module) -> str:
+        a = self.arch()
+        return (
+            f"ComCNN: conv 3×3 ({a['channels']}→{a['com_width']}) + ReLU; conv 3×3 stride 2 + BN + ReLU; conv 3×3 "
+            f"→ {a['channels']} (compact image at half resolution). Codec: Pillow JPEG at the `quality` knob. "
+            f"RecCNN: bicubic ×2 up-sampling, then {a['rec_depth']} conv 3×3 layers of width {a['rec_width']} "
+            "(ReLU; BN+ReLU in the middle ones) predicting a residual added to the up-sampled image. "
+            "Training (Jiang et al. 2017): RecCNN on real JPEG-decoded compact images (quality ~ U{"
+            f"{self.opts['qmin']}…{self.opts['qmax']}}}), ComCNN through an identity proxy of the codec with "
+            "RecCNN's weights fixed for that term; both terms in every step."
+        )
