@@ -1,0 +1,120 @@
+"""Codecs from the imagecodecs package: JPEG-LS (CharLS) and JPEG XL (libjxl), lossless and lossy.
+
+Each returns the library's native stream: a JPEG-LS file (SOI … EOI, with
+the 46-byte SPIFF header imagecodecs always writes) or a bare JPEG XL
+codestream (no ISOBMFF container, which only adds boxes).
+Encoding and decoding run in memory; the timed region holds the library call.
+The libraries decode whatever size a header declares, without a pixel limit
+of ours (imagecodecs exposes no header-only read).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import imagecodecs
+import numpy as np
+
+from codecbench.codec import Codec, Setting
+from codecbench.codecs._common import as_image, check_complete
+
+
+class ImagecodecsCodec(Codec):
+    """A codec that is one imagecodecs encode/decode pair, ``<library>_encode`` and ``<library>_decode``.
+
+    Subclasses set ``library`` and return their keyword arguments from
+    :meth:`encode_options` and :meth:`decode_options`.
+    """
+
+    library: ClassVar[str]
+    #: bytes every complete stream ends with, checked before the library sees it
+    end_marker: ClassVar[bytes] = b""
+
+    def encode_options(self, image: np.ndarray) -> dict[str, Any]:
+        """Keyword arguments for ``imagecodecs.<library>_encode``."""
+        return {}
+
+    def decode_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``imagecodecs.<library>_decode``."""
+        return {}
+
+    def library_versions(self) -> dict[str, str]:
+        # e.g. "charls 2.4.3", "libjxl 0.11.2"
+        label, _, version = getattr(imagecodecs, f"{self.library}_version")().rpartition(" ")
+        return {"imagecodecs": imagecodecs.__version__, label: version}
+
+    def _encode(self, image: np.ndarray) -> bytes:
+        encode = getattr(imagecodecs, f"{self.library}_encode")
+        return encode(image[..., 0] if image.shape[2] == 1 else image, **self.encode_options(image))
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        check_complete(self.name, data, self.end_marker)
+        decode = getattr(imagecodecs, f"{self.library}_decode")
+        return as_image(self.name, decode(data, **self.decode_options()))
+
+
+class JpeglsCodec(ImagecodecsCodec):
+    """Lossless JPEG-LS (CharLS, NEAR = 0), imagecodecs' default interleaving, no colour transform."""
+
+    name = "jpegls"
+    description = "JPEG-LS lossless (imagecodecs, CharLS), NEAR=0, no colour transform"
+    lossless = True
+    library = "jpegls"
+    end_marker = b"\xff\xd9"  # EOI; CharLS 2.4 spins for tens of seconds on a cut-off scan
+
+    def encode_options(self, image: np.ndarray) -> dict[str, Any]:
+        # CharLS's own size estimate is too small for noisy images; JPEG-LS codes an 8-bit sample
+        # in at most 32 bits, plus one stuffed bit per 0xFF byte, so 5 bytes a sample always suffice.
+        return {"level": 0, "out": 5 * image.nbytes + 1024}
+
+
+class _JpegxlCodec(ImagecodecsCodec):
+    """JPEG XL via libjxl; ``effort`` defaults to libjxl's (and cjxl's) 7, not imagecodecs' 5."""
+
+    library = "jpegxl"
+
+    def decode_options(self) -> dict[str, Any]:
+        return {"numthreads": self.threads}
+
+
+_EFFORT = Setting(int, 7, "encoder effort (1 = fastest, 10 = slowest, best)", low=1, high=10)
+
+
+class JpegxlCodec(_JpegxlCodec):
+    """Lossy JPEG XL (VarDCT). The knob is cjxl's quality, mapped to a butteraugli distance by libjxl."""
+
+    name = "jpegxl"
+    description = (
+        "JPEG XL lossy (imagecodecs, libjxl), bare codestream; rate knob: quality 0-99 as cjxl -q "
+        "(libjxl's JxlEncoderDistanceFromQuality: 90 = distance 1.0); effort 7"
+    )
+    param = "quality"
+    settings = {
+        # Not 100: that is distance 0, which libjxl's lossy mode codes larger than 99 yet still lossy.
+        "quality": Setting(int, 75, "cjxl quality (0 = smallest file; 90 = distance 1, visually lossless)",
+                           low=0, high=99),
+        "effort": _EFFORT,
+    }
+    sweep = (5, 20, 40, 55, 70, 80, 90, 95)
+
+    def encode_options(self, image: np.ndarray) -> dict[str, Any]:
+        return {
+            "level": self.config["quality"],
+            "lossless": False,
+            "effort": self.config["effort"],
+            "numthreads": self.threads,
+        }
+
+
+class JpegxlLosslessCodec(_JpegxlCodec):
+    """Lossless JPEG XL (modular mode)."""
+
+    name = "jpegxl-lossless"
+    description = "JPEG XL lossless (imagecodecs, libjxl, modular), bare codestream; knob: effort 1-10 (default 7)"
+    lossless = True
+    param = "effort"
+    settings = {"effort": _EFFORT}
+    sweep = (7,)
+
+    def encode_options(self, image: np.ndarray) -> dict[str, Any]:
+        return {"lossless": True, "effort": self.config["effort"], "numthreads": self.threads}
