@@ -296,3 +296,44 @@ def expand_spec(spec: str) -> list[str]:
         cls.parse_settings(point)  # validate now, so a bad spec fails before a run starts
         specs.append(single)
     return specs
+
+
+def split_specs(text: str) -> list[str]:
+    """Split a comma-separated list of specs, keeping each spec's own ``key=value`` settings.
+
+    ``"jpeg,webp:quality=80,method=6,avif"`` → ``["jpeg", "webp:quality=80,method=6", "avif"]``:
+    a piece with ``=`` but no ``:`` continues the spec before it.
+    """
+    specs: list[str] = []
+    for piece in filter(None, (p.strip() for p in text.split(","))):
+        if "=" in piece and ":" not in piece:
+            if not specs:
+                raise SpecError(f"setting {piece!r} comes before any codec name in {text!r}")
+            specs[-1] += "," + piece
+        else:
+            specs.append(piece)
+    return specs
+
+
+def with_settings(specs: Iterable[str], settings: str) -> list[str]:
+    """Add ``key=value`` settings (comma-separated, values may be ``a|b`` lists) to every spec that declares them.
+
+    A spec that sets a key itself keeps its own value. Raises SpecError for a
+    key that no given codec declares.
+    """
+    extra = parse_spec("_:" + settings)[1] if settings.strip() else {}
+    specs = list(specs)
+    used: set[str] = set()
+    out = []
+    for spec in specs:
+        name, raw = parse_spec(spec)
+        declared = get_codec_class(name).settings
+        for key, value in extra.items():
+            if key in declared:
+                used.add(key)
+                raw.setdefault(key, value)
+        out.append(name + (":" + ",".join(f"{k}={v}" for k, v in raw.items()) if raw else ""))
+    unused = sorted(set(extra) - used)
+    if unused:
+        raise SpecError(f"no selected codec has the setting {', '.join(unused)}")
+    return out

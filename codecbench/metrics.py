@@ -8,7 +8,9 @@
 - **PSNR-Y** (dB): PSNR of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B,
   computed in floating point on the 0–255 scale (no rounding).
 - **SSIM**: Wang et al. 2004, 11×11 Gaussian window with σ = 1.5, K1 = 0.01,
-  K2 = 0.03, data range 255, 'valid' filtering, mean over channels.
+  K2 = 0.03, data range 255, 'valid' filtering, mean over channels;
+  ``None`` for images whose shorter side is below the 11 px window (a 1×N
+  image has no SSIM, and a smaller window would be another metric).
 - **MS-SSIM**: Wang et al. 2003, the same window, 5 scales with weights
   (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); ``None`` for images whose shorter
   side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
@@ -28,6 +30,7 @@ from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
 
 MS_SSIM_MIN_SIDE = 161
+SSIM_MIN_SIDE = 11
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -63,8 +66,10 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(torch.float64)[None]
 
 
-def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
-    """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels."""
+def ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels; None below 11 px a side."""
+    if min(original.shape[:2]) < SSIM_MIN_SIDE:
+        return None
     with torch.inference_mode():
         return float(_ssim(_tensor(original), _tensor(decoded), data_range=255.0, size_average=True))
 
@@ -91,5 +96,5 @@ def quality(original: np.ndarray, decoded: np.ndarray) -> dict[str, float | None
         "psnr_y": psnr_y(original, decoded),
         "ssim": ssim(original, decoded),
         "ms_ssim": ms_ssim(original, decoded),
-        "exact": bool(np.array_equal(original, decoded)),
+        "lossless_ok": bool(np.array_equal(original, decoded)),
     }

@@ -2,10 +2,11 @@
 
 Load it from a ``conftest.py`` with ``pytest_plugins = ["codecbench.pytest_plugin"]``.
 Any test that takes the ``codec_case`` fixture is parametrized over
-codec spec × dataset × device (from ``--codec``, ``--dataset``, ``--device``);
-the ``codecbench_session`` fixture holds the session's images, codecs, bitstreams and
-records. At the end of the session the records are written as JSON Lines and
-the markdown report (``--report``, default ``reports/latest/bench.md``).
+codec spec × dataset × device (from ``--codecs``, ``--datasets``,
+``--devices``); the ``codecbench_session`` fixture holds the session's images,
+codecs, bitstreams and records. At the end of the session the reporter writes
+``<report-dir>/<dataset>.md`` for each dataset and the results file they came
+from, ``<report-dir>/<dataset>.json`` (default report dir: ``reports/``).
 
 Timing inside a benchmark: one round encodes (or decodes) every image of the
 dataset once; a record's ``enc_s``/``dec_s`` is the median round time divided
@@ -23,14 +24,14 @@ import numpy as np
 import pytest
 
 from codecbench import metrics
-from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec
+from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
 from codecbench.datasets import get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
-from codecbench.reports.markdown import render
-from codecbench.results import Record, write_records_atomic
-from codecbench.runner import base_record
+from codecbench.reports.markdown import render_reports, report_filename
+from codecbench.results import Record, machine_meta, write_results
+from codecbench.runner import base_record, quality_fields, takes_dataset
 
-DEFAULT_REPORT = Path("reports/latest/bench.md")
+DEFAULT_REPORT_DIR = Path("reports")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class BenchCase:
 
     @property
     def id(self) -> str:
-        return f"{self.spec}@{self.dataset}@{self.device}"
+        return f"{self.spec}-{self.dataset}-{self.device}"
 
     @property
     def group(self) -> str:
@@ -53,32 +54,38 @@ class BenchCase:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("codecbench", "codecbench benchmark cases")
-    group.addoption("--codec", action="append", dest="codecbench_codecs", metavar="SPEC",
-                    help="codec spec to benchmark (repeatable; a spec without its rate knob runs the default "
-                    "sweep; default: every registered codec)")
-    group.addoption("--dataset", action="append", dest="codecbench_datasets", metavar="NAME",
-                    help="dataset (repeatable; default: embedded), e.g. kodak, bsd300:gray, cifar10")
-    group.addoption("--device", action="append", dest="codecbench_devices", metavar="DEVICE",
-                    help="cpu or cuda (repeatable; default: both, cuda cases skip where CUDA is absent)")
+    group.addoption("--codecs", action="append", dest="codecbench_codecs", metavar="SPECS",
+                    help="comma-separated codec specs to benchmark (repeatable); a spec without its rate knob runs "
+                    "the default sweep (default: every registered codec)")
+    group.addoption("--datasets", action="append", dest="codecbench_datasets", metavar="NAMES",
+                    help="comma-separated datasets (repeatable; default: embedded), e.g. kodak,bsd300:gray,cifar10")
+    group.addoption("--devices", action="append", dest="codecbench_devices", metavar="DEVICES",
+                    help="comma-separated devices: cpu, cuda (default: both; cuda cases skip where CUDA is absent)")
     group.addoption("--max-images", type=int, dest="codecbench_max_images", metavar="N",
                     help="use only the first N images of each dataset")
     group.addoption("--rounds", type=int, default=3, dest="codecbench_rounds",
                     help="timed rounds per benchmark, each over the whole dataset (default: 3)")
-    group.addoption("--report", type=Path, default=DEFAULT_REPORT, dest="codecbench_report",
-                    help="markdown report written at the end of the session (default: %(default)s); "
-                    "the records go beside it as .jsonl")
+    group.addoption("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, dest="codecbench_report_dir",
+                    metavar="DIR", help="where the session writes <dataset>.md and <dataset>.json "
+                    "(default: reports/ under the rootdir)")
+
+
+def _listed(config: pytest.Config, option: str) -> list[str]:
+    return [item.strip() for text in config.getoption(option) or [] for item in text.split(",") if item.strip()]
 
 
 def bench_cases(config: pytest.Config) -> list[BenchCase]:
     """Every (spec, dataset, device) case selected by the command-line options."""
-    specs = config.getoption("codecbench_codecs") or list(available_codecs())
-    datasets = config.getoption("codecbench_datasets") or ["embedded"]
-    devices = config.getoption("codecbench_devices") or ["cpu", "cuda"]
+    specs = [s for text in config.getoption("codecbench_codecs") or [] for s in split_specs(text)]
+    specs = specs or list(available_codecs())
+    datasets = _listed(config, "codecbench_datasets") or ["embedded"]
+    devices = _listed(config, "codecbench_devices") or ["cpu", "cuda"]
     cases = []
     for spec in specs:
         for single in expand_spec(spec):
-            supported = get_codec_class(parse_spec(single)[0]).devices
-            cases += [BenchCase(single, d, dev) for d in datasets for dev in devices if dev in supported]
+            cls = get_codec_class(parse_spec(single)[0])
+            cases += [BenchCase(single, d, dev) for d in datasets for dev in devices
+                      if dev in cls.devices and takes_dataset(cls, d)]
     return cases
 
 
@@ -148,7 +155,7 @@ class BenchSession:
         _fail_on_errors(self.records[case])
 
     def _score(self, codec: Codec, case: BenchCase, image_id: str, image: np.ndarray, data: bytes | None) -> Record:
-        record = base_record(codec, case.dataset, image_id, image, self.rounds)
+        record = base_record(codec, case.dataset, image_id, image)
         if data is None:
             record.error = "encode failed"
             return record
@@ -161,7 +168,7 @@ class BenchSession:
             return record
         record.bytes = len(data)
         record.bpp = metrics.bpp(len(data), *image.shape[:2])
-        for key, value in metrics.quality(image, decoded).items():
+        for key, value in quality_fields(codec, image, decoded).items():
             setattr(record, key, value)
         return record
 
@@ -222,9 +229,10 @@ def _summary(codec: Codec, case: BenchCase, records: list[Record]) -> dict[str, 
         "codec": codec.name,
         "setting": codec.setting,
         "lossless": codec.lossless,
-        "images": len(records),
-        "images_ok": len(ok),
-        "exact": sum(bool(r.exact) for r in ok),
+        "lossless_ok": all(bool(r.lossless_ok) for r in ok) if codec.lossless and ok else None,
+        "n_images": len(records),
+        "n_failed": len(records) - len(ok),
+        "pixels": sum(r.width * r.height for r in records),
         **{attr: mean(attr) for attr in ("bpp", "psnr", "psnr_y", "ssim", "ms_ssim")},
         "versions": ok[0].versions if ok else {},
     }
@@ -256,13 +264,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     records = session.all_records() if session else []
     if not records:
         return
-    report = Path(config.getoption("codecbench_report"))
-    if not report.is_absolute():
-        report = Path(config.rootpath) / report
-    report.parent.mkdir(parents=True, exist_ok=True)
-    write_records_atomic(report.with_suffix(".jsonl"), records)
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text(render(records, title="codecbench: pytest bench"), encoding="utf-8")
-    tmp.replace(report)
+    out = Path(config.getoption("codecbench_report_dir"))
+    if not out.is_absolute():
+        out = Path(config.rootpath) / out
+    meta = machine_meta(timing={"rounds": session.rounds, "warmup_rounds": 1, "per_image": "median round / images"})
     terminalreporter.write_sep("-", "codecbench")
-    terminalreporter.write_line(f"report: {report}  records: {report.with_suffix('.jsonl')} ({len(records)})")
+    for dataset, text in render_reports(records, meta).items():
+        path = out / report_filename(dataset)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_results(path.with_suffix(".json"), [r for r in records if r.dataset == dataset], meta)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        terminalreporter.write_line(f"{dataset}: report {path}, results {path.with_suffix('.json')}")

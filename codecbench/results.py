@@ -1,23 +1,40 @@
-"""The result record schema and the results store (JSON Lines).
+"""The result record schema and the results file.
 
 One :class:`Record` per (codec spec, dataset, image, device). A results file
-holds one JSON object per line; appends are flushed and fsynced, so a killed
-run loses at most the line being written, and :func:`read_records` skips a
-torn last line. :class:`ResultsStore` resumes a run: records already in the
-file are not computed again.
+is JSON::
+
+    {"meta": {machine, cpu, python, codecbench version, library versions, date,
+              averaging convention, timing}, "records": [...]}
+
+always replaced atomically (temp file, fsync, rename). While a run is going,
+each record is also appended to a *journal* beside it (``results.json.journal``,
+one JSON object per line, fsynced), so a run killed at any point loses at most
+the record being written: :class:`ResultsStore` folds the journal back in when
+the same run is started again, and removes it once the JSON file holds
+everything. :func:`read_records` reads the JSON file plus any journal, and also
+plain JSON Lines files.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
+import platform
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import codecbench
 from codecbench.errors import ResultsError
 
 SCHEMA_VERSION = 1
+AVERAGING = "arithmetic mean over images of per-image values (successful images only; n ok / n total reported)"
+TIMED_REGION = (
+    "the codec's encode or decode call alone, median of the timed repeats after warm-up; image decoding, "
+    "model loading and metric computation are outside"
+)
 
 
 @dataclass
@@ -27,10 +44,12 @@ class Record:
     Rates: ``bytes`` is the full stored bitstream, ``bpp`` = 8·bytes/(H·W).
     Quality (see :mod:`codecbench.metrics`): ``psnr``/``psnr_y`` in dB (None
     when the decoded image is identical), ``ssim``, ``ms_ssim`` (None below
-    161 px), ``exact`` (bit-exact round trip). Times in seconds: ``enc_s`` and
-    ``dec_s`` are the median over ``repeats`` timed calls after warm-up, of
-    the codec call alone (no file I/O, no model loading). ``error`` is set,
-    and the measurements left None, when this image failed.
+    161 px); ``lossless_ok`` (lossless codecs only, else None): the decode is
+    bit-exact. Times in seconds per image: ``enc_s`` and ``dec_s`` are the
+    median over the timed calls after warm-up, of the codec call alone.
+    ``error`` is set, and the measurements left None, when this image failed.
+    ``channels``, ``lossless`` and ``versions`` (codec format and library
+    versions) make a record stand on its own.
     """
 
     codec: str
@@ -40,22 +59,21 @@ class Record:
     image: str
     width: int
     height: int
-    channels: int
-    device: str = "cpu"
-    threads: int = 1
+    channels: int = 3
     bytes: int | None = None
     bpp: float | None = None
     psnr: float | None = None
     psnr_y: float | None = None
     ssim: float | None = None
     ms_ssim: float | None = None
-    exact: bool | None = None
     enc_s: float | None = None
     dec_s: float | None = None
-    repeats: int = 1
+    device: str = "cpu"
+    threads: int = 1
+    lossless_ok: bool | None = None
+    error: str | None = None
     lossless: bool = False
     versions: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -67,10 +85,12 @@ class Record:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, **asdict(self)}
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Record:
+    def from_json(cls, obj: Any) -> Record:
+        if not isinstance(obj, dict):
+            raise ResultsError("not a codecbench record (expected a JSON object)")
         names = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in obj.items() if k in names})
@@ -78,85 +98,180 @@ class Record:
             raise ResultsError(f"not a codecbench record: {exc}") from None
 
 
-def read_records(path: str | os.PathLike) -> list[Record]:
-    """Read a JSON Lines results file; a torn (unterminated) last line is skipped."""
+def machine_meta(**extra: Any) -> dict[str, Any]:
+    """The ``meta`` block of a results file: machine, versions, conventions, date (UTC)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "codecbench": codecbench.__version__,
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "averaging": AVERAGING,
+        "timed_region": TIMED_REGION,
+        **extra,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def library_versions(records: Iterable[Record]) -> dict[str, str]:
+    """Union of the version maps of ``records`` (library → version)."""
+    versions: dict[str, str] = {}
+    for record in records:
+        versions.update(record.versions)
+    return dict(sorted(versions.items()))
+
+
+# -- reading -----------------------------------------------------------
+def journal_path(path: str | os.PathLike) -> Path:
+    return Path(str(path) + ".journal")
+
+
+def read_results(path: str | os.PathLike) -> tuple[dict[str, Any], list[Record]]:
+    """``(meta, records)`` of a results file (JSON, or JSON Lines) plus its journal if present.
+
+    When a spec was measured twice for the same image, the later record wins.
+    """
     path = Path(path)
+    journal = journal_path(path)
+    if not path.exists() and not journal.exists():
+        raise ResultsError(f"{path}: no such results file")
+    meta: dict[str, Any] = {}
+    records: list[Record] = []
+    if path.exists():
+        meta, records = _read_file(path)
+    if journal.exists():
+        records += _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"))
+    return meta, list({r.key: r for r in records}.values())
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """The records of a results file (see :func:`read_results`)."""
+    return read_results(path)[1]
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], list[Record]]:
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: unreadable results file ({exc})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty results file")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return {}, _read_lines(path, text)  # JSON Lines
+    if isinstance(obj, dict) and isinstance(obj.get("records"), list):
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        return meta, [Record.from_json(r) for r in obj["records"]]
+    if isinstance(obj, dict) and "spec" in obj:  # a JSON Lines file of one record
+        return {}, [Record.from_json(obj)]
+    raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}})")
+
+
+def _read_lines(path: Path, text: str) -> list[Record]:
+    """JSON Lines records; an unterminated last line (a killed writer's) is skipped."""
     lines = text.split("\n")
-    complete, torn = lines[:-1], lines[-1]
     records = []
-    for number, line in enumerate(complete, 1):
+    for number, line in enumerate(lines[:-1], 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            raise ResultsError(f"{path}:{number}: not a JSON record") from None
-        if not isinstance(obj, dict):
-            raise ResultsError(f"{path}:{number}: not a JSON record")
-        records.append(Record.from_json(obj))
-    if torn.strip():
-        try:
-            records.append(Record.from_json(json.loads(torn)))
+            records.append(Record.from_json(json.loads(line)))
         except (json.JSONDecodeError, ResultsError):
-            pass  # the line a killed run was writing
+            raise ResultsError(f"{path}:{number}: not a codecbench record") from None
+    try:
+        records.append(Record.from_json(json.loads(lines[-1])))
+    except (json.JSONDecodeError, ResultsError):
+        pass  # empty, or the line a killed run was writing
     return records
 
 
-class ResultsStore:
-    """An append-only JSON Lines results file that a killed run can resume.
-
-    Opening repairs a torn last line (left by a kill mid-write) by rewriting
-    the file atomically without it; :meth:`append` writes one whole line and
-    fsyncs it. ``done`` holds the keys of successful records, so a resumed
-    run recomputes only what is missing or failed.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records: list[Record] = read_records(self.path) if self.path.exists() else []
-        self._rewrite_if_torn()
-        self.done = {r.key for r in self.records if r.ok}
-
-    def _rewrite_if_torn(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return
-        write_records_atomic(self.path, self.records)
-
-    def append(self, record: Record) -> None:
-        line = json.dumps(record.to_json(), allow_nan=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+# -- writing -----------------------------------------------------------
+def write_results(path: str | os.PathLike, records: Iterable[Record], meta: dict[str, Any]) -> None:
+    """Atomically replace ``path`` with ``{"meta": meta, "records": [...]}``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"meta": meta, "records": [r.to_json() for r in records]}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1, allow_nan=False)
+            f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        self.records.append(record)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ResultsStore:
+    """The results file of a run that can be killed and resumed.
+
+    Opening an existing file (and its journal, if a previous run was killed)
+    loads its records; ``done`` holds the keys of the successful ones, so a
+    resumed run computes only what is missing or failed. :meth:`append`
+    journals each record (one fsynced line) and rewrites the JSON file
+    atomically at most every ``checkpoint_s`` seconds; :meth:`close` writes
+    it a last time and removes the journal.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, meta: dict[str, Any] | None = None,
+                 checkpoint_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self.journal = journal_path(self.path)
+        self.checkpoint_s = checkpoint_s
+        if self.path.exists() or self.journal.exists():
+            old_meta, records = read_results(self.path)
+        else:
+            old_meta, records = {}, []
+        self.meta = {**old_meta, **(meta or machine_meta())}
+        self._records: dict[tuple, Record] = {r.key: r for r in records}
+        self.done = {k for k, r in self._records.items() if r.ok}
+        self._last_write = time.monotonic()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.journal.exists():
+            self.checkpoint()  # fold a killed run's journal into the JSON file
+
+    @property
+    def records(self) -> list[Record]:
+        return list(self._records.values())
+
+    def append(self, record: Record) -> None:
+        with open(self.journal, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record.to_json(), allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._records[record.key] = record
         if record.ok:
             self.done.add(record.key)
+        if time.monotonic() - self._last_write >= self.checkpoint_s:
+            self.checkpoint()
 
-    def latest(self) -> list[Record]:
-        """One record per key: the last written (a retried failure replaces the failure)."""
-        return list({r.key: r for r in self.records}.values())
+    def checkpoint(self) -> None:
+        """Write the JSON file with every record so far, then drop the journal."""
+        write_results(self.path, self.records, {**self.meta, "versions": library_versions(self.records)})
+        self.journal.unlink(missing_ok=True)
+        self._last_write = time.monotonic()
 
+    def close(self) -> None:
+        self.checkpoint()
 
-def write_records_atomic(path: str | os.PathLike, records: Iterable[Record]) -> None:
-    """Replace ``path`` with ``records`` (JSON Lines) via a temp file and rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record.to_json(), allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def iter_ok(records: Iterable[Record]) -> Iterator[Record]:

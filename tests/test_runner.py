@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from codecbench.results import ResultsStore, read_records
+from pathlib import Path
+
+from codecbench.results import ResultsStore, read_records, read_results
 from codecbench.runner import Runner, Timing, measure
 from codecbench import create_codec
 from tests.conftest import smooth_image
@@ -24,11 +26,11 @@ def test_measure_reports_real_rate_and_quality():
 
 def test_lossless_codec_is_exact():
     fields = measure(create_codec("png"), smooth_image(40, 40))
-    assert fields["exact"] is True and fields["psnr"] is None
+    assert fields["lossless_ok"] is True and fields["psnr"] is None
 
 
 def test_run_over_folder_records_bad_files_and_goes_on(image_folder, tmp_path):
-    store = ResultsStore(tmp_path / "r.jsonl")
+    store = ResultsStore(tmp_path / "r.json")
     runner = Runner(["jpeg:quality=30|80", "png"], timing=Timing(warmup=0), store=store)
     records = list(runner.run_dataset(f"folder:{image_folder}"))
     assert len(records) == 4 * 3
@@ -37,23 +39,28 @@ def test_run_over_folder_records_bad_files_and_goes_on(image_folder, tmp_path):
     good = {(r.spec, r.image): r for r in records if r.ok}
     low, high = (good[(create_codec(f"jpeg:quality={q}").spec, "img0")] for q in (30, 80))
     assert low.bpp < high.bpp and low.psnr < high.psnr
+    store.close()
     assert len(read_records(store.path)) == 12
 
 
-def test_resume_skips_done_records_and_repairs_a_torn_line(image_folder, tmp_path):
-    path = tmp_path / "r.jsonl"
-    list(Runner(["jpeg:quality=50"], store=ResultsStore(path)).run_dataset(f"folder:{image_folder}"))
-    lines = path.read_text().splitlines()
-    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # as if killed mid-write
+def test_resume_after_a_kill_keeps_journaled_records_and_skips_a_torn_line(image_folder, tmp_path):
+    path = tmp_path / "r.json"
+    store = ResultsStore(path, checkpoint_s=1e9)  # nothing but the journal is written until close()
+    list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
+    journal = Path(str(path) + ".journal")
+    lines = journal.read_text().splitlines()
+    assert not path.exists() and len(lines) == 4
+    journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # as if killed mid-write
     store = ResultsStore(path)
-    assert len(store.records) == 2
+    assert len(store.records) == 2 and path.exists() and not journal.exists()
     kept = {r.key for r in store.records if r.ok}
     again = list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
+    store.close()
     assert len(again) == 4 - len(kept)  # the torn record and the failed image are redone; complete ones kept
     assert not kept & {r.key for r in again}
-    final = read_records(path)
-    assert len({r.key for r in final}) == 4
-    assert all(json.loads(line) for line in path.read_text().splitlines())
+    meta, final = read_results(path)
+    assert len(final) == 4 and len({r.key for r in final}) == 4 and meta["averaging"]
+    assert json.loads(path.read_text())["records"]
 
 
 def test_codec_exception_on_one_image_is_recorded():

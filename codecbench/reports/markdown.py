@@ -1,27 +1,131 @@
-"""Markdown summary tables from result records.
+"""Markdown reports from result records: one file per dataset.
 
-One section per (dataset, device): a lossy table (one row per codec setting,
-curves from :mod:`codecbench.reports.curves`, points in bpp order) and a
-lossless table. Every figure is the arithmetic mean over the images that
-succeeded, and each row says how many did (``ok/total``): failures are never
-averaged over silently, and each is listed with its reason.
+Each report opens with a header (dataset, image count, machine, CPU,
+device and threads, library versions, averaging rule, what is inside the timed
+region), then a table per lossy codec configuration with one row per setting
+(curves from :mod:`codecbench.reports.curves`, in bpp order), one table for
+the lossless codecs, and the failures. Every figure is the arithmetic mean
+over the images that succeeded, and each row says how many did
+(``ok/total``): failures are never averaged over silently, and each is listed
+with its reason. Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from codecbench.reports.curves import Curve, curves
-from codecbench.results import Record
+from codecbench.reports.curves import Curve, CurvePoint, curves
+from codecbench.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
 
-CONVENTIONS = (
-    "Figures are arithmetic means over the images of a dataset (as CompressAI and most papers report). "
-    "bpp = 8 × stored bytes / (H × W), headers included. PSNR in dB over all RGB channels (8-bit); "
-    "PSNR-Y on BT.601 luma; SSIM: 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03, range 255; "
-    "MS-SSIM: 5 scales, standard weights (— below 161 px). Times are the median of timed calls after warm-up, "
-    "per image, of the codec call alone (no file or model loading)."
+METRIC_CONVENTIONS = (
+    "bpp = 8 × stored bytes / (H × W), headers included, all channels together; PSNR (dB) over all RGB channels "
+    "of the 8-bit images; PSNR-Y on BT.601 luma; SSIM: 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03, "
+    "range 255; MS-SSIM: 5 scales, standard weights (— where the shorter side is ≤ 160 px)"
 )
+
+#: Extra sections appended to every dataset report: ``f(dataset, curves) -> markdown lines``.
+SectionRenderer = Callable[[str, Sequence[Curve]], list[str]]
+
+
+def report_filename(dataset: str) -> str:
+    """A file name for a dataset's report: ``kodak.md``, ``kodak-gray.md``, ``folder-photos.md``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-.") or "dataset"
+    return f"{stem}.md"
+
+
+def render_reports(
+    records: Iterable[Record],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    sections: Sequence[SectionRenderer] = (),
+) -> dict[str, str]:
+    """One markdown report per dataset in ``records``, keyed by dataset name."""
+    records = list(records)
+    meta = dict(meta) if meta else machine_meta()
+    by_dataset: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_dataset[record.dataset].append(record)
+    all_curves = curves(records)
+    return {
+        dataset: render_dataset(dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections)
+        for dataset, group in sorted(by_dataset.items())
+    }
+
+
+def render_dataset(
+    dataset: str,
+    records: Sequence[Record],
+    dataset_curves: Sequence[Curve],
+    meta: Mapping[str, Any],
+    sections: Sequence[SectionRenderer] = (),
+) -> str:
+    """The markdown report of one dataset."""
+    out = [f"# codecbench — {dataset}", ""]
+    out += _header(dataset, records, meta)
+    for device in sorted({c.device for c in dataset_curves}):
+        on_device = [c for c in dataset_curves if c.device == device]
+        threads = ", ".join(map(str, sorted({r.threads for r in records if r.device == device})))
+        lossy = [c for c in on_device if not c.lossless]
+        lossless = [c for c in on_device if c.lossless]
+        if lossy:
+            out += ["", f"## Lossy codecs — {device}, {threads} threads"]
+            for curve in lossy:
+                out += ["", f"### {curve.label}", "", _describe(curve), ""]
+                out += _table(
+                    ["setting", "ok/total", "bpp", "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM", "enc ms/img",
+                     "dec ms/img", "enc MP/s", "dec MP/s"],
+                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), _fmt(p.psnr, 2), _fmt(p.psnr_y, 2),
+                      _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), *_speeds(p)] for p in curve.points),
+                )
+        if lossless:
+            out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
+                    "bpp counts all channels together; exact: every successful image round-tripped bit-exactly.", ""]
+            out += _table(
+                ["codec", "setting", "ok/total", "bpp", "exact", "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
+                ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), "yes" if p.exact else "NO", *_speeds(p)]
+                 for c in lossless for p in c.points),
+            )
+    for section in sections:
+        out += section(dataset, dataset_curves)
+    failures = sorted({(r.spec, r.device, r.image, r.error or "") for r in records if not r.ok})
+    if failures:
+        out += ["", "## Failures", ""]
+        out += [f"- `{spec}` ({device}) {image}: {error}" for spec, device, image, error in failures]
+    return "\n".join(out) + "\n"
+
+
+def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
+    images = len({r.image for r in records})
+    devices = ", ".join(
+        f"{device} ({', '.join(map(str, sorted({r.threads for r in records if r.device == device})))} threads)"
+        for device in sorted({r.device for r in records})
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions(records).items())
+    return [
+        f"- **Dataset**: `{dataset}`, {images} images",
+        f"- **Machine**: {meta.get('machine', '?')}, {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; "
+        f"Python {meta.get('python', '?')}; codecbench {meta.get('codecbench', '?')}",
+        f"- **Device and threads**: {devices}",
+        f"- **Versions** (codecbench, codec formats, libraries): {versions}",
+        f"- **Averaging**: {meta.get('averaging', AVERAGING)}",
+        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}",
+        f"- **Metrics**: {METRIC_CONVENTIONS}",
+    ]
+
+
+def _describe(curve: Curve) -> str:
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(curve.fixed.items())) or "none"
+    return f"Rate knob `{curve.knob or '—'}`; other settings: {fixed}."
+
+
+def _ok(point: CurvePoint) -> str:
+    return f"{point.n_ok}/{point.n_total}"
+
+
+def _speeds(point: CurvePoint) -> list[str]:
+    return [_fmt(point.enc_s, 2, 1e3), _fmt(point.dec_s, 2, 1e3), _fmt(point.enc_mps, 2), _fmt(point.dec_mps, 2)]
 
 
 def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
@@ -32,54 +136,3 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
-
-
-def render(records: Iterable[Record], *, title: str = "codecbench report") -> str:
-    """The markdown report: conventions, then lossy and lossless tables per dataset and device."""
-    records = list(records)
-    out = [f"# {title}", "", CONVENTIONS, ""]
-    out += _environment(records)
-    sections: dict[tuple[str, str], list[Curve]] = defaultdict(list)
-    for curve in curves(records):
-        sections[(curve.dataset, curve.device)].append(curve)
-    for (dataset, device), section in sections.items():
-        threads = sorted({r.threads for r in records if r.dataset == dataset and r.device == device})
-        out += ["", f"## {dataset} — {device}, threads {', '.join(map(str, threads))}", ""]
-        lossy = [(c, p) for c in section if not c.lossless for p in c.points]
-        lossless = [(c, p) for c in section if c.lossless for p in c.points]
-        if lossy:
-            out += _table(
-                ["codec", "setting", "ok/total", "bpp", "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"],
-                (
-                    [c.label, c.setting_text(p), f"{p.n_ok}/{p.n_total}", _fmt(p.bpp, 3), _fmt(p.psnr, 2),
-                     _fmt(p.psnr_y, 2), _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), _fmt(p.enc_s, 1, 1e3),
-                     _fmt(p.dec_s, 1, 1e3)]
-                    for c, p in lossy
-                ),
-            )
-        if lossless:
-            out += ["", "Lossless (bits per pixel, all channels together; exact = every image round-tripped "
-                    "bit-exactly):", ""]
-            out += _table(
-                ["codec", "setting", "ok/total", "exact", "bpp", "enc ms", "dec ms"],
-                (
-                    [c.label, c.setting_text(p), f"{p.n_ok}/{p.n_total}", "yes" if p.exact else "NO",
-                     _fmt(p.bpp, 3), _fmt(p.enc_s, 1, 1e3), _fmt(p.dec_s, 1, 1e3)]
-                    for c, p in lossless
-                ),
-            )
-        failures = sorted({(r.spec, r.image, r.error) for r in records
-                           if not r.ok and r.dataset == dataset and r.device == device})
-        if failures:
-            out += ["", "Failures:", ""] + [f"- `{spec}` {image}: {error}" for spec, image, error in failures]
-    return "\n".join(out) + "\n"
-
-
-def _environment(records: Sequence[Record]) -> list[str]:
-    versions: dict[str, str] = {}
-    for record in records:
-        versions.update(record.versions)
-    if not versions:
-        return []
-    listed = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-    return [f"Versions (codecbench, codec formats, libraries): {listed}."]
