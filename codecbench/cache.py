@@ -11,27 +11,33 @@ count and repeats they were taken with. Its key is the SHA-256 of:
 - the device;
 - the image's pixel hash: SHA-256 of shape, dtype and pixel bytes, so a
   renamed or re-encoded-but-identical file hits, and any changed pixel misses;
-- the cache schema, the codecbench version and the metric library's version,
-  so that a change in how metrics are computed never serves stale numbers.
+- the cache schema, the codecbench version, the result record's fields and the
+  metric library's version, so that a change in what is measured or how
+  metrics are computed never serves stale numbers.
 
 The store is one SQLite database in WAL mode; every write is its own
 ``BEGIN IMMEDIATE`` transaction and readers never block writers, so several
 processes (parallel runs, pytest-xdist workers) can share it safely.
 
-Location: ``$CODECBENCH_CACHE`` if set, else ``$XDG_CACHE_HOME/codecbench/cache.sqlite``
-(``~/.cache/codecbench/cache.sqlite``). The data folder is not used: it may be
-a read-only shared copy.
+Location: ``cache.sqlite`` in codecbench's cache folder: ``$CODECBENCH_CACHE``
+if set (the folder the datasets' verified markers use too), else
+``$XDG_CACHE_HOME/codecbench`` (``~/.cache/codecbench``). The data folder is
+not used: it may be a read-only shared copy.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
 import os
+import platform
 import sqlite3
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,7 @@ from codecbench.errors import CacheError
 
 CACHE_SCHEMA = 1
 ENV = "CODECBENCH_CACHE"
+CACHE_FILE = "cache.sqlite"
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -59,12 +66,16 @@ CREATE INDEX IF NOT EXISTS entries_codec ON entries (codec);
 
 
 def default_cache_path() -> Path:
-    """``$CODECBENCH_CACHE``, else ``$XDG_CACHE_HOME/codecbench/cache.sqlite`` (``~/.cache/...``)."""
+    """``$CODECBENCH_CACHE/cache.sqlite``, else ``$XDG_CACHE_HOME/codecbench/cache.sqlite`` (``~/.cache/...``).
+
+    ``$CODECBENCH_CACHE`` names codecbench's cache *folder*, shared with the
+    datasets' verified markers (``verified/``).
+    """
     env = os.environ.get(ENV)
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser() / CACHE_FILE
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "codecbench" / "cache.sqlite"
+    return Path(base) / "codecbench" / CACHE_FILE
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -76,7 +87,17 @@ def image_digest(image: np.ndarray) -> str:
 
 
 def _metric_versions() -> dict[str, str]:
-    out = {"codecbench": codecbench.__version__, "cache-schema": str(CACHE_SCHEMA)}
+    from dataclasses import fields
+
+    from codecbench.results import SCHEMA_VERSION, Record
+
+    # a change in the record's fields (a metric added or renamed) must not serve entries without it
+    record_fields = ",".join(sorted(f.name for f in fields(Record)))
+    out = {
+        "codecbench": codecbench.__version__,
+        "cache-schema": str(CACHE_SCHEMA),
+        "record-schema": f"{SCHEMA_VERSION}:{hashlib.sha256(record_fields.encode()).hexdigest()[:12]}",
+    }
     try:
         out["pytorch-msssim"] = importlib.metadata.version("pytorch-msssim")
     except importlib.metadata.PackageNotFoundError:
@@ -259,3 +280,93 @@ class ResultsCache:
             except FileNotFoundError:
                 pass
         return removed
+
+
+# -- use by the runner ---------------------------------------------------------
+#: fields every cached measurement has (the rest is whatever the runner measured: quality metrics)
+REQUIRED_FIELDS = ("bytes", "bpp", "enc_s", "dec_s")
+#: bookkeeping stored with a measurement: the conditions its timings were taken under
+_CONDITIONS = ("threads", "repeats", "machine")
+
+
+@functools.lru_cache(maxsize=1)
+def machine_id() -> str:
+    """A fingerprint of this machine (host, CPU, core count): cached timings are reused only on it."""
+    text = "|".join([platform.node(), platform.machine(), platform.processor(), str(os.cpu_count())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Hit:
+    """A cache hit: the measurements to reuse, and whether the timings must be taken again."""
+
+    measurements: dict[str, Any]
+    needs_timing: bool
+
+
+class RunCache:
+    """The runner's view of a :class:`ResultsCache`.
+
+    :meth:`lookup` before encoding, :meth:`store` after measuring. Bitstream
+    size and quality metrics of a hit are reused; its timings are reused too
+    unless ``retime`` is set or they were taken with another thread count,
+    repeat count or on another machine, in which case the runner times the
+    codec again (and checks that it still writes the cached number of bytes).
+    A cache that fails mid-run is reported once and switched off: the run goes on.
+    """
+
+    def __init__(self, cache: ResultsCache, *, retime: bool = False, repeats: int = 1) -> None:
+        self.cache = cache
+        self.retime = retime
+        self.repeats = repeats
+        self.hits = self.misses = self.retimed = 0
+        self.disabled = False
+        self._last: tuple[np.ndarray, str] | None = None
+
+    def _digest(self, image: np.ndarray) -> str:
+        if self._last is not None and self._last[0] is image:
+            return self._last[1]
+        digest = image_digest(image)
+        self._last = (image, digest)  # keeps the array alive, so identity cannot be reused
+        return digest
+
+    def _failed(self, exc: CacheError) -> None:
+        self.disabled = True
+        print(f"codecbench: warning: {exc}; continuing without the cache", file=sys.stderr)
+
+    def lookup(self, codec: Any, image: np.ndarray) -> Hit | None:
+        if self.disabled:
+            return None
+        try:
+            found = self.cache.get(codec, self._digest(image))
+        except CacheError as exc:
+            self._failed(exc)
+            return None
+        if found is None or any(k not in found for k in REQUIRED_FIELDS):
+            self.misses += 1
+            return None
+        self.hits += 1
+        same_conditions = (
+            found.get("threads") == codec.threads
+            and found.get("repeats") == self.repeats
+            and found.get("machine") == machine_id()
+        )
+        needs_timing = self.retime or not same_conditions
+        self.retimed += needs_timing
+        return Hit({k: v for k, v in found.items() if k not in _CONDITIONS}, needs_timing)
+
+    def store(self, codec: Any, image: np.ndarray, measured: dict[str, Any]) -> None:
+        if self.disabled:
+            return
+        entry = {**{k: v for k, v in measured.items() if k not in _CONDITIONS},
+                 "threads": codec.threads, "repeats": self.repeats, "machine": machine_id()}
+        try:
+            self.cache.put(codec, self._digest(image), codec.device, entry)
+        except CacheError as exc:
+            self._failed(exc)
+
+    def summary(self) -> str:
+        text = f"cache {self.cache.path}: {self.hits} hits, {self.misses} misses"
+        if self.hits:
+            text += f" ({self.retimed} re-timed)" if self.retimed else " (timings reused; --retime to measure again)"
+        return text + (" — disabled after an error" if self.disabled else "")

@@ -177,7 +177,7 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
             continue  # not a codecbench benchmark
         entry = merged.setdefault((spec, dataset, device), {})
         for key in ("codec", "setting", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "n_images", "pixels",
-                    "lossless", "exact", "n_failed", "threads", "bytes"):
+                    "lossless", "lossless_ok", "n_failed", "threads", "bytes"):
             if info.get(key) is not None:
                 entry.setdefault(key, info[key])
         phase = str(info.get("phase") or bench.get("name") or "")
@@ -215,7 +215,7 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
                 psnr_y=_num(e.get("psnr_y")),
                 ssim=_num(e.get("ssim")),
                 ms_ssim=_num(e.get("ms_ssim")),
-                exact=e.get("exact"),
+                lossless_ok=e.get("lossless_ok", e.get("exact")),
                 enc_s=_num(e.get("enc_s")),
                 dec_s=_num(e.get("dec_s")),
                 lossless=bool(e.get("lossless", False)),

@@ -25,7 +25,7 @@ class FakeCodec:
 
 IMAGE = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
 MEASURED = {"bytes": 123, "bpp": 49.2, "psnr": 31.25, "psnr_y": 32.5, "ssim": 0.91, "ms_ssim": None,
-            "exact": False, "enc_s": 0.0012, "dec_s": 0.0004, "threads": 2, "repeats": 1}
+            "lossless_ok": None, "enc_s": 0.0012, "dec_s": 0.0004, "threads": 2, "repeats": 1}
 
 
 def test_put_then_get_round_trips_exactly(tmp_path):
@@ -79,9 +79,9 @@ def test_clear_all_or_one_codec(tmp_path):
 
 
 def test_default_path_honours_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("CODECBENCH_CACHE", str(tmp_path / "x.sqlite"))
-    assert default_cache_path() == tmp_path / "x.sqlite"
-    assert ResultsCache().path == tmp_path / "x.sqlite"
+    monkeypatch.setenv("CODECBENCH_CACHE", str(tmp_path / "folder"))
+    assert default_cache_path() == tmp_path / "folder" / "cache.sqlite"
+    assert ResultsCache().path == tmp_path / "folder" / "cache.sqlite"
     monkeypatch.delenv("CODECBENCH_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_path() == tmp_path / "xdg" / "codecbench" / "cache.sqlite"
@@ -137,3 +137,83 @@ def test_a_damaged_cache_file_gives_a_clear_error_and_can_be_removed(tmp_path):
     assert cache.remove() and not path.exists()
     cache.put(FakeCodec(), IMAGE, None, MEASURED)  # usable again
     assert cache.get(FakeCodec(), IMAGE) == MEASURED
+
+
+# -- the runner with the cache (real codecs, real photographs) --------------------------
+from codecbench import runner as runner_module  # noqa: E402
+from codecbench.cache import RunCache  # noqa: E402
+from codecbench.runner import Runner  # noqa: E402
+
+
+@pytest.fixture
+def count_measure(monkeypatch):
+    """Counts full measurements (encode + decode + metrics) the runner makes."""
+    calls = []
+    real = runner_module.measure
+
+    def spy(codec, image, *args, **kwargs):
+        calls.append(codec.spec)
+        return real(codec, image, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "measure", spy)
+    return calls
+
+
+def _run(specs, cache, **kwargs):
+    runner = Runner(specs, cache=cache, threads=1, **kwargs)
+    try:
+        return {(r.spec, r.image): r for r in runner.run_dataset("embedded", max_images=2)}
+    finally:
+        getattr(runner, "close", lambda: None)()
+
+
+def test_an_unchanged_rerun_is_served_from_the_cache(tmp_path, count_measure):
+    specs = ["jpeg:quality=30", "jpeg:quality=80"]
+    cold_cache = RunCache(ResultsCache(tmp_path / "c.sqlite"))
+    cold = _run(specs, cold_cache)
+    assert len(count_measure) == 4 and (cold_cache.hits, cold_cache.misses) == (0, 4)
+    assert all(r.ok for r in cold.values())
+
+    warm_cache = RunCache(ResultsCache(tmp_path / "c.sqlite"))
+    warm = _run(specs, warm_cache)
+    assert len(count_measure) == 4, "a cache hit must not encode, decode or score again"
+    assert (warm_cache.hits, warm_cache.misses, warm_cache.retimed) == (4, 0, 0)
+    for key, record in cold.items():
+        assert warm[key].to_json() == record.to_json()  # sizes, metrics and (reused) timings
+
+    retime_cache = RunCache(ResultsCache(tmp_path / "c.sqlite"), retime=True)
+    retimed = _run(specs, retime_cache)
+    assert len(count_measure) == 4 and retime_cache.retimed == 4
+    for key, record in cold.items():
+        same = ("bytes", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim")
+        assert [getattr(retimed[key], f) for f in same] == [getattr(record, f) for f in same]
+        assert retimed[key].enc_s > 0 and retimed[key].dec_s > 0
+
+
+def test_changing_one_codec_recomputes_only_that_codec(tmp_path, count_measure):
+    path = tmp_path / "c.sqlite"
+    _run(["jpeg:quality=50", "webp:quality=50"], RunCache(ResultsCache(path)))
+    assert len(count_measure) == 4
+    count_measure.clear()
+    cache = RunCache(ResultsCache(path))
+    _run(["jpeg:quality=50", "webp:quality=60"], cache)
+    assert len(count_measure) == 2 and all(s.startswith("webp:") and "quality=60" in s for s in count_measure)
+    assert (cache.hits, cache.misses) == (2, 2)
+
+
+def test_timings_from_another_thread_count_are_taken_again(tmp_path, count_measure):
+    path = tmp_path / "c.sqlite"
+    _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
+    cache = RunCache(ResultsCache(path))
+    runner = Runner(["jpeg:quality=50"], cache=cache, threads=2)
+    list(runner.run_dataset("embedded", max_images=2))
+    assert len(count_measure) == 2 and (cache.hits, cache.retimed) == (2, 2)
+
+
+def test_a_broken_cache_is_reported_once_and_the_run_goes_on(tmp_path, capsys, count_measure):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"junk" * 1000)
+    cache = RunCache(ResultsCache(path))
+    records = _run(["jpeg:quality=50"], cache)
+    assert all(r.ok for r in records.values()) and len(count_measure) == 2
+    assert cache.disabled and capsys.readouterr().err.count("continuing without the cache") == 1

@@ -11,7 +11,7 @@ from rd_helpers import jpeg_records
 from codecbench.cli import main
 from codecbench.compare import Thresholds, compare_files, compare_records, load_results, parse_percent
 from codecbench.errors import ResultsError
-from codecbench.results import Record, write_records_atomic
+from codecbench.results import Record, write_results
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +20,14 @@ def base():
 
 
 def _write(path, records):
-    write_records_atomic(path, records)
+    write_results(path, records, meta={})
     return path
 
 
 def test_identical_results_pass(base, tmp_path):
     b = _write(tmp_path / "base.jsonl", base)
-    n = _write(tmp_path / "new.jsonl", base)
+    n = tmp_path / "new.json"  # the JSON document form of a results file
+    n.write_text(json.dumps({"meta": {"date": "x"}, "records": [r.to_json() for r in base]}), encoding="utf-8")
     result = compare_files(b, n)
     assert result.ok and result.violations == []
     assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB | 1.00 | 1.00 | ok |" in result.markdown

@@ -14,12 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cache",
         help="show or clear the results cache",
         description="The results cache holds per-image measurements keyed by codec, version, settings, "
-        "library versions, device and image pixels (default: $CODECBENCH_CACHE or "
-        "~/.cache/codecbench/cache.sqlite).",
+        "library versions, device and image pixels (default: cache.sqlite in $CODECBENCH_CACHE or "
+        "~/.cache/codecbench).",
     )
     p.add_argument("action", choices=("info", "clear", "path"), help="info: entries per codec; clear: delete entries")
     p.add_argument("--codec", help="clear only this codec's entries")
-    p.add_argument("--cache", type=Path, help="cache file (default: $CODECBENCH_CACHE or ~/.cache/codecbench/)")
+    p.add_argument("--cache", type=Path, help="cache file (default: cache.sqlite in $CODECBENCH_CACHE or ~/.cache/codecbench)")
     p.set_defaults(func=cache_command)
 
 

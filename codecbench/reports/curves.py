@@ -166,7 +166,7 @@ def point_of(records: Sequence[Record]) -> CurvePoint:
         enc_s=_mean([r.enc_s for r in ok]),
         dec_s=_mean([r.dec_s for r in ok]),
         pixels=_mean([float(r.width * r.height) for r in ok]),
-        exact=all(bool(r.exact) for r in ok) if ok else None,
+        exact=all(bool(r.lossless_ok) for r in ok) if ok else None,
         images=tuple(sorted(r.image for r in ok)),
     )
 

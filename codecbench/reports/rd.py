@@ -1,0 +1,139 @@
+"""The rate–distortion part of a report: summary, BD-rate and fixed-rate tables, plots, worst images.
+
+:func:`rd_report` turns records (plus optional CompressAI-format reference
+curves) into one markdown section per dataset. ``codecbench report`` and the
+pytest session report append it to the summary tables of
+:mod:`codecbench.reports.markdown`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from codecbench.reports import bdrate
+from codecbench.reports.compressai_json import export_curves, references_for
+from codecbench.reports.curves import AVERAGING, Curve, by_dataset, curves
+from codecbench.results import Record
+
+
+@dataclass(frozen=True)
+class RDOptions:
+    """What the RD section holds: the anchor, interpolation, references, plots, worst images."""
+
+    anchor: str = bdrate.DEFAULT_ANCHOR
+    method: str = bdrate.DEFAULT_METHOD
+    min_overlap: float = bdrate.MIN_OVERLAP
+    references: Sequence[str] = ()  # "[DATASET=]PATH" of CompressAI-format files
+    plots_dir: Path | None = None  # write PNG plots here (None: no plots)
+    report_dir: Path | None = None  # the folder of the markdown file, for relative image links
+    per_image: int = 0  # list this many worst images per codec (0: none)
+    compressai_dir: Path | None = None  # export every measured curve as CompressAI JSON here
+
+
+def with_references(measured: list[Curve], refs: list[Curve]) -> list[Curve]:
+    """Measured curves plus references, a reference renamed if its label is taken."""
+    taken = {c.label for c in measured}
+    out = list(measured)
+    for ref in refs:
+        label = ref.label
+        while label in taken:
+            label += " (ref)"
+        taken.add(label)
+        out.append(replace(ref, label=label))
+    return out
+
+
+def summary_lines(section: Sequence[Curve], options: RDOptions) -> list[str]:
+    """One pasteable line per lossy codec: BD-rate vs the anchor and PSNR at 0.5 bpp."""
+    base = bdrate.find_anchor(section, options.anchor)
+    lines = []
+    for c in section:
+        if c.lossless:
+            continue
+        parts = []
+        if base is not None and c is not base:
+            psnr = bdrate.bd_rate(base, c, "psnr", method=options.method, min_overlap=options.min_overlap)
+            ms = bdrate.bd_rate(base, c, "ms_ssim_db", method=options.method, min_overlap=options.min_overlap)
+            parts.append(f"BD-rate vs {base.label}: {psnr.format('%')} (PSNR), {ms.format('%')} (MS-SSIM dB)")
+        elif c is base:
+            parts.append("anchor")
+        q = bdrate.quality_at(c, 0.5, "psnr", method=options.method)
+        if q is not None:
+            parts.append(f"{q:.2f} dB PSNR at 0.5 bpp")
+        xs = [p.bpp for p in c.points if p.bpp is not None]
+        if xs:
+            parts.append(f"measured {min(xs):.3f}–{max(xs):.3f} bpp")
+        lines.append(f"- **{bdrate.display_name(c)}**: " + "; ".join(parts))
+    return lines
+
+
+def worst_images(records: Sequence[Record], dataset: str, n: int) -> list[str]:
+    """The ``n`` images with the lowest PSNR per lossy codec configuration (mean over its settings)."""
+    groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.dataset == dataset and r.ok and not r.lossless and r.psnr is not None:
+            groups[r.codec][r.image].append(r.psnr)
+    lines = []
+    for codec in sorted(groups):
+        means = sorted((statistics.fmean(v), image) for image, v in groups[codec].items())
+        shown = ", ".join(f"{image} ({psnr:.2f} dB)" for psnr, image in means[:n])
+        lines.append(f"- {codec}: {shown}")
+    if lines:
+        lines.insert(0, f"Worst {n} images per codec by PSNR (mean over the codec's settings):")
+        lines.insert(1, "")
+    return lines
+
+
+def rd_section(
+    records: Sequence[Record],
+    dataset: str,
+    options: RDOptions = RDOptions(),
+    *,
+    level: int = 2,
+    measured: Sequence[Curve] | None = None,
+) -> str:
+    """The RD section of one dataset ("" when it has no lossy curve); ``measured`` saves re-aggregating."""
+    h = "#" * level
+    if measured is None:
+        measured = [c for c in curves(r for r in records if r.dataset == dataset)]
+    refs = references_for(options.references, dataset)
+    section = with_references(list(measured), refs)
+    if not any(not c.lossless for c in section):
+        return ""
+    out = [f"{h} Rate–distortion analysis — {dataset}", ""]
+    out += [f"{h}# Summary", "", *summary_lines(section, options), ""]
+    out += [f"{h}# BD-rate against {options.anchor}", "", bdrate.bd_table(
+        section, options.anchor, method=options.method, min_overlap=options.min_overlap)]
+    out += [f"{h}# Quality at fixed rates, rate at fixed qualities", "",
+            bdrate.fixed_table(section, method=options.method)]
+    if options.plots_dir is not None:
+        from codecbench.reports.plots import plot_dataset, plots_markdown
+
+        written = plot_dataset(section, options.plots_dir, anchor=options.anchor)
+        if written:
+            rel = options.report_dir if options.report_dir is not None else Path(os.getcwd())
+            out += [f"{h}# Plots", "", plots_markdown(written, rel)]
+    if options.per_image:
+        out += [f"{h}# Worst images", "", *worst_images(records, dataset, options.per_image), ""]
+    shown_refs = [c for c in section if c.reference]
+    if shown_refs:
+        out += ["Reference curves (not measured here): "
+                + "; ".join(f"{r.label}: {r.description}" for r in shown_refs), ""]
+    out += [AVERAGING, ""]
+    return "\n".join(out)
+
+
+def rd_report(records: Iterable[Record], options: RDOptions = RDOptions(), *, level: int = 2) -> str:
+    """Markdown RD sections of every dataset with lossy curves; exports CompressAI JSON if asked."""
+    records = list(records)
+    measured = by_dataset(curves(records))
+    if options.compressai_dir is not None:
+        export_curves([c for cs in measured.values() for c in cs], options.compressai_dir)
+    parts = [rd_section(records, dataset, options, level=level, measured=section)
+             for dataset, section in measured.items()]
+    return "\n".join(p for p in parts if p)
