@@ -37,3 +37,10 @@ class ResultsError(CodecbenchError):
 class CacheError(CodecbenchError):
     """The results cache cannot be opened, read or written."""
 
+
+class CodecCrashError(CodecbenchError):
+    """A codec's worker process died during a call (segfault, abort, out of memory); see ``--isolate``."""
+
+
+class CodecTimeoutError(CodecbenchError, TimeoutError):
+    """A codec call did not finish within the time limit; its worker process was killed."""

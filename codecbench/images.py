@@ -7,12 +7,15 @@ Conversion rules (the README repeats them):
 - **Alpha** (RGBA, LA, PA, transparency in a palette) is dropped: codecs are
   compared on colour only, and compositing would invent pixels.
 - **Palette** (P) and **CMYK** images are converted to RGB by Pillow.
-- **16-bit** images are scaled to 8 bits with rounding (v × 255 / 65535).
+- **16-bit** images are scaled to 8 bits with rounding (v × 255 / 65535);
+  16-bit colour and gray+alpha PNGs (which Pillow would cut to their high
+  byte) are decoded at full depth by imagecodecs' libpng first.
 - **EXIF orientation** is ignored: pixels are taken as stored, as codec
   benchmarks (and CompressAI) do, so that rotation never changes the data.
 - **Animated** GIF/WebP/PNG: the first frame is used.
 - **Decompression bombs**: an image of more than ``MAX_PIXELS`` pixels is
-  refused before its pixels are decoded.
+  refused from its header, before its pixels are decoded (this limit, not
+  Pillow's lower warning threshold, applies).
 - ``gray=True`` converts colour to luma with ITU-R BT.601 weights
   (0.299, 0.587, 0.114), rounded to 8 bits, as Pillow's ``convert("L")``.
 """
@@ -49,11 +52,16 @@ def load_image(source: str | os.PathLike | bytes, *, gray: bool = False) -> np.n
     with stream:
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # MAX_PIXELS (checked below) replaces Pillow's lower warning threshold; Pillow's own
+                # DecompressionBombError (at twice its threshold) still stops larger headers in open().
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(stream) as img:
                     if img.width * img.height > MAX_PIXELS:
                         raise ImageError(f"{label}: {img.width}×{img.height} exceeds the {MAX_PIXELS} pixel limit")
                     img.seek(0)
+                    if img.format == "PNG" and img.tile and str(img.tile[0][3]).endswith(";16B") and img.mode != "I;16":
+                        stream.seek(0)
+                        return _png16_to_array(stream.read(), gray=gray)
                     return to_array(img, gray=gray)
         except ImageError:
             raise
@@ -63,6 +71,23 @@ def load_image(source: str | os.PathLike | bytes, *, gray: bool = False) -> np.n
             raise ImageError(f"{label}: not an image file (or an empty one)") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"{label}: unreadable image ({exc})") from None
+
+
+def _png16_to_array(data: bytes, *, gray: bool) -> np.ndarray:
+    """A 16-bit colour or gray+alpha PNG at full depth: alpha dropped, v × 255 / 65535 rounded."""
+    import imagecodecs
+
+    try:
+        arr = imagecodecs.png_decode(data)
+    except Exception as exc:  # imagecodecs.PngError and friends
+        raise ValueError(f"16-bit PNG: {exc}") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    arr = arr[..., :1] if arr.shape[2] in (1, 2) else arr[..., :3]
+    image = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    if image.shape[2] == 1:
+        return image if gray else np.repeat(image, 3, axis=2)
+    return to_gray(image) if gray else image
 
 
 def to_array(img: Image.Image, *, gray: bool = False) -> np.ndarray:

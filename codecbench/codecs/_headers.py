@@ -1,0 +1,94 @@
+"""Header-only reads of declared image sizes, for decoders whose library has none.
+
+A decoder calls these before handing a stream to its library and refuses a
+declared size over :data:`codecbench.images.MAX_PIXELS`
+(:func:`codecbench.codecs._common.check_decoded_size`): a tiny stream that
+declares a huge image (a decompression bomb: a constant 12000×9000 image is
+a 1.3 kB JPEG-LS or a 23 kB JPEG XL stream) then costs no memory. Each
+returns ``(width, height)``, or None where the header cannot be read (the
+library then rejects the stream itself).
+"""
+
+from __future__ import annotations
+
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def jpegls_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a JPEG-LS stream: its SOF55 segment, or an LSE oversize-dimension segment (ID 4)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, size = 2, None
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: every size segment comes before it
+            break
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xF7 and len(segment) >= 5:  # SOF55: P, Y, X, Nf
+            size = (int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big"))
+        elif marker == 0xF8 and segment[:1] == b"\x04" and len(segment) >= 2:  # LSE: oversize image dimension
+            wxy = segment[1]
+            if wxy and len(segment) >= 2 + 2 * wxy:
+                height = int.from_bytes(segment[2 : 2 + wxy], "big")
+                size = (int.from_bytes(segment[2 + wxy : 2 + 2 * wxy], "big"), height)
+        pos += 2 + max(length, 2)
+    return size
+
+
+def _jxl_codestream(data: bytes) -> bytes | None:
+    """The start of the JPEG XL codestream: the data itself, or the first jxlc/jxlp box of a container."""
+    if data[:2] == b"\xff\x0a":
+        return data
+    if not data.startswith(_JXL_CONTAINER):
+        return None
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        header = 8
+        if size == 1 and pos + 16 <= len(data):
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        body = data[pos + header : pos + size] if size else data[pos + header :]
+        if kind == b"jxlc":
+            return body
+        if kind == b"jxlp":
+            return body[4:]  # skip the part index
+        if size < header:
+            return None
+        pos += size
+    return None
+
+
+def jpegxl_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG XL SizeHeader (bare codestream or ISOBMFF container)."""
+    stream = _jxl_codestream(data)
+    if stream is None or stream[:2] != b"\xff\x0a" or len(stream) < 3:
+        return None
+    bits = int.from_bytes(stream[2:20], "little")  # the SizeHeader is at most 1+2+30+3+2+30 bits
+    pos = 0
+
+    def read(n: int) -> int:
+        nonlocal pos
+        value = (bits >> pos) & ((1 << n) - 1)
+        pos += n
+        return value
+
+    def u32() -> int:  # U32(BitsOffset(9, 1), BitsOffset(13, 1), BitsOffset(18, 1), BitsOffset(30, 1))
+        return read((9, 13, 18, 30)[read(2)]) + 1
+
+    small = read(1)
+    height = (read(5) + 1) * 8 if small else u32()
+    ratio = read(3)
+    if ratio:
+        num, den = _JXL_RATIOS[ratio]
+        width = height * num // den
+    else:
+        width = (read(5) + 1) * 8 if small else u32()
+    return width, height

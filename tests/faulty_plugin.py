@@ -1,0 +1,97 @@
+"""A test-only codec package that misbehaves on purpose, discovered through its entry point.
+
+:func:`install` writes ``cb_faulty_demo.py`` and a ``.dist-info`` folder with a
+``codecbench.codecs`` entry point into a folder; a process with that folder on
+``PYTHONPATH`` (a ``codecbench run`` subprocess and its worker processes)
+discovers the codecs exactly as it would an installed package's. Nothing is
+installed into the environment, and the test process itself never imports it.
+
+Codecs (raw pixels behind a small header ``b"FD" + H, W, C``):
+
+``faulty-demo``
+    works, except on images of particular widths: 17 → ``decode`` calls
+    ``os.abort()``; 19 → ``decode`` sleeps forever; 23 → ``decode``
+    dereferences a null pointer (SIGSEGV); 29 → ``encode`` raises RuntimeError.
+``segv-demo``
+    decodes its own streams; a stream whose magic is damaged makes it
+    segfault, one whose height field is 0xFFFF makes it hang.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+MODULE = textwrap.dedent('''
+    import ctypes
+    import os
+    import struct
+    import time
+
+    import numpy as np
+
+    from codecbench.codec import Codec
+
+
+    def _encode(image):
+        h, w, c = image.shape
+        return b"FD" + struct.pack(">HHB", h, w, c) + image.tobytes()
+
+
+    def _decode(data):
+        h, w, c = struct.unpack(">HHB", data[2:7])
+        pixels = np.frombuffer(data[7:], np.uint8)
+        if pixels.size != h * w * c:
+            raise ValueError(f"{pixels.size} pixel bytes for {h}x{w}x{c}")
+        return pixels.reshape(h, w, c).copy()
+
+
+    class FaultyDemo(Codec):
+        name = "faulty-demo"
+        lossless = True
+
+        def _encode(self, image):
+            if image.shape[1] == 29:
+                raise RuntimeError("this codec refuses width 29")
+            return _encode(image)
+
+        def _decode(self, data):
+            w = struct.unpack(">H", data[4:6])[0]
+            if w == 17:
+                os.abort()
+            if w == 19:
+                while True:
+                    time.sleep(3600)
+            if w == 23:
+                ctypes.string_at(0)
+            return _decode(data)
+
+
+    class SegvDemo(Codec):
+        name = "segv-demo"
+        lossless = True
+
+        def _encode(self, image):
+            return _encode(image)
+
+        def _decode(self, data):
+            if data[:2] != b"FD":
+                ctypes.string_at(0)  # a native crash on a corrupt header
+            if data[2:4] == b"\\xff\\xff":
+                while True:
+                    time.sleep(3600)
+            return _decode(data)
+''')
+
+
+def install(folder: Path) -> Path:
+    """Write the plugin package into ``folder``; return it (put it on PYTHONPATH)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cb_faulty_demo.py").write_text(MODULE)
+    dist = folder / "cb_faulty_demo-0.1.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cb-faulty-demo\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[codecbench.codecs]\nfaulty-demo = cb_faulty_demo:FaultyDemo\nsegv-demo = cb_faulty_demo:SegvDemo\n"
+    )
+    return folder
