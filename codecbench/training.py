@@ -312,10 +312,10 @@ def train(cfg: TrainConfig) -> dict:
     trainable = get_trainable(cfg.model)(**cfg.options)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    data = ImageFolder(cfg.data, cfg.holdout)
     workdir = Path(cfg.workdir or Path("runs") / cfg.model)
     workdir.mkdir(parents=True, exist_ok=True)
     state_path, log_path = workdir / "state.pt", workdir / "train.log"
-    data = ImageFolder(cfg.data, cfg.holdout)
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -483,7 +483,10 @@ def config_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None
             raise SpecError(f"--opt {item!r}: expected KEY=VALUE")
         options[key.strip()] = value.strip()
     d = dict(Trainable.defaults) | dict(cls.defaults)
-    command = "codecbench train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    words = list(argv if argv is not None else sys.argv[1:])
+    if words and words[0] == "train":  # invoked as `codecbench train …`
+        words = words[1:]
+    command = "codecbench train " + " ".join(shlex.quote(a) for a in words)
     return TrainConfig(
         model=args.model,
         data=args.data,
@@ -533,4 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, so that models register with the same registry
+    from codecbench.training import main as _main
+
+    sys.exit(_main())
