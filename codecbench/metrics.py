@@ -16,7 +16,9 @@
   side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
   −10·log10(1 − MS-SSIM).
 
-Both SSIM variants come from ``pytorch_msssim`` (computed in float64).
+Both SSIM variants come from ``pytorch_msssim``, computed in float32 (within
+1e-6 of float64, at half the cost; the tests hold both to 1e-4 against
+independent references).
 Dataset figures are the arithmetic mean over images of the per-image values.
 """
 
@@ -63,7 +65,7 @@ def luma(image: np.ndarray) -> np.ndarray:
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(torch.float64)[None]
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(torch.float32)[None]
 
 
 def ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
