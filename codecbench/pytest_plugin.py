@@ -28,6 +28,7 @@ from codecbench.codec import Codec, available_codecs, create_codec, expand_spec,
 from codecbench.datasets import get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
 from codecbench.reports.markdown import render_reports, report_filename
+from codecbench.reports.rd import RDOptions, section_renderer
 from codecbench.results import Record, machine_meta, write_results
 from codecbench.runner import base_record, quality_fields, takes_dataset
 
@@ -269,7 +270,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         out = Path(config.rootpath) / out
     meta = machine_meta(timing={"rounds": session.rounds, "warmup_rounds": 1, "per_image": "median round / images"})
     terminalreporter.write_sep("-", "codecbench")
-    for dataset, text in render_reports(records, meta).items():
+    # the RD analysis (codecbench.reports.rd): BD-rate vs jpeg, fixed-rate table, plots in <report-dir>/plots
+    sections = [section_renderer(records, RDOptions(plots_dir=out / "plots", report_dir=out))]
+    for dataset, text in render_reports(records, meta, sections=sections).items():
         path = out / report_filename(dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_results(path.with_suffix(".json"), [r for r in records if r.dataset == dataset], meta)

@@ -179,3 +179,64 @@ def test_missing_file_and_threshold_syntax(tmp_path, capsys, base):
     assert main(["compare", str(good), str(good), "--max-bpp-rise", "1%", "--max-psnr-drop", "0.1dB"]) == 0
     with pytest.raises(SystemExit):
         main(["compare", str(good), str(good), "--max-bpp-rise", "lots"])
+
+
+# -- the pytest-benchmark workflow (latency) and compare on its JSON -----------------------
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--codecs", "jpeg:quality=50", "--datasets", "embedded", "--max-images", "1", "--rounds", "1"]
+
+
+def _bench(tmp_path, *extra):
+    """`pytest bench --benchmark-only` on a tiny config, storage and reports in tmp_path."""
+    cmd = [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider", "-q", *TINY,
+           f"--benchmark-storage=file://{tmp_path / 'storage'}", "--report-dir", str(tmp_path / "reports"), *extra]
+    env = {**os.environ, "CODECBENCH_CACHE": str(tmp_path / "cache")}
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _saved(tmp_path):
+    return sorted((tmp_path / "storage").rglob("*.json"))
+
+
+def test_benchmark_autosave_then_compare_fail_lines_up_by_spec_dataset_device(tmp_path):
+    first = _bench(tmp_path, "--benchmark-autosave")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    (saved,) = _saved(tmp_path)
+    doc = json.loads(saved.read_text())
+    names = sorted(b["fullname"] for b in doc["benchmarks"])
+    assert names == ["bench/test_codecs.py::test_decode[jpeg:quality=50-embedded-cpu]",
+                     "bench/test_codecs.py::test_encode[jpeg:quality=50-embedded-cpu]"]
+    assert {b["group"] for b in doc["benchmarks"]} == {"jpeg embedded cpu"}
+    info = doc["benchmarks"][0]["extra_info"]
+    assert info["spec"] == "jpeg:quality=50" and info["dataset"] == "embedded" and info["device"] == "cpu"
+    assert info["bpp"] > 0 and info["psnr"] > 20
+
+    # the saved run made impossibly fast: NOW is a >15% median regression, and the gate fails
+    fast = json.loads(saved.read_text())
+    for b in fast["benchmarks"]:
+        b["stats"] = {k: (v * 1e-6 if isinstance(v, float) else v) for k, v in b["stats"].items()}
+    saved.write_text(json.dumps(fast))
+    slow = _bench(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:15%")
+    assert slow.returncode != 0
+    assert "Performance has regressed" in slow.stdout + slow.stderr
+    assert "test_encode[jpeg:quality=50-embedded-cpu]" in slow.stdout + slow.stderr
+
+    # the saved run made very slow: NOW is faster, the gate passes
+    for b in fast["benchmarks"]:
+        b["stats"] = {k: (v * 1e12 if isinstance(v, float) else v) for k, v in b["stats"].items()}
+    saved.write_text(json.dumps(fast))
+    ok = _bench(tmp_path, "--benchmark-compare", "--benchmark-compare-fail=median:15%", "--benchmark-autosave")
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert "Performance has regressed" not in ok.stdout + ok.stderr
+
+    # quality/rate gate on the two pytest-benchmark JSON files: same codec, same bits -> passes
+    base, new = _saved(tmp_path)
+    assert main(["compare", str(base), str(new)]) == 0
+    # and the session report carries the RD analysis
+    report = (tmp_path / "reports" / "embedded.md").read_text()
+    assert "Rate–distortion analysis — embedded" in report

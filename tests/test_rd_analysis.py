@@ -255,3 +255,27 @@ def test_bad_reference_files_give_one_clear_error(tmp_path, content, message):
         load_reference(path)
     with pytest.raises(ResultsError, match="no such reference file"):
         load_reference(tmp_path / "missing.json")
+
+
+# -- `codecbench report` with the RD analysis ------------------------------------
+def test_report_command_writes_rd_tables_plots_references_and_exports(jpeg, tmp_path):
+    from codecbench.cli import main
+
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r.to_json()) + "\n" for r in jpeg), encoding="utf-8")
+    ref = tmp_path / "paper.json"
+    ref.write_text(json.dumps({"name": "paper-codec", "description": "published",
+                               "results": {"bpp": [0.3, 0.6, 1.2, 2.4], "psnr-rgb": [28.0, 31.0, 34.0, 37.0]}}))
+    out = tmp_path / "reports"
+    assert main(["report", str(results), "--out", str(out), "--reference", f"photos={ref}", "--per-image", "2",
+                 "--compressai", str(tmp_path / "cai"), "--method", "akima"]) == 0
+    text = (out / "photos.md").read_text()
+    assert "## Rate–distortion analysis — photos" in text
+    assert "| paper-codec (reference, not measured here) | 4 |" in text
+    assert "Akima interpolation" in text and "PSNR @ 0.25 bpp" in text
+    assert "![PSNR vs rate](plots/photos-psnr.png)" in text and (out / "plots" / "photos-psnr.png").is_file()
+    assert "Worst 2 images per codec" in text
+    assert json.loads((tmp_path / "cai" / "photos" / "jpeg.json").read_text())["name"] == "jpeg"
+    assert main(["report", str(results), "--out", str(tmp_path / "plain"), "--no-rd"]) == 0
+    assert "Rate–distortion" not in (tmp_path / "plain" / "photos.md").read_text()
+    assert main(["report", str(results), "--reference", str(tmp_path / "missing.json")]) == 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codecbench.reports.bdrate import DEFAULT_ANCHOR, DEFAULT_METHOD, METHODS
 from codecbench.reports.markdown import render_reports, report_filename
+from codecbench.reports.rd import RDOptions, section_renderer
 from codecbench.results import read_results
 
 
@@ -14,6 +16,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", type=Path, help="results files written by `codecbench run`")
     p.add_argument("-o", "--out", type=Path, metavar="DIR",
                    help="write DIR/<dataset>.md for each dataset (default: print the reports)")
+    # rate–distortion analysis (codecbench.reports.rd)
+    p.add_argument("--anchor", default=DEFAULT_ANCHOR, help="BD-rate anchor codec or curve label (default: %(default)s)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="BD and fixed-rate interpolation (default: %(default)s)")
+    p.add_argument("--reference", action="extend", nargs="+", default=[], metavar="[DATASET=]PATH",
+                   help="CompressAI-format results JSON to include as reference curves (not measured here); "
+                   "DATASET= limits one to a dataset")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write the RD and timing plots (PNG) here (default with --out: OUT/plots)")
+    p.add_argument("--no-plots", action="store_true", help="no plots")
+    p.add_argument("--per-image", type=int, default=0, metavar="N", help="list the N worst images per codec")
+    p.add_argument("--compressai", type=Path, metavar="DIR",
+                   help="also export each measured curve as CompressAI-format JSON under DIR/<dataset>/")
+    p.add_argument("--no-rd", action="store_true", help="leave out the rate–distortion analysis")
     p.set_defaults(func=report_command)
 
 
@@ -23,7 +39,13 @@ def report_command(args: argparse.Namespace) -> int:
         file_meta, file_records = read_results(path)
         meta = meta or file_meta
         records += file_records
-    write_reports(render_reports(records, meta or None), args.out)
+    sections = []
+    if not args.no_rd:
+        plots = None if args.no_plots else args.plots or (args.out / "plots" if args.out else None)
+        options = RDOptions(anchor=args.anchor, method=args.method, references=args.reference, plots_dir=plots,
+                            report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai)
+        sections.append(section_renderer(records, options))
+    write_reports(render_reports(records, meta or None, sections=sections), args.out)
     return 0
 
 

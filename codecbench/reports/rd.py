@@ -137,3 +137,19 @@ def rd_report(records: Iterable[Record], options: RDOptions = RDOptions(), *, le
     parts = [rd_section(records, dataset, options, level=level, measured=section)
              for dataset, section in measured.items()]
     return "\n".join(p for p in parts if p)
+
+
+def section_renderer(records: Sequence[Record], options: RDOptions = RDOptions()):
+    """A :data:`codecbench.reports.markdown.SectionRenderer` adding the RD section to each dataset report.
+
+    Exports CompressAI JSON first when ``options.compressai_dir`` is set.
+    """
+    records = list(records)
+    if options.compressai_dir is not None:
+        export_curves(curves(records), options.compressai_dir)
+
+    def render(dataset: str, dataset_curves: Sequence[Curve]) -> list[str]:
+        text = rd_section(records, dataset, options, measured=dataset_curves)
+        return ["", *text.splitlines()] if text else []
+
+    return render
