@@ -22,7 +22,7 @@ from typing import Sequence
 from codecbench.reports.bdrate import DEFAULT_ANCHOR, find_anchor
 from codecbench.reports.curves import Curve
 
-FIGSIZE = (7.0, 4.6)
+FIGSIZE = (8.4, 4.6)
 DPI = 100
 
 #: plot kind -> (curve metric, y label, log y axis)
@@ -132,8 +132,9 @@ def plot_dataset(
             if logy:
                 ax.set_yscale("log")
             ax.set_title(f"{dataset}: {TITLES[kind]}")
-            ax.legend(loc="best")
-            fig.tight_layout()
+            # fixed margins and a legend beside the axes: no layout pass, no "best" search, curves never hidden
+            fig.subplots_adjust(left=0.09, right=0.72, bottom=0.11, top=0.92)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
             path = out / f"{_slug(dataset)}-{kind}.png"
             tmp = path.with_name(path.name + ".tmp")
             fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
