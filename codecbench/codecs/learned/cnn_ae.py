@@ -43,8 +43,19 @@ DEFAULT_ARCH = {"N": 64, "M": 96, "in_channels": 3}
 
 
 class CnnAE(nn.Module):
-    def __init__(self, N: int = 64, M: int = 96, in_channels: int = 3):
+    """g_a, g_s and the prior; ``scale`` is a fixed gain on the latent (g_a's output × scale, g_s's input ÷ scale).
+
+    With PyTorch's default initialisation the analysis output has a standard
+    deviation of about 0.05, so rounding erases it and the first few hundred
+    steps mostly grow the weights; a gain of about 20 would start the latent
+    at unit scale (a quantization step of 1/20 in the initial transform's
+    units). The shipped models use 1 (no gain): the option was added while
+    they trained and is untested at scale.
+    """
+
+    def __init__(self, N: int = 64, M: int = 96, in_channels: int = 3, scale: float = 1.0):
         super().__init__()
+        self.scale = float(scale)
 
         def conv(i: int, o: int) -> nn.Module:
             return nn.Conv2d(i, o, 5, stride=2, padding=2)
@@ -57,26 +68,38 @@ class CnnAE(nn.Module):
                                  deconv(N, N), GDN(N, inverse=True), deconv(N, in_channels))
         self.prior = FactorizedPrior(M)
 
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g_a(x) * self.scale
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.g_s(y_hat / self.scale)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y = self.g_a(x)
+        y = self.analysis(x)
         y_hat, lik = self.prior(y)
-        return self.g_s(y_hat), lik
+        return self.synthesis(y_hat), lik
 
 
 def build(arch: dict) -> CnnAE:
-    return CnnAE(int(arch["N"]), int(arch["M"]), int(arch.get("in_channels", 3)))
+    return CnnAE(int(arch["N"]), int(arch["M"]), int(arch.get("in_channels", 3)), float(arch.get("scale", 1.0)))
 
 
 # -- training ------------------------------------------------------------------------
 class ClippedAdam(torch.optim.Adam):
-    """Adam that clips the global gradient norm (to 1.0) before each step, as compressai's example trainer."""
+    """Adam that clips the gradient norm of its first parameter group (to 1.0) before each step.
+
+    As compressai's example trainer: the network's parameters (group 0) are
+    clipped; the entropy model's quantiles (group 1, trained by the auxiliary
+    loss, whose gradients are orders of magnitude larger) are not — clipping
+    them together would shrink the network's updates to almost nothing.
+    """
 
     def __init__(self, params, lr: float, max_norm: float = 1.0):
         super().__init__(params, lr=lr)
         self.max_norm = max_norm
 
     def step(self, closure=None):
-        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
+        params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
         torch.nn.utils.clip_grad_norm_(params, self.max_norm)
         return super().step(closure)
 
@@ -105,6 +128,7 @@ class CnnAETrainable(Trainable):
         "quality": Setting(int, BASE_QUALITY, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4)),
         "N": Setting(int, DEFAULT_ARCH["N"], "hidden channels", low=8, high=512),
         "M": Setting(int, DEFAULT_ARCH["M"], "latent channels", low=8, high=512),
+        "scale": Setting(float, 1.0, "fixed gain on the latent (see CnnAE; the shipped models use 1)", low=0.01, high=1000.0),
         "init": Setting(str, "", "checkpoint to start from (fine-tuning); empty: fresh weights"),
     }
 
@@ -113,7 +137,10 @@ class CnnAETrainable(Trainable):
         return LAMBDAS[self.opts["quality"]]
 
     def arch(self) -> dict:
-        return {"N": self.opts["N"], "M": self.opts["M"], "in_channels": 3}
+        arch = {"N": self.opts["N"], "M": self.opts["M"], "in_channels": 3}
+        if self.opts["scale"] != 1.0:
+            arch["scale"] = self.opts["scale"]
+        return arch
 
     def build(self) -> torch.nn.Module:
         model = build(self.arch())
@@ -132,7 +159,9 @@ class CnnAETrainable(Trainable):
         return model
 
     def configure_optimizer(self, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-        return ClippedAdam(model.parameters(), lr=lr)
+        main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+        aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+        return ClippedAdam([{"params": main}, {"params": aux}], lr=lr)
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         x = batch.float().div(255.0)
@@ -210,7 +239,7 @@ class CnnAECodec(TorchCodec):
 
     def encode_tile(self, tile: np.ndarray) -> list[bytes]:
         x = self.to_tensor(tile)
-        y = self.model.g_a(x)
+        y = self.model.analysis(x)
         payload, escapes = code_latent(self.model.prior, y)
         return [payload, escapes]
 
@@ -220,7 +249,7 @@ class CnnAECodec(TorchCodec):
         h, w, _ = shape
         m = self.model.prior.channels
         y_hat = decode_latent(self.model.prior, sections[0], sections[1], (m, h // 16, w // 16)).to(self.torch_device)
-        return self.to_image(self.model.g_s(y_hat).clamp_(0, 1))
+        return self.to_image(self.model.synthesis(y_hat).clamp_(0, 1))
 
 
 class CnnAEFTCodec(CnnAECodec):

@@ -3,8 +3,8 @@
 Faithful to the seeds' structure:
 
 - encoder: 3 down-sampling units, each a strided 3×3 convolution (stride 2)
-  followed by a 3×3 convolution, each with PReLU (128 → 64 → 32 → 16), then a
-  1×1 convolution to the latent: 16×16×``latent`` for a 128×128 input
+  followed by a 3×3 convolution, each with PReLU (128 → 64 → 32 → 16); the
+  last unit's PReLU output is the latent: 16×16×``latent`` for a 128×128 input
   (``latent`` = 44 gives 11,264 latent values; the seeds report 11,424);
 - decoder: 3 up-sampling units, each a 3×3 convolution to 4× the channels,
   a sub-pixel shuffle (``PixelShuffle(2)``) and PReLU, then a 3×3
@@ -57,11 +57,12 @@ class SSDCAE(nn.Module):
         w1, w2, w3 = widths
         enc: list[nn.Module] = []
         c = in_channels
-        for w in (w1, w2, w3):  # down-sampling units
-            enc += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.PReLU(w), nn.Conv2d(w, w, 3, padding=1), nn.PReLU(w)]
-            c = w
-        enc += [nn.Conv2d(c, latent, 1)]
+        for i, w in enumerate((w1, w2, w3)):  # down-sampling units; the last one's output is the latent
+            o = latent if i == 2 else w
+            enc += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.PReLU(w), nn.Conv2d(w, o, 3, padding=1), nn.PReLU(o)]
+            c = o
         self.encoder = nn.Sequential(*enc)
+        self.latent = latent
         dec: list[nn.Module] = []
         c = latent
         for w in (w3, w2, w1):  # up-sampling units: conv -> sub-pixel shuffle -> PReLU
@@ -124,7 +125,7 @@ class SSDCAETrainable(Trainable):
         w, lat = DEFAULT_ARCH["widths"], self.opts["latent"]
         return (
             f"Encoder: 3 down-sampling units [conv 3×3 stride 2 + PReLU, conv 3×3 + PReLU] with widths {w}, "
-            f"then conv 1×1 to {lat} latent channels (16×16×{lat} per 128×128 tile). Decoder: 3 up-sampling units "
+            f"the last unit's second conv giving the {lat} latent channels (16×16×{lat} per 128×128 tile, after PReLU). Decoder: 3 up-sampling units "
             f"[conv 3×3 to 4×width, PixelShuffle(2), PReLU] with widths {w[::-1]}, conv 3×3 to RGB, sigmoid. "
             "Denoising training: Gaussian noise sigma ~ U(0, "
             f"{self.opts['max_sigma']}) added to the input (clipped), clean target; loss MSE + (1 − SSIM); Adam. "
@@ -194,7 +195,7 @@ class SSDCAECodec(TorchCodec):
         if len(sections) != 2:
             raise DecodeError(f"{self.name}: expected 2 sections, got {len(sections)}")
         h, w, c = shape
-        m = self.model.encoder[-1].out_channels
+        m = self.model.latent
         if len(sections[0]) != 4 * m:
             raise DecodeError(f"{self.name}: range section has {len(sections[0])} bytes, expected {4 * m}")
         r = np.frombuffer(sections[0], dtype="<f2")

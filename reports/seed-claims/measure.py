@@ -1,0 +1,161 @@
+"""Measurements behind reports/seed-claims.md (seeds 000/001 SSDCAE, 002 ComCNN, 004 CNN-AE-FT).
+
+Usage (from the repository root, CODECBENCH_DATA pointing at the data):
+
+    python reports/seed-claims/measure.py ssdcae128 [--max-images N]   # seeds 000/001, Kodak 128×128 centre crops
+    python reports/seed-claims/measure.py comcnn180 [--max-images N]   # seed 002, BSD300 gray resized to 180×180
+    python reports/seed-claims/measure.py rd -d kodak SPEC...          # mean bpp/PSNR/SSIM per spec -> rd-kodak.json
+    python reports/seed-claims/measure.py bd -d kodak                  # BD-rate (PSNR, pchip) of each codec vs jpeg
+
+Each prints a markdown table and writes it (with the per-image rows as JSON)
+into reports/seed-claims/. Dataset figures are arithmetic means over images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from codecbench import metrics
+from codecbench.codec import create_codec
+from codecbench.datasets import get_dataset
+from codecbench.noise import center_crop, match_knob
+
+HERE = Path(__file__).resolve().parent
+
+
+def png_size(image: np.ndarray) -> int:
+    buf = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
+    return len(buf.getvalue())
+
+
+def run_codec(spec: str, images: list[np.ndarray]) -> dict:
+    codec = create_codec(spec, threads=1)
+    codec.decode(codec.encode(images[0]))  # warm-up
+    rows = []
+    for im in images:
+        t0 = time.perf_counter()
+        data = codec.encode(im)
+        t1 = time.perf_counter()
+        out = codec.decode(data)
+        t2 = time.perf_counter()
+        rows.append({"bytes": len(data), "png": png_size(im), "bpp": metrics.bpp(len(data), *im.shape[:2]),
+                     "psnr": metrics.psnr(im, out) or 99.0, "ssim": metrics.ssim(im, out),
+                     "enc_s": t1 - t0, "dec_s": t2 - t1})
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    mean["rate_vs_png_pct"] = float(np.mean([100 * (1 - r["bytes"] / r["png"]) for r in rows]))
+    return {"spec": spec, **mean}
+
+
+def table(results: list[dict], title: str) -> str:
+    lines = [f"### {title}", "", "| codec (spec) | bytes | PNG bytes | size reduction vs PNG (%) | bpp | PSNR (dB) | SSIM | encode (ms) | decode (ms) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        lines.append(f"| `{r['spec']}` | {r['bytes']:.0f} | {r['png']:.0f} | {r['rate_vs_png_pct']:.2f} | {r['bpp']:.3f} | "
+                     f"{r['psnr']:.2f} | {r['ssim']:.4f} | {1000 * r['enc_s']:.2f} | {1000 * r['dec_s']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ssdcae128(args: argparse.Namespace) -> str:
+    images = [center_crop(item.load(), 128) for item in get_dataset("kodak", max_images=args.max_images)]
+    out = []
+    ref = [run_codec(f"ssdcae:bits={b}", images) for b in (8, 6, 4)]
+    out.append(table(ref + [run_codec(f"jpeg:quality={q}", images) for q in (75, 95)],
+                     f"Kodak, {len(images)} centre crops 128×128: SSDCAE (bits 8/6/4) and JPEG at Pillow's default and q=95"))
+    # the fair comparison: classical codecs at the SSDCAE's rate (knob matched on the mean bpp)
+    for r in ref:
+        matched = [run_codec(match_knob(name, {}, images, r["bpp"]), images) for name in ("jpeg", "webp")]
+        matched.append(run_codec(f"jpeg2000:bpp={r['bpp']:.3f}", images))
+        out.append(table([r] + matched, f"Equal rate: classical codecs at `{r['spec']}`'s {r['bpp']:.3f} bpp"))
+    return "\n".join(out)
+
+
+def comcnn180(args: argparse.Namespace) -> str:
+    images = []
+    for item in get_dataset("bsd300:gray", max_images=args.max_images):
+        im = item.load()
+        images.append(np.asarray(Image.fromarray(im[..., 0]).resize((180, 180), Image.BICUBIC))[..., None])
+    com = [run_codec(f"comcnn:quality={q}", images) for q in (10, 30, 50, 75, 90)]
+    jpg = [run_codec(f"jpeg:quality={q}", images) for q in (10, 30, 50, 75, 90)]
+    out = [table(com + jpg, f"BSD300 test, {len(images)} images, grayscale (BT.601), resized to 180×180 (bicubic)")]
+    eq = []
+    for r in com:
+        eq += [r, run_codec(match_knob("jpeg", {}, images, r["bpp"]), images)]
+    out.append(table(eq, "Equal rate: JPEG at each ComCNN point's mean bpp"))
+    return "\n".join(out)
+
+
+def rd(args: argparse.Namespace) -> str:
+    from codecbench.codec import expand_spec
+
+    path = HERE / f"rd-{args.dataset.replace(':', '-')}.json"
+    store = json.loads(path.read_text()) if path.exists() else {}
+    items = list(get_dataset(args.dataset, max_images=args.max_images))
+    images = [item.load() for item in items]
+    for spec in [s for sp in args.specs for s in expand_spec(sp)]:
+        r = run_codec(spec, images)
+        r["images"] = len(images)
+        store[spec] = r
+        path.write_text(json.dumps(store, indent=1, sort_keys=True), encoding="utf-8")
+        print(f"{spec}: bpp {r['bpp']:.4f} psnr {r['psnr']:.3f} ssim {r['ssim']:.4f} enc {r['enc_s']:.3f}s dec {r['dec_s']:.3f}s", flush=True)
+    return ""
+
+
+def bd(args: argparse.Namespace) -> str:
+    import bjontegaard
+
+    from codecbench.reports.bdrate import envelope
+
+    store = json.loads((HERE / f"rd-{args.dataset.replace(':', '-')}.json").read_text())
+    fams: dict[str, list[dict]] = {}
+    for spec, r in store.items():
+        fams.setdefault(spec.partition(":")[0], []).append(r)
+    anchor = fams[args.anchor]
+    ra, qa, _ = envelope([r["bpp"] for r in anchor], [r["psnr"] for r in anchor])
+    lines = [f"BD-rate (PSNR, pchip, over the overlapping PSNR range) against `{args.anchor}` on {args.dataset} "
+             f"({anchor[0]['images']} images):", "",
+             "| codec | points | bpp range | PSNR range (dB) | overlap (dB) | BD-rate vs " + args.anchor + " | BD-PSNR (dB) |",
+             "| --- | ---: | --- | --- | --- | ---: | ---: |"]
+    for fam, rows in sorted(fams.items()):
+        if fam == args.anchor:
+            continue
+        rt, qt, _ = envelope([r["bpp"] for r in rows], [r["psnr"] for r in rows])
+        lo, hi = max(qa.min(), qt.min()), min(qa.max(), qt.max())
+        if len(rt) < 2 or hi <= lo:
+            rate, dq = "n/a (no overlap)", "n/a"
+        else:
+            rate = f"{bjontegaard.bd_rate(ra, qa, rt, qt, method='pchip', require_matching_points=False, min_overlap=0):+.1f}%"
+            lo_r, hi_r = max(ra.min(), rt.min()), min(ra.max(), rt.max())
+            dq = (f"{bjontegaard.bd_psnr(ra, qa, rt, qt, method='pchip', require_matching_points=False, min_overlap=0):+.2f}"
+                  if hi_r > lo_r else "n/a")
+        lines.append(f"| {fam} | {len(rows)} | {rt.min():.3f}–{rt.max():.3f} | {qt.min():.2f}–{qt.max():.2f} | "
+                     f"{lo:.2f}–{hi:.2f} | {rate} | {dq} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("ssdcae128", "comcnn180", "rd", "bd"))
+    p.add_argument("specs", nargs="*")
+    p.add_argument("-d", "--dataset", default="kodak")
+    p.add_argument("--anchor", default="jpeg")
+    p.add_argument("--max-images", type=int)
+    args = p.parse_intermixed_args(argv)
+    text = {"ssdcae128": ssdcae128, "comcnn180": comcnn180, "rd": rd, "bd": bd}[args.what](args)
+    if text:
+        name = f"bd-{args.dataset.replace(':', '-')}" if args.what == "bd" else args.what
+        (HERE / f"{name}.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
