@@ -197,11 +197,12 @@ def test_report_parts_for_24_images_10_codecs_10_settings_take_under_10_seconds(
                            psnr_y=26 + 10 * math.log2(1 + bpp), ssim=0.9, ms_ssim=1 - 0.1 / (1 + 5 * bpp),
                            enc_s=0.01, dec_s=0.005)
                 )
-    start = time.perf_counter()
+    # CPU time, not wall time: this machine may be shared (wall time there measures the neighbours)
+    start = time.process_time()
     cs = curves(records)
     text = bdrate.bd_table(cs, "codec0") + bdrate.fixed_table(cs)
     written = plots.plot_dataset(cs, tmp_path)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(cs) == 10 and len(written) == 4 and text.count("\n| codec") == 19
     assert elapsed < 10.0, elapsed
 
