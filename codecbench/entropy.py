@@ -208,24 +208,38 @@ class HuffmanTable:
         return self.used[idx]
 
 
-def huffman_encode(symbols: np.ndarray, alphabet_size: int | None = None) -> bytes:
-    """Table (from the symbols' own counts) followed by the payload; see :class:`HuffmanTable`."""
+def huffman_encode(symbols: np.ndarray, alphabet_size: int | None = None, *, min_used: int = 1) -> bytes:
+    """Table (from the symbols' own counts) followed by the payload; see :class:`HuffmanTable`.
+
+    ``min_used=2`` gives the table a second (unused) code when only one symbol
+    occurs, so that every symbol costs at least one bit: a decoder can then
+    refuse a declared symbol count that the payload cannot hold.
+    """
     symbols = np.asarray(symbols, dtype=np.int64).ravel()
     if symbols.size == 0:
         return b""
     if symbols.min() < 0:
         raise EncodeError("Huffman: symbols must be non-negative (map signed values with zigzag)")
     counts = np.bincount(symbols, minlength=alphabet_size or 0)
+    for s in range(len(counts) + min_used):
+        if np.count_nonzero(counts) >= min_used:
+            break
+        if s >= len(counts):
+            counts = np.append(counts, 0)
+        if counts[s] == 0:
+            counts[s] = 1
     table = HuffmanTable.from_counts(counts)
     return table.to_bytes() + table.encode(symbols)
 
 
-def huffman_decode(data: bytes, count: int) -> np.ndarray:
-    """Inverse of :func:`huffman_encode` for ``count`` symbols."""
+def huffman_decode(data: bytes, count: int, *, min_used: int = 1) -> np.ndarray:
+    """Inverse of :func:`huffman_encode` for ``count`` symbols (DecodeError for a table with fewer codes)."""
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     reader = Reader(data, label="Huffman stream")
     table = HuffmanTable.read(reader)
+    if len(table.used) < min_used:
+        raise DecodeError(f"corrupt Huffman table ({len(table.used)} codes, at least {min_used} expected)")
     return table.decode(data[reader.pos :], count)
 
 
@@ -319,6 +333,10 @@ class RansDecoder:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             raise DecodeError(f"corrupt rANS payload ({exc})") from None
+
+    def is_empty(self) -> bool:
+        """Whether no data is left; from then on every decode gives the lowest symbol of the model."""
+        return bool(self._coder.is_empty())
 
     def finish(self) -> None:
         """DecodeError unless all data was consumed (a cheap check against corruption)."""
