@@ -22,6 +22,7 @@ import importlib
 import importlib.metadata
 import math
 import os
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping
@@ -234,10 +235,40 @@ def _discover() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:  # a missing dependency, not a missing module
                 raise
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _codec_entry_points():
         loaded = ep.load()
         if isinstance(loaded, type) and issubclass(loaded, Codec):
             register(loaded)
+
+
+def _codec_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The ``codecbench.codecs`` entry points of installed distributions.
+
+    The working directory that Python puts first on ``sys.path`` for
+    ``python -c``, ``python -m`` and the REPL is not searched: a
+    ``*.dist-info`` folder lying in the current directory must not make
+    codecbench import (and so run) a module from there. (Directories put on
+    ``sys.path`` on purpose, e.g. through PYTHONPATH, are searched.)
+    """
+    paths = list(sys.path)
+    if paths and not getattr(sys.flags, "safe_path", False) and _is_working_dir(paths[0]):
+        paths = paths[1:]
+    seen: set[str] = set()
+    found = []
+    for dist in importlib.metadata.distributions(path=paths):
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name in seen:  # the first on the path wins, as for imports
+            continue
+        seen.add(name)
+        found += [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    return found
+
+
+def _is_working_dir(entry: str) -> bool:
+    try:
+        return entry == "" or os.path.realpath(entry) == os.path.realpath(os.getcwd())
+    except OSError:
+        return False
 
 
 def available_codecs() -> dict[str, type[Codec]]:

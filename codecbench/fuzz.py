@@ -232,6 +232,7 @@ def prepare(spec: str) -> dict[str, Any]:
     """(In the worker) build the codec and encode the seed images; return the seed streams and notes."""
     from codecbench.codec import create_codec
     from codecbench.codecs.learned.base import CheckpointError
+    from codecbench.errors import EncodeError
     from codecbench.images import to_gray
 
     note = ""
@@ -246,15 +247,22 @@ def prepare(spec: str) -> dict[str, Any]:
     if 1 in codec.channels:
         images.append(to_gray(images[0])[: GRAY_SEED_SIZE[0], : GRAY_SEED_SIZE[1]].copy())
     images = [im for im in images if im.shape[2] in codec.channels]
-    seeds = []
+    seeds, shapes, refused = [], [], []
     for image in images:
-        data = codec.encode(image)
+        try:
+            data = codec.encode(image)
+        except EncodeError as exc:  # e.g. no network for gray images: fuzz the others
+            refused.append(f"{image.shape[2]}-channel seed refused ({exc})")
+            continue
         back = codec.decode(data)
         if back.shape != image.shape:
             raise CodecbenchError(f"{spec}: seed round trip gave {back.shape}, expected {image.shape}")
         seeds.append(data)
-    return {"spec": codec.spec, "seeds": seeds, "shapes": [im.shape for im in images], "note": note,
-            "channels": tuple(codec.channels)}
+        shapes.append(image.shape)
+    if not seeds:
+        raise CodecbenchError(f"{spec}: no seed image could be encoded: {'; '.join(refused)}")
+    note = "; ".join(filter(None, [note, *refused]))
+    return {"spec": codec.spec, "seeds": seeds, "shapes": shapes, "note": note, "channels": tuple(codec.channels)}
 
 
 def _reset_peak() -> bool:
@@ -284,6 +292,7 @@ def probe(spec: str, data: bytes) -> dict[str, Any]:
 
     codec = _TARGETS[spec]
     exact_peak = _reset_peak()
+    before = _peak_rss() if exact_peak else None
     start = time.perf_counter()
     result: dict[str, Any] = {}
     try:
@@ -304,7 +313,8 @@ def probe(spec: str, data: bytes) -> dict[str, Any]:
         result = {"outcome": "image" if ok else "bad-image", "shape": shape,
                   "error": None if ok else f"{type(image).__name__} {getattr(image, 'dtype', '')} {shape}"}
     result["seconds"] = time.perf_counter() - start
-    result["peak_rss"] = _peak_rss() if exact_peak else None
+    peak = _peak_rss() if exact_peak else None
+    result["peak_rss"] = peak - before if peak is not None and before is not None else None  # growth during decode
     return result
 
 
@@ -346,7 +356,7 @@ class Fuzzer:
                  memory: int = DEFAULT_MEMORY, worker: Worker | None = None) -> None:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.timeout = timeout
-        self.worker = worker or Worker(memory_limit=memory, label="fuzz worker")
+        self.worker = worker or Worker(memory_limit=memory, label="fuzz worker", preload=("codecbench.fuzz",))
         self._prepared: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> Fuzzer:
@@ -428,7 +438,7 @@ class Fuzzer:
                 report.kinds[op.kind] += 1
             report.kinds["fix-check"] += mutation.fix_check
             report.max_seconds = max(report.max_seconds, float(result.get("seconds") or 0.0))
-            if result.get("peak_rss"):
+            if result.get("peak_rss") is not None:
                 report.max_peak_rss = max(report.max_peak_rss or 0, int(result["peak_rss"]))
             if progress is not None and report.examples % 50 == 0:
                 progress(report)
@@ -462,7 +472,7 @@ def format_reports(reports: Iterable[CodecReport]) -> str:
     """A markdown table of fuzzing results, one row per codec."""
     lines = [
         "| codec | mutations | image | other shape | DecodeError | crash | hang | memory | wrong error | bad image "
-        "| max decode s | max decode peak RSS MiB | note |",
+        "| max decode s | max RSS growth in a decode, MiB | note |",
         "|" + "---|" * 13,
     ]
     for r in reports:

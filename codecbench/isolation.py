@@ -29,7 +29,8 @@ quoted in crash messages.
 
 Functions called in a worker can keep per-process state in module globals
 (e.g. configured codecs, see :func:`worker_codec`); state is lost when a
-worker is replaced.
+worker is replaced. ``preload`` names modules the worker imports at start-up
+(outside any call's timeout).
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ class Worker:
     """
 
     def __init__(self, *, memory_limit: int | None = None, env: dict[str, str] | None = None,
-                 label: str = "codec worker") -> None:
+                 label: str = "codec worker", preload: tuple[str, ...] = ()) -> None:
         self.memory_limit = memory_limit
         self.env = dict(env or {})
+        if preload:
+            self.env["CODECBENCH_WORKER_PRELOAD"] = ",".join(preload)
         self.label = label
         self.proc: subprocess.Popen | None = None
         self._stderr: Any = None
@@ -119,12 +122,20 @@ class Worker:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     # -- calls ----------------------------------------------------------
-    def call(self, function: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        """Call ``"module:function"(*args, **kwargs)`` in the worker; see the module docstring."""
+    def call(self, function: str, *args: Any, timeout: float | None = None, describe: str | None = None,
+             **kwargs: Any) -> Any:
+        """Call ``"module:function"(*args, **kwargs)`` in the worker; see the module docstring.
+
+        ``describe`` names the call in crash and timeout messages (default: the function).
+        """
         self.start()
         started = time.monotonic()
-        self._send(("call", function, args, kwargs))
-        status, value = self._receive(timeout, function, started)
+        what = describe or function
+        try:
+            self._send(("call", function, args, kwargs))
+        except CodecCrashError as exc:
+            raise CodecCrashError(str(exc).replace(function, what, 1)) from None
+        status, value = self._receive(timeout, what, started)
         if status == "ok":
             return value
         raise value
@@ -276,6 +287,8 @@ def serve() -> None:
     from codecbench.codec import available_codecs
 
     available_codecs()
+    for module in filter(None, os.environ.get("CODECBENCH_WORKER_PRELOAD", "").split(",")):
+        importlib.import_module(module)
     headroom = os.environ.get("CODECBENCH_WORKER_MEMORY")
     if headroom:
         _limit_memory(int(headroom))

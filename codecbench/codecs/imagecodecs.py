@@ -4,8 +4,9 @@ Each returns the library's native stream: a JPEG-LS file (SOI … EOI, with
 the 46-byte SPIFF header imagecodecs always writes) or a bare JPEG XL
 codestream (no ISOBMFF container, which only adds boxes).
 Encoding and decoding run in memory; the timed region holds the library call.
-The libraries decode whatever size a header declares, without a pixel limit
-of ours (imagecodecs exposes no header-only read).
+imagecodecs exposes no header-only read, so the declared size is read from
+the stream by :mod:`codecbench.codecs._headers` and a stream declaring more
+than MAX_PIXELS pixels is refused before the library allocates anything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import imagecodecs
 import numpy as np
 
 from codecbench.codec import Codec, Setting
-from codecbench.codecs._common import as_image, check_complete
+from codecbench.codecs import _headers
+from codecbench.codecs._common import as_image, check_complete, check_decoded_size
 
 
 class ImagecodecsCodec(Codec):
@@ -47,8 +49,15 @@ class ImagecodecsCodec(Codec):
         encode = getattr(imagecodecs, f"{self.library}_encode")
         return encode(image[..., 0] if image.shape[2] == 1 else image, **self.encode_options(image))
 
+    def declared_size(self, data: bytes) -> tuple[int, int] | None:
+        """(width, height) the stream's header declares, if it can be read without decoding."""
+        return None
+
     def _decode(self, data: bytes) -> np.ndarray:
         check_complete(self.name, data, self.end_marker)
+        size = self.declared_size(data)
+        if size is not None:
+            check_decoded_size(self.name, *size)
         decode = getattr(imagecodecs, f"{self.library}_decode")
         return as_image(self.name, decode(data, **self.decode_options()))
 
@@ -62,6 +71,9 @@ class JpeglsCodec(ImagecodecsCodec):
     library = "jpegls"
     end_marker = b"\xff\xd9"  # EOI; CharLS 2.4 spins for tens of seconds on a cut-off scan
 
+    def declared_size(self, data: bytes) -> tuple[int, int] | None:
+        return _headers.jpegls_size(data)
+
     def encode_options(self, image: np.ndarray) -> dict[str, Any]:
         # CharLS's own size estimate is too small for noisy images; JPEG-LS codes an 8-bit sample
         # in at most 32 bits, plus one stuffed bit per 0xFF byte, so 5 bytes a sample always suffice.
@@ -73,8 +85,13 @@ class _JpegxlCodec(ImagecodecsCodec):
 
     library = "jpegxl"
 
+    def declared_size(self, data: bytes) -> tuple[int, int] | None:
+        return _headers.jpegxl_size(data)
+
     def decode_options(self) -> dict[str, Any]:
-        return {"numthreads": self.threads}
+        # index=0: only the first frame of a (foreign) animation is returned, so a stream of many
+        # frames cannot multiply the memory that MAX_PIXELS bounds
+        return {"numthreads": self.threads, "index": 0}
 
 
 _EFFORT = Setting(int, 7, "encoder effort (1 = fastest, 10 = slowest, best)", low=1, high=10)

@@ -1,0 +1,97 @@
+"""Memory and load: datasets are streamed, so a run's peak memory does not grow with the number of images.
+
+Each measurement runs in a fresh subprocess (Linux /proc): the resident set
+after imports and the first images, then the peak (VmHWM) over the rest of
+the run. The full-size figures (CIFAR-10's 10,000 images, three 6000×4000
+PNGs) are in docs/robustness.md with the commands that measured them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import shared_data_root
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+
+SCRIPT = textwrap.dedent('''
+    import json, sys
+    from codecbench.results import ResultsStore
+    from codecbench.runner import Runner, Timing
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+
+    def reset_peak():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+    spec, dataset, out, warm_n, max_images = sys.argv[1:6]
+    runner = Runner([spec], threads=1, timing=Timing(warmup=1), store=ResultsStore(out))
+    figures = {"baseline": status("VmRSS")}
+    peaks = []
+    for i, record in enumerate(runner.run_dataset(dataset, max_images=int(max_images))):
+        assert record.ok, record.error
+        if i + 1 == int(warm_n):
+            figures["warm"] = status("VmRSS")
+            figures["warm_peak"] = status("VmHWM")
+            reset_peak()
+        peaks.append(status("VmHWM"))
+    figures["peak"] = status("VmHWM")
+    figures["n"] = len(peaks)
+    figures["peaks"] = peaks
+    print(json.dumps(figures))
+''')
+
+
+def measure(tmp_path: Path, spec: str, dataset: str, warm_n: int, max_images: int, env: dict | None = None) -> dict:
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, spec, dataset, str(tmp_path / "r.json"), str(warm_n), str(max_images)],
+        capture_output=True, text=True, timeout=1200, env={**os.environ, **(env or {})}, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+MB = 1 << 20
+
+
+def test_cifar10_500_images_stream_in_bounded_memory(tmp_path):
+    root = shared_data_root()
+    if root is None or not (root / "cifar10").is_dir():
+        pytest.skip("CIFAR-10 not found: set CODECBENCH_DATA to the shared datasets")
+    figures = measure(tmp_path, "jpeg:quality=75", "cifar10", 50, 500, env={"CODECBENCH_DATA": str(root)})
+    assert figures["n"] == 500
+    growth = figures["peak"] - figures["warm"]
+    # 450 more images (records kept for the report: ~1 kB each) may not cost more than a few MB
+    assert growth < 24 * MB, f"peak RSS grew by {growth / MB:.1f} MB over 450 images ({figures})"
+
+
+def test_large_images_stream_in_bounded_memory(tmp_path):
+    folder = tmp_path / "large"
+    folder.mkdir()
+    h, w = 1500, 2000
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i in range(4):
+        base = 128 + 90 * np.sin(x / (150 + 20 * i)) * np.cos(y / 210)
+        img = np.clip(base[..., None] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i}.png", compress_level=1)
+    one = h * w * 3
+    figures = measure(tmp_path, "png", f"folder:{folder}", 1, 4)
+    first = figures["warm_peak"] - figures["baseline"]  # loading, coding and scoring the first image
+    rest = figures["peak"] - figures["baseline"]  # the peak over the three images after it
+    assert first < 40 * one, f"one {w}×{h} image costs {first / MB:.0f} MB ({figures})"
+    assert rest < first + 2 * one, f"peak grew with the number of images: {first / MB:.0f} → {rest / MB:.0f} MB"
