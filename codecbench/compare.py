@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 from codecbench.errors import ResultsError
 from codecbench.reports.bdrate import DEFAULT_METHOD, bd_rate
-from codecbench.reports.curves import Curve, CurvePoint, curves
+from codecbench.reports.curves import Curve, CurvePoint, curves, point_of
 from codecbench.results import Record, read_records
 
 _REQUIRED = ("codec", "spec", "dataset", "image")
@@ -175,6 +175,7 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
         spec, dataset, device = _bench_identity(bench, info, params)
         if spec is None:
             continue  # not a codecbench benchmark
+        spec = canonical_spec(spec)  # benchmark ids use the spec as typed, records the canonical one
         entry = merged.setdefault((spec, dataset, device), {})
         for key in ("codec", "setting", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "n_images", "pixels",
                     "lossless", "lossless_ok", "n_failed", "threads", "bytes"):
@@ -225,6 +226,18 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
     return out
 
 
+def canonical_spec(spec: str) -> str:
+    """The canonical spec (every setting, defaults filled, sorted) as records carry it; as given if unknown."""
+    from codecbench.codec import _fmt, get_codec_class, parse_spec
+
+    try:
+        name, raw = parse_spec(spec)
+        config = get_codec_class(name).parse_settings(raw)
+    except Exception:  # a codec not installed here, or a spec this version cannot parse
+        return spec
+    return name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(config.items())) if config else "")
+
+
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
@@ -244,8 +257,10 @@ def _bench_identity(bench: dict, info: dict, params: dict) -> tuple[str | None, 
 
 
 # -- comparing ---------------------------------------------------------
-def _common_images(base: list[Record], new: list[Record], notes: list[str]) -> tuple[list[Record], list[Record]]:
-    """Restrict both to the images both files hold, per (dataset, device)."""
+def _common_images(
+    base: list[Record], new: list[Record], notes: list[str], disjoint: list[tuple[str, str]]
+) -> tuple[list[Record], list[Record]]:
+    """Restrict both to the images both files hold, per (dataset, device); ``disjoint`` gets those with none."""
     def images(records: list[Record]) -> dict[tuple[str, str], set[str]]:
         out: dict[tuple[str, str], set[str]] = {}
         for r in records:
@@ -257,7 +272,9 @@ def _common_images(base: list[Record], new: list[Record], notes: list[str]) -> t
     for key in bi.keys() & ni.keys():
         common = bi[key] & ni[key]
         keep[key] = common
-        if common != bi[key] or common != ni[key]:
+        if not common:
+            disjoint.append(key)
+        elif common != bi[key] or common != ni[key]:
             notes.append(
                 f"{key[0]}/{key[1]}: compared on the {len(common)} images both files hold "
                 f"(BASE {len(bi[key])}, NEW {len(ni[key])})"
@@ -299,10 +316,14 @@ def compare_records(
 ) -> Comparison:
     """Compare two sets of records; return the markdown report, violations and notes."""
     notes: list[str] = []
-    base, new = _common_images(base, new, notes)
+    disjoint: list[tuple[str, str]] = []
+    base, new = _common_images(base, new, notes, disjoint)
     base_curves = {c.identity: c for c in curves(base)}
     new_curves = {c.identity: c for c in curves(new)}
-    violations: list[Violation] = []
+    violations: list[Violation] = [
+        Violation(d, dev, "*", None, f"{base_name} and {new_name} share no image of this dataset: nothing comparable")
+        for d, dev in sorted(disjoint)
+    ]
 
     out = [f"## codecbench compare: `{base_name}` → `{new_name}`", "", f"Thresholds: {thresholds.describe()}.", ""]
     datasets = sorted({k[:2] for k in base_curves} | {k[:2] for k in new_curves})
@@ -430,12 +451,36 @@ def _point_problems(p: CurvePoint, q: CurvePoint, lossless: bool, t: Thresholds)
     return problems
 
 
+def dataset_means(records: list[Record]) -> list[Record]:
+    """One pseudo-record per (spec, dataset, device) holding the dataset means, as pytest-benchmark JSON has them.
+
+    Its image id is ``(N images)``, so means are only compared with means over as many images.
+    """
+    groups: dict[tuple[str, str, str], list[Record]] = {}
+    for r in {r.key: r for r in records}.values():
+        groups.setdefault((r.spec, r.dataset, r.device), []).append(r)
+    out = []
+    for (spec, dataset, device), group in groups.items():
+        p = point_of(group)
+        first = group[0]
+        out.append(dataclasses.replace(
+            first, image=f"({len(group)} images)", width=int(p.pixels or 0), height=1, bytes=None, bpp=p.bpp,
+            psnr=p.psnr, psnr_y=p.psnr_y, ssim=p.ssim, ms_ssim=p.ms_ssim, enc_s=p.enc_s, dec_s=p.dec_s,
+            lossless_ok=p.exact if first.lossless else None,
+            error=None if p.n_ok == p.n_total else f"{p.n_total - p.n_ok} of {p.n_total} images failed",
+        ))
+    return out
+
+
 def compare_files(
     base: str | os.PathLike, new: str | os.PathLike, thresholds: Thresholds = Thresholds(), **kwargs: Any
 ) -> Comparison:
     """Load two results files (codecbench or pytest-benchmark JSON) and compare them."""
     base_records, base_kind = load_results(base)
     new_records, new_kind = load_results(new)
+    if base_kind != new_kind:  # per-image records against pytest-benchmark's dataset means: means on both sides
+        base_records = dataset_means(base_records) if base_kind == "codecbench" else base_records
+        new_records = dataset_means(new_records) if new_kind == "codecbench" else new_records
     result = compare_records(
         base_records, new_records, thresholds, base_name=str(base), new_name=str(new), **kwargs
     )

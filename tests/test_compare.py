@@ -146,6 +146,11 @@ def test_pytest_benchmark_json_is_compared_on_dataset_means(base, tmp_path):
     jl = _write(tmp_path / "run.jsonl", base)
     mixed = compare_files(jl, b)
     assert mixed.ok and "compared on dataset means" in mixed.markdown
+    assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB |" in mixed.markdown  # really compared, not vacuously
+    # means over other images are not comparable: a failure, never a vacuous pass
+    fewer = compare_files(_write(tmp_path / "two.jsonl", [r for r in base if r.image != "coffee"]), b)
+    assert [str(v) for v in fewer.violations] == [
+        f"photos/cpu: *: {tmp_path / 'two.jsonl'} and {b} share no image of this dataset: nothing comparable"]
 
 
 @pytest.mark.parametrize(
@@ -237,6 +242,9 @@ def test_benchmark_autosave_then_compare_fail_lines_up_by_spec_dataset_device(tm
     # quality/rate gate on the two pytest-benchmark JSON files: same codec, same bits -> passes
     base, new = _saved(tmp_path)
     assert main(["compare", str(base), str(new)]) == 0
+    # the session's codecbench results against pytest-benchmark's JSON of the same run (short vs canonical specs)
+    result = compare_files(tmp_path / "reports" / "embedded.json", new)
+    assert result.ok and "| jpeg | quality=50 |" in result.markdown
     # and the session report carries the RD analysis
     report = (tmp_path / "reports" / "embedded.md").read_text()
     assert "Rate–distortion analysis — embedded" in report
