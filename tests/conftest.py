@@ -10,6 +10,19 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Keep the tests' results cache and verified-dataset markers out of ~/.cache (one folder per session)."""
+    folder = tmp_path_factory.mktemp("codecbench-cache")
+    previous = os.environ.get("CODECBENCH_CACHE")
+    os.environ["CODECBENCH_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CODECBENCH_CACHE", None)
+    else:
+        os.environ["CODECBENCH_CACHE"] = previous
+
+
 def shared_data_root() -> Path | None:
     """The real datasets: $CODECBENCH_DATA (relative to the repo) or ../shared/datasets beside the repo."""
     env = os.environ.get("CODECBENCH_DATA")
