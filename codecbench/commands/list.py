@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codecbench.codec import available_codecs
-from codecbench.datasets import available_datasets
+from codecbench.datasets import available_datasets, data_root, is_available
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def list_command(args: argparse.Namespace) -> int:
     console = Console()
     if args.what == "datasets":
-        table = Table("dataset", "description")
+        table = Table("dataset", f"available in {data_root()}", "description")
         for name, description in available_datasets().items():
-            table.add_row(name, description)
+            here = "—" if ":" in name else ("yes" if is_available(name) else "no (codecbench datasets fetch)")
+            table.add_row(name, here, description)
     else:
         table = Table("codec", "kind", "rate knob", "default sweep", "settings", "devices")
         for name, cls in available_codecs().items():
