@@ -129,7 +129,13 @@ def test_settings_mismatch_and_gray(ckpts):
         b.decode(a.encode(image))
     gray = _image((33, 47, 1))
     c = _codecs(ckpts)["comcnn"]
-    assert c.decode(c.encode(gray)).shape == (33, 47, 1)
+    data = c.encode(gray)
+    assert c.decode(data).shape == (33, 47, 1)
+    # without a grayscale network the RGB one codes 3 equal channels; the stream says which was used
+    rgb_only = comcnn.ComCNNCodec(checkpoint=ckpts["comcnn3"], gray_checkpoint=ckpts["comcnn3"].with_name("none.pt"), threads=1)
+    data2 = rgb_only.encode(gray)
+    assert rgb_only.decode(data2).shape == (33, 47, 1)
+    assert np.array_equal(c.decode(data2), rgb_only.decode(data2))  # a decoder with both networks reads it too
 
 
 SHIPPED = {

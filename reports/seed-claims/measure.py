@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import codecbench.codecs.learned.cnn_ae  # noqa: F401  (registers the codecs even before the package lists them)
+import codecbench.codecs.learned.comcnn  # noqa: F401
+import codecbench.codecs.learned.ssdcae  # noqa: F401
 from codecbench import metrics
 from codecbench.codec import create_codec
 from codecbench.datasets import get_dataset

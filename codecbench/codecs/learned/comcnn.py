@@ -24,6 +24,10 @@ alternating epochs:
 One model serves every JPEG quality. RGB (``comcnn.pt``) and grayscale
 (``comcnn-gray.pt``, the seed's setting: 1-channel images such as
 ``bsd300:gray``) are separate networks; an H×W×1 image uses the gray one.
+Where the grayscale checkpoint is absent, an H×W×1 image is coded by the RGB
+network on 3 equal channels (an RGB compact JPEG) and decoded back to one
+channel with BT.601 luma; the decoder tells the two apart by the JPEG's
+component count, so streams stay decodable when the gray network arrives.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from PIL import Image
 from codecbench.codec import Setting
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint
 from codecbench.errors import DecodeError, EncodeError
+from codecbench.images import to_gray
 from codecbench.training import Trainable
 
 DEFAULT_ARCH = {"channels": 3, "com_width": 64, "rec_width": 32, "rec_depth": 10}
@@ -99,11 +104,13 @@ def jpeg_bytes(img: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def jpeg_decode(data: bytes, channels: int) -> np.ndarray:
+def jpeg_decode(data: bytes, channels: int | None = None) -> np.ndarray:
+    """A JPEG file -> uint8 h×w×C (C from the file: 1 for grayscale, else 3; or forced by ``channels``)."""
     with Image.open(io.BytesIO(data)) as im:
         if im.format != "JPEG":
             raise DecodeError(f"comcnn: payload is {im.format}, not JPEG")
-        arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+        mode = {1: "L", 3: "RGB"}[channels] if channels else ("L" if im.mode == "L" else "RGB")
+        arr = np.array(im.convert(mode))
     return arr[..., None] if arr.ndim == 2 else arr
 
 
@@ -138,6 +145,8 @@ class ComCNNCodec(TorchCodec):
         return self._models[channels]
 
     def encode_tile(self, tile: np.ndarray) -> list[bytes]:
+        if tile.shape[2] == 1 and 1 not in self._models and 3 in self._models:
+            tile = np.repeat(tile, 3, axis=2)  # no grayscale network: the RGB one on 3 equal channels
         model = self._model_for(tile.shape[2], EncodeError)
         compact = model.com(self.to_tensor(tile))
         return [jpeg_bytes(compact_to_uint8(compact), self.config["quality"])]
@@ -146,12 +155,16 @@ class ComCNNCodec(TorchCodec):
         if len(sections) != 1:
             raise DecodeError(f"{self.name}: expected 1 section, got {len(sections)}")
         h, w, c = shape
-        model = self._model_for(c, DecodeError)
-        compact = jpeg_decode(sections[0], c)
+        compact = jpeg_decode(sections[0])
+        coded = compact.shape[2]  # a 1-channel image coded by the RGB network carries an RGB JPEG
+        if coded not in (1, 3) or (c == 3 and coded != 3):
+            raise DecodeError(f"{self.name}: compact JPEG has {coded} channels for a {c}-channel image")
+        model = self._model_for(coded, DecodeError)
         if compact.shape[:2] != (h // 2, w // 2):
             raise DecodeError(f"{self.name}: compact image is {compact.shape[:2]}, expected {(h // 2, w // 2)}")
         up = upsample(self.to_tensor(compact), (h, w))
-        return self.to_image(model.rec(up).clamp_(0, 1))
+        out = self.to_image(model.rec(up).clamp_(0, 1))
+        return to_gray(out) if coded != c else out
 
 
 class ComCNNTrainable(Trainable):
