@@ -113,6 +113,9 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is no mode for a shipped file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,150 @@
+"""The MLP predictive lossless coders (seed 004): exact round trips, determinism, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codecbench.bitstream import Container
+from codecbench.codec import create_codec
+from codecbench.codecs.learned import mlp
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, CheckpointError, make_checkpoint, save_atomic
+from codecbench.errors import DecodeError, SpecError
+from codecbench.images import load_image, to_gray
+
+CODECS = [mlp.MLPHuffmanCodec, mlp.MLPAnsCodec]
+
+
+def _tiny_checkpoint(path, cls, hidden=(8,), seed=0):
+    """A small untrained network: exactness does not depend on training."""
+    torch.manual_seed(seed)
+    model = mlp.FloatPredictor(cls.flavour, list(hidden))
+    with torch.no_grad():
+        for net in model.nets.values():
+            net.amax.fill_(3.0)
+    save_atomic(make_checkpoint(cls.name, {"flavour": cls.flavour, "hidden": list(hidden)}, mlp.export_state(model)), path)
+    return path
+
+
+@pytest.fixture(params=CODECS, ids=lambda c: c.name)
+def tiny(request, tmp_path):
+    cls = request.param
+    return cls(checkpoint=_tiny_checkpoint(tmp_path / f"{cls.name}.pt", cls))
+
+
+def _smooth(h, w, c, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 128 + 60 * np.sin(x / 7.0)[..., None] * np.cos(y / 5.0)[..., None] + rng.normal(0, 4, (h, w, c))
+    return np.clip(base + np.arange(c) * 10, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 9, 1), (7, 1, 3), (2, 3, 3), (23, 41, 3), (30, 17, 1)])
+def test_round_trip_synthetic(tiny, shape):
+    for image in (_smooth(*shape), np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8),
+                  np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)):
+        data = tiny.encode(image)
+        assert np.array_equal(tiny.decode(data), image)
+
+
+def test_deterministic_and_batch_independent(tiny, monkeypatch):
+    image = _smooth(37, 45, 3, seed=2)
+    data = tiny.encode(image)
+    assert tiny.encode(image) == data
+    # the encoder's batching (bands) must not change a single bit: integer-exact networks
+    monkeypatch.setattr(mlp, "BAND_PIXELS", 50)
+    assert tiny.encode(image) == data
+    assert np.array_equal(tiny.decode(data), image)
+
+
+def test_coding_layout_matches_training_features(tmp_path):
+    """The permuted coding layout gives exactly the canonical (training) network's outputs."""
+    for cls in CODECS:
+        codec = cls(checkpoint=_tiny_checkpoint(tmp_path / f"{cls.name}.pt", cls, hidden=(16, 8)))
+        image = _smooth(9, 11, 3, seed=3)
+        padded = mlp.pad_image(image)
+        nb = mlp.neighbours_rows(padded, 0, 9, 11)
+        ys, xs = np.divmod(np.arange(99), 11)
+        feats, base = mlp.coding_features(cls.flavour, nb, ys, xs, 11)
+        cur = image.reshape(-1, 3).astype(np.float32)
+        flags = np.stack([ys < 2, xs < 2, xs >= 9], axis=1).astype(np.float32) * mlp.FLAG_VALUE
+        order = mlp.coding_order(3)
+        sw = mlp.shared_width(cls.flavour, 3)
+        for k, key in enumerate(mlp.net_keys(3)):
+            canon, _ = mlp.build_features(cls.flavour, nb, cur, flags, order, k)
+            if k:
+                prev = cur[:, order[k - 1]] - (0 if base is None else base[:, order[k - 1]])
+                feats[:, sw + k - 1] = prev
+            fast = codec.model.net(key, fast=True)(feats[:, : sw + k])
+            slow = codec.model.net(key, fast=False)(canon.astype(np.float32))
+            assert np.array_equal(fast, slow)
+        # the torch feature builder (training) agrees with the numpy one (coding)
+        tnb, tcur, tflags = mlp.neighbours_torch(torch.from_numpy(image.transpose(2, 0, 1)[None].astype(np.float32)))
+        assert np.array_equal(tnb.numpy(), nb) and np.array_equal(tflags.numpy(), flags)
+
+
+def test_integer_network_bound_is_enforced(tmp_path):
+    path = _tiny_checkpoint(tmp_path / "m.pt", mlp.MLPAnsCodec)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["rgb0_w0"] = torch.full_like(ckpt["state_dict"]["rgb0_w0"], 100_000)
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="2\\^24"):
+        mlp.MLPAnsCodec(checkpoint=tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="flavour"):  # an mlp-ans checkpoint is not an mlp-huffman one
+        mlp.MLPHuffmanCodec(checkpoint=path)
+
+
+def test_corrupt_streams(tiny):
+    image = _smooth(20, 24, 3, seed=4)
+    data = tiny.encode(image)
+    for bad in (data[:-1], data[: len(data) // 2], data[:5], b"\x00" + data[1:]):
+        with pytest.raises(DecodeError):
+            tiny.decode(bad)
+    # a payload that is wrong although the container's CRC is right: an error, never a wrong image
+    box = Container.from_bytes(data, tiny.name)
+    for sections in ([s[: len(s) // 3] for s in box.sections], [bytes(len(s)) for s in box.sections],
+                     box.sections[:1] if len(box.sections) > 1 else box.sections * 2):
+        forged = Container(tiny.name, 20, 24, 3, sections).to_bytes()
+        try:
+            out = tiny.decode(forged)
+        except DecodeError:
+            continue
+        assert not np.array_equal(out, image) or sections == box.sections
+        pytest.fail(f"{tiny.name} decoded a forged payload without error")
+
+
+def test_huge_declared_size_costs_only_what_the_payload_holds(tiny):
+    """A header (with a valid CRC) declaring a huge image over a small payload: quick error or image."""
+    import time
+
+    data = tiny.encode(_smooth(16, 16, 3, seed=5))
+    box = Container.from_bytes(data, tiny.name)
+    forged = Container(tiny.name, 3000, 4000, 3, box.sections).to_bytes()
+    t0 = time.perf_counter()
+    try:
+        out = tiny.decode(forged)
+        assert out.shape == (3000, 4000, 3)
+    except DecodeError:
+        pass
+    assert time.perf_counter() - t0 < 20
+
+
+def test_cpu_only():
+    with pytest.raises(SpecError):
+        create_codec("mlp-ans", device="cuda")
+
+
+# -- the shipped checkpoints ---------------------------------------------------
+@pytest.mark.parametrize("name", ["mlp-huffman", "mlp-ans"])
+def test_shipped_checkpoint_on_kodak_crop(name, data_root):
+    if not (CHECKPOINT_DIR / f"{name}.pt").is_file():
+        pytest.fail(f"shipped checkpoint {name}.pt is missing from {CHECKPOINT_DIR}")
+    codec = create_codec(name)
+    image = load_image(data_root / "kodak" / "kodim23.png")[200:264, 300:396]
+    for im in (image, to_gray(image)):
+        data = codec.encode(im)
+        assert np.array_equal(codec.decode(data), im)
+        assert codec.encode(im) == data
+        bpp = 8 * len(data) / (im.shape[0] * im.shape[1])
+        assert bpp < (16 if im.shape[2] == 3 else 6), bpp  # trained: well below 8 bits a channel
