@@ -215,6 +215,21 @@ def write_results(path: str | os.PathLike, records: Iterable[Record], meta: dict
         tmp.unlink(missing_ok=True)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``.<name>.<pid>.tmp`` files that a writer killed mid-write left beside ``path``."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its writer is still running
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
 class ResultsStore:
     """The results file of a run that can be killed and resumed.
 
@@ -240,6 +255,7 @@ class ResultsStore:
         self.done = {k for k, r in self._records.items() if r.ok}
         self._last_write = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(self.path)
         if self.journal.exists():
             self.checkpoint()  # fold a killed run's journal into the JSON file
 

@@ -156,3 +156,14 @@ def test_results_cache_survives_sigkill_mid_write(tmp_path):
         got = cache.get(codec, image, "cpu")
         assert got == {"bytes": i, "bpp": i / 16, "psnr": None, "note": "x" * (i % 500)}, i
     cache.close()
+
+
+def test_a_killed_writers_temporary_file_is_removed(tmp_path):
+    """A kill during the atomic rewrite leaves ``.<name>.<pid>.tmp``; the next run removes it (never reads it)."""
+    from codecbench.results import ResultsStore
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)
+    (tmp_path / f".r.json.{dead}.tmp").write_text('{"meta": {}, "records": [{"spec": "half a re')
+    store = ResultsStore(tmp_path / "r.json")
+    assert store.records == [] and not list(tmp_path.glob(".r.json.*.tmp"))
