@@ -47,16 +47,32 @@ def _mse_to_psnr(mse: float) -> float | None:
     return None if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
+#: samples per band of rows in the PSNR sums, so that a large image needs little memory beyond itself
+BAND_SAMPLES = 1 << 20
+
+
+def _row_bands(image: np.ndarray) -> list[tuple[int, int]]:
+    h, w, c = image.shape
+    rows = max(1, BAND_SAMPLES // (w * c))
+    return [(y, min(h, y + rows)) for y in range(0, h, rows)]
+
+
 def psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """PSNR in dB over all channels of two uint8 images; None if identical."""
-    diff = original.astype(np.float64) - decoded.astype(np.float64)
-    return _mse_to_psnr(float(np.mean(diff * diff)))
+    sse = 0.0
+    for y0, y1 in _row_bands(original):  # squared errors are integers: every partial sum is exact
+        diff = (original[y0:y1].astype(np.float64) - decoded[y0:y1]).ravel()
+        sse += float(np.dot(diff, diff))
+    return _mse_to_psnr(sse / original.size)
 
 
 def psnr_y(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """PSNR in dB of BT.601 luma (the single channel of a gray image); None if identical."""
-    diff = luma(original) - luma(decoded)
-    return _mse_to_psnr(float(np.mean(diff * diff)))
+    sse = 0.0
+    for y0, y1 in _row_bands(original):
+        diff = (luma(original[y0:y1]) - luma(decoded[y0:y1])).ravel()
+        sse += float(np.dot(diff, diff))
+    return _mse_to_psnr(sse / (original.shape[0] * original.shape[1]))
 
 
 def luma(image: np.ndarray) -> np.ndarray:

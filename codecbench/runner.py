@@ -15,22 +15,34 @@ and times the two codec calls separately:
 
 A failure on one image (unreadable image, codec exception, wrong decoded
 shape) becomes a record with ``error`` set; the run goes on.
+
+With ``isolate=True`` (``codecbench run --isolate``) the codec calls of each
+(spec, image) — warm-up, encode, decode, metrics — run in a worker process
+(:mod:`codecbench.isolation`): a native crash there (segfault, abort) costs
+that one record (``CodecCrashError``) and a fresh worker takes the next one.
+``timeout=SECONDS`` (``--timeout``) bounds each such call; a codec that
+exceeds it is stopped by killing its worker (``CodecTimeoutError``), so a
+timeout implies isolation. Timings are taken inside the worker, exactly as
+in-process; worker start-up is never inside a timeout or a timed region.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 import codecbench
 from codecbench import metrics
+from codecbench.cache import RunCache
 from codecbench.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.isolation import Worker
 from codecbench.results import Record, ResultsStore
 
 
@@ -68,10 +80,27 @@ def measure(codec: Codec, image: np.ndarray, repeats: int = 1) -> dict:
     return {
         "bytes": len(data),
         "bpp": metrics.bpp(len(data), h, w),
-        **metrics.quality(image, decoded),
+        **quality_fields(codec, image, decoded),
         "enc_s": enc_s,
         "dec_s": dec_s,
     }
+
+
+def retime(codec: Codec, image: np.ndarray, repeats: int, expected_bytes: int) -> dict | None:
+    """Time encode and decode again (for a cache hit); None if the bitstream size changed."""
+    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
+    if len(data) != expected_bytes:  # the codec no longer writes what was cached: measure afresh
+        return None
+    _, dec_s = timed(lambda: codec.decode(data), codec, repeats)
+    return {"enc_s": enc_s, "dec_s": dec_s}
+
+
+def quality_fields(codec: Codec, image: np.ndarray, decoded: np.ndarray) -> dict:
+    """The metrics of one decoded image; ``lossless_ok`` is kept for lossless codecs only."""
+    fields = metrics.quality(image, decoded)
+    if not codec.lossless:
+        fields["lossless_ok"] = None
+    return fields
 
 
 def versions_of(codec: Codec) -> dict[str, str]:
@@ -79,7 +108,7 @@ def versions_of(codec: Codec) -> dict[str, str]:
     return {"codecbench": codecbench.__version__, codec.name: codec.version, **codec.library_versions()}
 
 
-def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None, repeats: int) -> Record:
+def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None) -> Record:
     h, w, c = image.shape if image is not None else (0, 0, 0)
     return Record(
         codec=codec.name,
@@ -92,10 +121,14 @@ def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | No
         channels=c,
         device=codec.device,
         threads=codec.threads,
-        repeats=repeats,
         lossless=codec.lossless,
         versions=versions_of(codec),
     )
+
+
+def takes_dataset(codec: type[Codec], dataset: str) -> bool:
+    """Whether a codec takes the images of ``dataset`` (a ``:gray`` view has one channel)."""
+    return 1 in codec.channels if dataset.endswith(":gray") else 3 in codec.channels
 
 
 def _error_text(exc: BaseException) -> str:
@@ -118,6 +151,9 @@ class Runner:
         threads: int | None = None,
         timing: Timing = Timing(),
         store: ResultsStore | None = None,
+        cache: RunCache | None = None,
+        timeout: float | None = None,
+        isolate: bool = False,
     ) -> None:
         self.specs = [single for spec in specs for single in expand_spec(spec)]
         if not self.specs:
@@ -126,8 +162,27 @@ class Runner:
         self.threads = threads
         self.timing = timing
         self.store = store
+        self.cache = cache
         self._codecs: dict[str, Codec] = {}
         self._warm: set[str] = set()
+        #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
+        self.timeout = timeout
+        #: codec calls run in a worker process (always with a timeout: only a process can be stopped)
+        self.isolate = isolate or timeout is not None
+        self._worker: Worker | None = (
+            Worker(label="codec worker process", preload=("codecbench.runner",)) if self.isolate else None
+        )
+
+    def close(self) -> None:
+        """Stop the worker process of ``isolate`` mode (if any)."""
+        if self._worker is not None:
+            self._worker.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def codec(self, spec: str) -> Codec:
         """The configured codec for ``spec``, built (and its model loaded) once."""
@@ -144,30 +199,58 @@ class Runner:
 
     def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray) -> Record:
         """One record for ``codec`` on one image; failures are recorded, not raised."""
-        record = base_record(codec, dataset, item_id, image, self.timing.repeats)
+        record = base_record(codec, dataset, item_id, image)
         try:
-            self._warm_up(codec, image)
-            for key, value in measure(codec, image, self.timing.repeats).items():
+            for key, value in self._measure(codec, image).items():
                 setattr(record, key, value)
         except Exception as exc:  # one image's failure must not end the run
             record.error = _error_text(exc)
         return record
 
+    def _measure(self, codec: Codec, image: np.ndarray) -> dict:
+        # results cache (codecbench.cache): look up before encoding ...
+        if self.cache is not None:
+            hit = self.cache.lookup(codec, image)
+            if hit is not None and not hit.needs_timing:
+                return hit.measurements
+            if hit is not None:
+                times = self._codec_call(retime, codec, image, self.timing.repeats, hit.measurements["bytes"])
+                if times is not None:
+                    return {**hit.measurements, **times}
+        measured = self._codec_call(measure, codec, image, self.timing.repeats)
+        if self.cache is not None:  # ... and store after measuring
+            self.cache.store(codec, image, measured)
+        return measured
+
+    def _codec_call(self, function: Callable, codec: Codec, image: np.ndarray, *args: object) -> Any:
+        """``function(codec, image, *args)`` after the codec's warm-up: here, or in the worker process."""
+        if self._worker is None:
+            self._warm_up(codec, image)
+            return function(codec, image, *args)
+        return self._worker.call(
+            "codecbench.runner:isolated_call", function.__name__, codec.spec, self.device, self.threads, image,
+            self.timing.warmup, args, timeout=self.timeout, describe=codec.spec,
+        )
+
     def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
         """Yield the records of every spec on every image of ``dataset`` (resuming a store)."""
         data = get_dataset(dataset, max_images=max_images, download=download)
+        specs = [s for s in self.specs if takes_dataset(type(self.codec(s)), data.name)]
+        skipped = sorted({self.codec(s).name for s in self.specs} - {self.codec(s).name for s in specs})
+        if skipped:
+            warnings.warn(f"{', '.join(skipped)} take colour images only: skipped on {data.name}", stacklevel=2)
         for item in data:
-            yield from self._run_item(data.name, item)
+            yield from self._run_item(data.name, item, specs)
 
-    def _run_item(self, dataset: str, item: DatasetItem) -> Iterator[Record]:
-        pending = [s for s in self.specs if not self._done(self.codec(s), dataset, item.id)]
+    def _run_item(self, dataset: str, item: DatasetItem, specs: list[str]) -> Iterator[Record]:
+        pending = [s for s in specs if not self._done(self.codec(s), dataset, item.id)]
         if not pending:
             return
         try:
             image = item.load()
         except CodecbenchError as exc:
             for spec in pending:
-                record = base_record(self.codec(spec), dataset, item.id, None, 0)
+                record = base_record(self.codec(spec), dataset, item.id, None)
                 record.error = _error_text(exc)
                 yield self._keep(record)
             return
@@ -182,3 +265,19 @@ class Runner:
             self.store.append(record)
         return record
 
+
+
+_ISOLATED_WARM: set[tuple] = set()
+
+
+def isolated_call(function: str, spec: str, device: str, threads: int | None, image: np.ndarray, warmup: int,
+                  args: tuple) -> Any:
+    """(In a worker process, see ``Runner(isolate=True)``) warm the codec up once, then run ``function``."""
+    from codecbench.isolation import worker_codec
+
+    codec = worker_codec(spec, device, threads)
+    if (spec, device, threads) not in _ISOLATED_WARM:
+        _ISOLATED_WARM.add((spec, device, threads))
+        for _ in range(warmup):
+            codec.decode(codec.encode(image))
+    return {"measure": measure, "retime": retime}[function](codec, image, *args)

@@ -8,9 +8,13 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from codecbench.cache import ResultsCache, RunCache
+from codecbench.codec import split_specs, with_settings
+from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
-from codecbench.reports.markdown import render
-from codecbench.results import ResultsStore
+from codecbench.errors import SpecError
+from codecbench.reports.markdown import render_reports
+from codecbench.results import ResultsStore, machine_meta
 from codecbench.runner import Runner, Timing
 
 
@@ -21,12 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run codec specs over datasets. Re-running the same command resumes: records already "
         "in the results file are kept and only missing or failed ones are computed.",
     )
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="codec specs, e.g. jpeg, jpeg:quality=75, webp:quality=50|80")
-    p.add_argument("-d", "--dataset", action="append", dest="datasets", metavar="NAME",
-                   help="dataset (repeatable; default: embedded), e.g. kodak, bsd300:gray, folder:PATH")
-    p.add_argument("-o", "--out", type=Path, default=Path("codecbench-results.jsonl"),
-                   help="results file, JSON Lines (default: %(default)s)")
-    p.add_argument("--report", type=Path, help="also write the markdown report here")
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="codec specs (also accepted through --codecs)")
+    p.add_argument("-c", "--codecs", action="append", default=[], metavar="SPECS",
+                   help="comma-separated codec specs (repeatable), e.g. jpeg,webp:quality=80,method=6; "
+                   "a spec without its rate knob runs the default sweep, key=a|b lists values")
+    p.add_argument("-d", "--datasets", action="append", default=[], metavar="NAMES",
+                   help="comma-separated datasets (repeatable; default: embedded), e.g. kodak,bsd300:gray,folder:PATH")
+    p.add_argument("-s", "--settings", default="", metavar="KEY=VALUES",
+                   help="settings for every selected codec that declares them, e.g. quality=30|60|90")
+    p.add_argument("-o", "--out", type=Path, default=Path("results.json"),
+                   help="results file (JSON, written atomically; default: %(default)s)")
+    p.add_argument("--report-dir", type=Path, metavar="DIR", help="also write DIR/<dataset>.md for each dataset")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--threads", type=int, help="threads per codec (default: all cores)")
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images of each dataset")
@@ -34,31 +43,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds per codec before timing")
     p.add_argument("--download", action="store_true", help="download missing datasets (checksummed)")
     p.add_argument("--fresh", action="store_true", help="discard an existing results file instead of resuming")
+    p.add_argument("--isolate", action="store_true",
+                   help="run codec calls in a worker process: a native crash (segfault, abort) costs one record "
+                   "and the run goes on")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="stop a codec that takes longer than this on one image (encode, decode and metrics) and "
+                   "record the image as failed; implies --isolate (a hung codec is stopped by killing its worker)")
+    # results cache (codecbench.cache)
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
+    p.add_argument("--retime", action="store_true",
+                   help="on a cache hit, reuse size and quality but time encode/decode again")
+    p.add_argument("--cache", type=Path, metavar="PATH",
+                   help="results cache file (default: cache.sqlite in $CODECBENCH_CACHE or ~/.cache/codecbench)")
     p.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.fresh and args.out.exists():
-        args.out.unlink()
-    store = ResultsStore(args.out)
-    runner = Runner(args.specs, device=args.device, threads=args.threads,
-                    timing=Timing(warmup=args.warmup, repeats=args.repeats), store=store)
-    datasets = args.datasets or ["embedded"]
+    specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
+    if not specs:
+        raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
+    datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
+    if args.fresh:
+        for path in (args.out, Path(str(args.out) + ".journal")):
+            path.unlink(missing_ok=True)
+    store = ResultsStore(args.out, meta=machine_meta(
+        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=args.threads))
+    cache = None if args.no_cache else RunCache(ResultsCache(args.cache), retime=args.retime, repeats=args.repeats)
+    runner = Runner(specs, device=args.device, threads=args.threads,
+                    timing=Timing(warmup=args.warmup, repeats=args.repeats), store=store, cache=cache,
+                    timeout=args.timeout, isolate=args.isolate)
     failed = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
-        for name in datasets:
-            size = len(get_dataset(name, max_images=args.max_images, download=args.download))
-            task = progress.add_task(name, total=size * len(runner.specs))
-            for record in runner.run_dataset(name, max_images=args.max_images, download=args.download):
-                failed += not record.ok
-                progress.advance(task)
-            progress.update(task, completed=size * len(runner.specs))
-    report = render(store.latest())
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report, encoding="utf-8")
-    else:
-        print(report)
-    print(f"results: {args.out} ({len(store.latest())} records, {failed} failed in this run)", file=sys.stderr)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
+            for name in datasets:
+                size = len(get_dataset(name, max_images=args.max_images, download=args.download))
+                task = progress.add_task(name, total=size * len(runner.specs))
+                for record in runner.run_dataset(name, max_images=args.max_images, download=args.download):
+                    failed += not record.ok
+                    progress.advance(task)
+                progress.update(task, completed=size * len(runner.specs))
+    finally:
+        runner.close()
+        store.close()  # the JSON file holds every record measured, even after Ctrl-C
+    written = write_reports(render_reports(store.records, store.meta), args.report_dir) if args.report_dir else []
+    if cache is not None:
+        print(cache.summary(), file=sys.stderr)
+        cache.cache.close()
+    print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run)", file=sys.stderr)
+    for path in written:
+        print(f"report: {path}", file=sys.stderr)
     return 0
