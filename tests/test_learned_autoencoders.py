@@ -162,7 +162,7 @@ def test_shipped_rate_knob_is_monotone(name):
         rates.append(len(data))
         psnrs.append(metrics.psnr(image, codec.decode(data)))
     assert rates == sorted(rates), f"{name}: rate not increasing with {knob}: {rates}"
-    assert psnrs[-1] > psnrs[0], f"{name}: quality not increasing with {knob}: {psnrs}"
+    assert psnrs[-1] >= psnrs[0] - 0.05, f"{name}: quality falls as {knob} rises: {psnrs}"
 
 
 def test_tiny_training_runs(tmp_path):

@@ -96,10 +96,15 @@ def comcnn180(args: argparse.Namespace) -> str:
     return "\n".join(out)
 
 
+def _tag(args: argparse.Namespace) -> str:
+    """File tag of a dataset selection: ``kodak``, or ``kodak-first8`` with --max-images 8."""
+    return args.dataset.replace(":", "-") + (f"-first{args.max_images}" if args.max_images else "")
+
+
 def rd(args: argparse.Namespace) -> str:
     from codecbench.codec import expand_spec
 
-    path = HERE / f"rd-{args.dataset.replace(':', '-')}.json"
+    path = HERE / f"rd-{_tag(args)}.json"
     store = json.loads(path.read_text()) if path.exists() else {}
     items = list(get_dataset(args.dataset, max_images=args.max_images))
     images = [item.load() for item in items]
@@ -117,13 +122,13 @@ def bd(args: argparse.Namespace) -> str:
 
     from codecbench.reports.bdrate import envelope
 
-    store = json.loads((HERE / f"rd-{args.dataset.replace(':', '-')}.json").read_text())
+    store = json.loads((HERE / f"rd-{_tag(args)}.json").read_text())
     fams: dict[str, list[dict]] = {}
     for spec, r in store.items():
         fams.setdefault(spec.partition(":")[0], []).append(r)
     anchor = fams[args.anchor]
     ra, qa, _ = envelope([r["bpp"] for r in anchor], [r["psnr"] for r in anchor])
-    lines = [f"BD-rate (PSNR, pchip, over the overlapping PSNR range) against `{args.anchor}` on {args.dataset} "
+    lines = [f"BD-rate (PSNR, pchip, over the overlapping PSNR range) against `{args.anchor}` on {_tag(args)} "
              f"({anchor[0]['images']} images):", "",
              "| codec | points | bpp range | PSNR range (dB) | overlap (dB) | BD-rate vs " + args.anchor + " | BD-PSNR (dB) |",
              "| --- | ---: | --- | --- | --- | ---: | ---: |"]
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_intermixed_args(argv)
     text = {"ssdcae128": ssdcae128, "comcnn180": comcnn180, "rd": rd, "bd": bd}[args.what](args)
     if text:
-        name = f"bd-{args.dataset.replace(':', '-')}" if args.what == "bd" else args.what
+        name = f"bd-{_tag(args)}" if args.what == "bd" else args.what
         (HERE / f"{name}.md").write_text(text, encoding="utf-8")
     print(text)
     return 0

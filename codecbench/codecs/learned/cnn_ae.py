@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from codecbench.codec import Setting
-from codecbench.codecs.learned.base import TorchCodec
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.codecs.learned.entropy_models import GDN, FactorizedPrior, code_latent, decode_latent
 from codecbench.errors import DecodeError, SpecError
 from codecbench.training import Trainable
@@ -214,11 +214,16 @@ class CnnAEFTTrainable(CnnAETrainable):
 
 
 # -- codecs -----------------------------------------------------------------------------
+def _shipped(names: dict[int, str]) -> tuple[int, ...]:
+    """The qualities whose checkpoint is shipped (the default sweep; a missing one is a clear CheckpointError)."""
+    return tuple(q for q, n in names.items() if (CHECKPOINT_DIR / n).is_file()) or (BASE_QUALITY,)
+
+
 class CnnAECodec(TorchCodec):
     name = "cnn-ae"
     description = "convolutional autoencoder (GDN) + factorized prior, rANS-coded; one model per rate point (seed 004)"
     param = "quality"
-    sweep = (1, 2, 3, 4)
+    sweep = _shipped({q: f"cnn-ae-q{q}.pt" for q in LAMBDAS})
     settings = {"quality": Setting(int, 3, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4))}
     stride = 16
     tile_size = 2048
@@ -252,6 +257,7 @@ class CnnAEFTCodec(CnnAECodec):
     name = "cnn-ae-ft"
     description = "cnn-ae base model fine-tuned briefly per rate point (the seed's CNN-AE-FT approach)"
     prefix = "cnn-ae-ft"
+    sweep = _shipped({q: f"cnn-ae-q{q}.pt" if q == BASE_QUALITY else f"cnn-ae-ft-q{q}.pt" for q in LAMBDAS})
 
     def checkpoint_name(self) -> str:
         q = self.config["quality"]
