@@ -490,30 +490,28 @@ def compare_files(
     return result
 
 
-def parse_percent(text: str | float) -> float:
-    """``0.5``, ``0.5%`` → 0.5 (percent)."""
-    s = str(text).strip().rstrip("%").strip()
+def _threshold(text: str | float, unit: str, what: str) -> float:
+    """A non-negative number, optionally followed by ``unit`` (case-insensitive)."""
+    s = str(text).strip()
+    if s.lower().endswith(unit.lower()):
+        s = s[: -len(unit)].strip()
     try:
         value = float(s)
     except ValueError:
-        raise ResultsError(f"not a percentage: {text!r}") from None
+        raise ResultsError(f"not {what}: {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise ResultsError(f"threshold must be a non-negative number: {text!r}")
     return value
+
+
+def parse_percent(text: str | float) -> float:
+    """``0.5``, ``0.5%`` → 0.5 (percent)."""
+    return _threshold(text, "%", "a percentage")
 
 
 def parse_db(text: str | float) -> float:
     """``0.05``, ``0.05dB`` → 0.05 (dB)."""
-    s = str(text).strip()
-    if s.lower().endswith("db"):
-        s = s[:-2].strip()
-    try:
-        value = float(s)
-    except ValueError:
-        raise ResultsError(f"not a dB value: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ResultsError(f"threshold must be a non-negative number: {text!r}")
-    return value
+    return _threshold(text, "dB", "a dB value")
 
 
 def parse_ratio(text: str | float) -> float:
