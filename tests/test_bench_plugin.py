@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 def run_bench(tmp_path, *args):
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(REPO / "bench"), "-q", "-p", "no:cacheprovider", "--benchmark-only",
+        [sys.executable, "-m", "pytest", str(REPO / "bench" / "test_codecs.py"), "-q", "-p", "no:cacheprovider", "--benchmark-only",
          "--rounds", "1", "--report-dir", str(tmp_path / "reports"), "--benchmark-json", str(tmp_path / "b.json"),
          *args],
         capture_output=True, text=True, cwd=REPO, timeout=600,
