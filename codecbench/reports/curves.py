@@ -135,6 +135,8 @@ class Curve:
         return (self.dataset, self.device, self.codec, tuple(sorted(self.fixed.items())))
 
     def setting_text(self, point: CurvePoint) -> str:
+        if point.setting is None:
+            return "—"  # a codec without a rate knob
         return f"{self.knob}={point.setting}" if self.knob else str(point.setting)
 
     @property
