@@ -216,6 +216,23 @@ def test_padding_cropping_and_tiling_equivalence(toy_ckpt, shape):
     assert (tiles > 1) == (max(shape[:2]) > 24)
 
 
+def test_retrained_weights_change_the_cache_key(tmp_path, toy_ckpt):
+    """The checkpoint's digest is part of the codec's identity: new weights never hit old cached results."""
+    from codecbench.cache import ResultsCache
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    retrained = tmp_path / "retrained" / toy_ckpt.name
+    net = _Net(3)
+    with torch.no_grad():
+        net.gain.mul_(0.5)
+    save_atomic(make_checkpoint("toy", {"channels": 3}, net.state_dict()), retrained)
+    old, new = ToyCodec(checkpoint=toy_ckpt), ToyCodec(checkpoint=retrained)
+    assert old.library_versions()["checkpoint"].startswith("toy.pt@")
+    with ResultsCache(tmp_path / "c.sqlite") as cache:
+        assert cache.key(old, image) == cache.key(ToyCodec(checkpoint=toy_ckpt), image)
+        assert cache.key(old, image) != cache.key(new, image)
+
+
 def test_tile_grid_and_padding():
     assert base.tile_grid(10, 10, None) == [(0, 0, 10, 10)]
     assert base.tile_grid(50, 30, 24) == [(0, 0, 24, 24), (0, 24, 24, 6), (24, 0, 24, 24), (24, 24, 24, 6), (48, 0, 2, 24), (48, 24, 2, 6)]

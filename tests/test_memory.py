@@ -3,7 +3,7 @@
 Each measurement runs in a fresh subprocess (Linux /proc): the resident set
 after imports and the first images, then the peak (VmHWM) over the rest of
 the run. The full-size figures (CIFAR-10's 10,000 images, three 6000×4000
-PNGs) are in docs/robustness.md with the commands that measured them.
+PNGs) are in the README's robustness section with the commands that measured them.
 """
 
 from __future__ import annotations
@@ -85,15 +85,16 @@ def test_large_images_stream_in_bounded_memory(tmp_path):
     h, w = 800, 1200
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    for i in range(4):
+    for i in range(6):
         base = 128 + 90 * np.sin(x / (150 + 20 * i)) * np.cos(y / 210)
         img = np.clip(base[..., None] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(folder / f"img{i}.png", compress_level=1)
     one = h * w * 3
-    figures = measure(tmp_path, "png", f"folder:{folder}", 1, 4)
+    figures = measure(tmp_path, "png", f"folder:{folder}", 1, 6)
     peaks = figures["peaks"]  # peak RSS after each image (reset after the first)
     growth = figures["peak"] - figures["baseline"]
     # bounded by a multiple of one image: the SSIM/MS-SSIM filter maps (float32, one channel at a time) dominate
     assert growth < 100 * one, f"one {w}×{h} image costs {growth / MB:.0f} MB ({figures})"
-    # and streamed: images 3 and 4 raise the peak no further than image 2 did
-    assert max(peaks[2:]) <= peaks[1] + one, f"peak grew with the number of images: {[p // MB for p in peaks]} MB"
+    # and streamed: images 3 to 6 raise the peak by less than two images' worth (allocator noise is a few MB);
+    # keeping each decoded image alive would add at least four
+    assert max(peaks[2:]) - peaks[1] < 2 * one, f"peak grew with the number of images: {[p // MB for p in peaks]} MB"

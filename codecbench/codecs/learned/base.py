@@ -50,6 +50,7 @@ that needs arbitrary unpickling (and might run code) is refused with a
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import pickle
@@ -174,10 +175,12 @@ class TorchCodec(Codec):
         path = Path(checkpoint) if checkpoint is not None else self.checkpoint_path()
         self.checkpoint_file: Path | None = path
         self.checkpoint_data: dict | None = None
+        self.checkpoint_sha256: str | None = None
         self.model: torch.nn.Module | None = None
         if path is not None:
             self._set_threads()
             self.checkpoint_data = load_checkpoint(path)
+            self.checkpoint_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
             self.model = self._load_model(self.checkpoint_data, path)
 
     # -- hooks ----------------------------------------------------------
@@ -204,7 +207,9 @@ class TorchCodec(Codec):
     # -- helpers for subclasses ----------------------------------------
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         """uint8 h×w×c -> float32 1×c×h×w in [0, 1] on the codec's device."""
-        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.torch_device)
+        # read-only arrays (e.g. views of a cached dataset) must be copied: torch tensors are always writable
+        array = image if image.flags.writeable and image.flags.c_contiguous else np.array(image, order="C")
+        t = torch.from_numpy(array).to(self.torch_device)
         return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
     @staticmethod
@@ -218,7 +223,11 @@ class TorchCodec(Codec):
             torch.cuda.synchronize(self.torch_device)
 
     def library_versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__}
+        # the weights are part of the codec: a retrained checkpoint must not hit cached results of the old one
+        versions = {"torch": torch.__version__}
+        if self.checkpoint_sha256:
+            versions["checkpoint"] = f"{self.checkpoint_file.name}@{self.checkpoint_sha256[:16]}"
+        return versions
 
     # -- internals ------------------------------------------------------
     def _set_threads(self) -> None:

@@ -49,8 +49,7 @@ class CnnAE(nn.Module):
     deviation of about 0.05, so rounding erases it and the first few hundred
     steps mostly grow the weights; a gain of about 20 would start the latent
     at unit scale (a quantization step of 1/20 in the initial transform's
-    units). The shipped models use 1 (no gain; an ``arch`` key, not a
-    training option yet): it was added while they trained and is untested.
+    units). It is the ``scale`` training option, stored in the checkpoint's ``arch``.
     """
 
     def __init__(self, N: int = 64, M: int = 96, in_channels: int = 3, scale: float = 1.0):
@@ -128,6 +127,8 @@ class CnnAETrainable(Trainable):
         "quality": Setting(int, BASE_QUALITY, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4)),
         "N": Setting(int, DEFAULT_ARCH["N"], "hidden channels", low=8, high=512),
         "M": Setting(int, DEFAULT_ARCH["M"], "latent channels", low=8, high=512),
+        "scale": Setting(float, 1.0, "fixed gain on the latent (g_a output × scale); ~20 starts it at unit scale",
+                         low=0.01, high=1000.0),
         "init": Setting(str, "", "checkpoint to start from (fine-tuning); empty: fresh weights"),
     }
 
@@ -136,7 +137,10 @@ class CnnAETrainable(Trainable):
         return LAMBDAS[self.opts["quality"]]
 
     def arch(self) -> dict:
-        return {"N": self.opts["N"], "M": self.opts["M"], "in_channels": 3}
+        arch = {"N": self.opts["N"], "M": self.opts["M"], "in_channels": 3}
+        if self.opts["scale"] != 1.0:
+            arch["scale"] = self.opts["scale"]
+        return arch
 
     def build(self) -> torch.nn.Module:
         model = build(self.arch())
