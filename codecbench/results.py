@@ -263,6 +263,10 @@ class ResultsStore:
     def records(self) -> list[Record]:
         return list(self._records.values())
 
+    def get(self, key: tuple) -> Record | None:
+        """The stored record of ``key`` (spec, dataset, image, device), if any."""
+        return self._records.get(key)
+
     def append(self, record: Record) -> None:
         with open(self.journal, "a", encoding="utf-8") as f:
             f.write(json.dumps(record.to_json(), allow_nan=False) + "\n")

@@ -108,6 +108,11 @@ def versions_of(codec: Codec) -> dict[str, str]:
     return {"codecbench": codecbench.__version__, codec.name: codec.version, **codec.library_versions()}
 
 
+def _version_change(old: dict[str, str], new: dict[str, str]) -> str:
+    return ", ".join(f"{k} {old.get(k, '-')} → {new.get(k, '-')}" for k in sorted(old.keys() | new.keys())
+                     if old.get(k) != new.get(k))
+
+
 def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None) -> Record:
     h, w, c = image.shape if image is not None else (0, 0, 0)
     return Record(
@@ -165,6 +170,7 @@ class Runner:
         self.cache = cache
         self._codecs: dict[str, Codec] = {}
         self._warm: set[str] = set()
+        self._stale: set[str] = set()
         #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
         self.timeout = timeout
         #: codec calls run in a worker process (always with a timeout: only a process can be stopped)
@@ -258,7 +264,19 @@ class Runner:
             yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image))
 
     def _done(self, codec: Codec, dataset: str, item_id: str) -> bool:
-        return self.store is not None and (codec.spec, dataset, item_id, codec.device) in self.store.done
+        """Whether the store already holds a successful record made by this very codec (same versions)."""
+        if self.store is None:
+            return False
+        record = self.store.get((codec.spec, dataset, item_id, codec.device))
+        if record is None or not record.ok:
+            return False
+        if record.versions != versions_of(codec):  # e.g. a retrained checkpoint or an upgraded library
+            if codec.spec not in self._stale:
+                self._stale.add(codec.spec)
+                warnings.warn(f"{codec.spec}: stored records were made by other versions "
+                              f"({_version_change(record.versions, versions_of(codec))}); measuring again", stacklevel=2)
+            return False
+        return True
 
     def _keep(self, record: Record) -> Record:
         if self.store is not None:

@@ -227,7 +227,7 @@ def test_retrained_weights_change_the_cache_key(tmp_path, toy_ckpt):
         net.gain.mul_(0.5)
     save_atomic(make_checkpoint("toy", {"channels": 3}, net.state_dict()), retrained)
     old, new = ToyCodec(checkpoint=toy_ckpt), ToyCodec(checkpoint=retrained)
-    assert old.library_versions()["checkpoint"].startswith("toy.pt@")
+    assert len(old.library_versions()["checkpoint toy.pt"]) == 16
     with ResultsCache(tmp_path / "c.sqlite") as cache:
         assert cache.key(old, image) == cache.key(ToyCodec(checkpoint=toy_ckpt), image)
         assert cache.key(old, image) != cache.key(new, image)

@@ -68,3 +68,19 @@ def test_codec_exception_on_one_image_is_recorded():
     codec = runner.codec(runner.specs[0])
     record = runner.evaluate(codec, "synthetic", "rgba", np.zeros((8, 8, 4), np.uint8))
     assert record.error.startswith("ImageError") and record.bpp is None
+
+
+def test_resume_measures_again_what_other_versions_made(image_folder, tmp_path):
+    """A resumed run keeps only records made by the same codec versions (e.g. not those of an old checkpoint)."""
+    path = tmp_path / "r.json"
+    with ResultsStore(path) as store:
+        first = [r for r in Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}") if r.ok]
+    doc = json.loads(path.read_text())
+    stale = next(r for r in doc["records"] if r["error"] is None)
+    stale["versions"]["pillow"] = "0.0-old"
+    path.write_text(json.dumps(doc))
+    with ResultsStore(path) as store, pytest.warns(UserWarning, match=r"pillow 0\.0-old → "):
+        again = list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
+    assert [r.image for r in again if r.ok] == [stale["image"]]
+    assert len([r for r in read_records(path) if r.ok]) == len(first)
+    assert all(r.versions.get("pillow") != "0.0-old" for r in read_records(path))

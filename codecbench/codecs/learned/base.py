@@ -226,7 +226,7 @@ class TorchCodec(Codec):
         # the weights are part of the codec: a retrained checkpoint must not hit cached results of the old one
         versions = {"torch": torch.__version__}
         if self.checkpoint_sha256:
-            versions["checkpoint"] = f"{self.checkpoint_file.name}@{self.checkpoint_sha256[:16]}"
+            versions[f"checkpoint {self.checkpoint_file.name}"] = self.checkpoint_sha256[:16]
         return versions
 
     # -- internals ------------------------------------------------------
