@@ -280,3 +280,12 @@ def test_report_command_writes_rd_tables_plots_references_and_exports(jpeg, tmp_
     assert main(["report", str(results), "--out", str(tmp_path / "plain"), "--no-rd"]) == 0
     assert "Rate–distortion" not in (tmp_path / "plain" / "photos.md").read_text()
     assert main(["report", str(results), "--reference", str(tmp_path / "missing.json")]) == 2
+
+
+def test_plot_curves_get_distinct_colours():
+    from codecbench.reports.plots import curve_styles
+
+    labels = [f"codec-{i:02d}" for i in range(18)]
+    styles = curve_styles(reversed(labels))
+    assert len({colour for colour, _ in styles.values()}) == 18
+    assert list(styles) == labels  # assigned in sorted order: the same curve keeps its colour from run to run

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from codecbench.reports.bdrate import DEFAULT_ANCHOR, find_anchor
 from codecbench.reports.curves import Curve
@@ -59,6 +59,8 @@ _RC = {
 }
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
+#: after matplotlib's ten Tableau colours, eight more that are told apart from them (reports have up to ~18 curves)
+_EXTRA_COLOURS = ("black", "gold", "darkcyan", "navy", "yellowgreen", "maroon", "magenta", "slategray")
 
 
 def _slug(text: str) -> str:
@@ -90,12 +92,7 @@ def plot_dataset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = find_anchor(lossy, anchor)
-    labels = sorted({c.label for c in lossy})
-    import matplotlib.colors as mcolors
-
-    palette = list(mcolors.TABLEAU_COLORS.values())
-    colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
-    marker = {label: _MARKERS[i % len(_MARKERS)] for i, label in enumerate(labels)}
+    styles = curve_styles({c.label for c in lossy})
 
     written: dict[str, Path] = {}
     with style.context("default"), matplotlib.rc_context(_RC):
@@ -123,8 +120,8 @@ def plot_dataset(
                     xs,
                     ys,
                     linestyle="--" if dashed else "-",
-                    marker=marker[c.label],
-                    color=colour[c.label],
+                    marker=styles[c.label][1],
+                    color=styles[c.label][0],
                     label=name,
                 )
             ax.set_xlabel("rate [bpp]")
@@ -141,6 +138,14 @@ def plot_dataset(
             os.replace(tmp, path)
             written[kind] = path
     return written
+
+
+def curve_styles(labels: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) per curve label, in sorted label order: distinct colours for up to 18 curves."""
+    import matplotlib.colors as mcolors
+
+    palette = [*mcolors.TABLEAU_COLORS.values(), *_EXTRA_COLOURS]
+    return {label: (palette[i % len(palette)], _MARKERS[i % len(_MARKERS)]) for i, label in enumerate(sorted(labels))}
 
 
 def plots_markdown(paths: dict[str, Path], relative_to: str | os.PathLike | None = None) -> str:
