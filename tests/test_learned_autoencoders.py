@@ -136,6 +136,10 @@ def test_settings_mismatch_and_gray(ckpts):
     data2 = rgb_only.encode(gray)
     assert rgb_only.decode(data2).shape == (33, 47, 1)
     assert np.array_equal(c.decode(data2), rgb_only.decode(data2))  # a decoder with both networks reads it too
+    # both networks' weights are part of the codec's identity (cache, resume)
+    assert {k for k in c.library_versions() if k.startswith("checkpoint ")} == {
+        f"checkpoint {ckpts['comcnn3'].name}", f"checkpoint {ckpts['comcnn1'].name}"}
+    assert [k for k in rgb_only.library_versions() if k.startswith("checkpoint ")] == [f"checkpoint {ckpts['comcnn3'].name}"]
 
 
 SHIPPED = {

@@ -175,13 +175,12 @@ class TorchCodec(Codec):
         path = Path(checkpoint) if checkpoint is not None else self.checkpoint_path()
         self.checkpoint_file: Path | None = path
         self.checkpoint_data: dict | None = None
-        self.checkpoint_sha256: str | None = None
+        #: SHA-256 of every checkpoint file this codec loaded, by file name (part of its identity)
+        self.checkpoint_digests: dict[str, str] = {}
         self.model: torch.nn.Module | None = None
         if path is not None:
             self._set_threads()
-            self.checkpoint_data = load_checkpoint(path)
-            self.checkpoint_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-            self.model = self._load_model(self.checkpoint_data, path)
+            self.checkpoint_data, self.model = self.load_network(path)
 
     # -- hooks ----------------------------------------------------------
     def checkpoint_name(self) -> str | None:
@@ -224,10 +223,13 @@ class TorchCodec(Codec):
 
     def library_versions(self) -> dict[str, str]:
         # the weights are part of the codec: a retrained checkpoint must not hit cached results of the old one
-        versions = {"torch": torch.__version__}
-        if self.checkpoint_sha256:
-            versions[f"checkpoint {self.checkpoint_file.name}"] = self.checkpoint_sha256[:16]
-        return versions
+        return {"torch": torch.__version__, **{f"checkpoint {n}": d[:16] for n, d in self.checkpoint_digests.items()}}
+
+    def load_network(self, path: Path) -> tuple[dict, torch.nn.Module]:
+        """Load the checkpoint at ``path`` and build its network; its digest joins the codec's identity."""
+        ckpt = load_checkpoint(path)
+        self.checkpoint_digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return ckpt, self._load_model(ckpt, path)
 
     # -- internals ------------------------------------------------------
     def _set_threads(self) -> None:

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from codecbench.codec import Setting
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.errors import DecodeError, EncodeError
 from codecbench.images import to_gray
 from codecbench.training import Trainable
@@ -147,7 +147,7 @@ class ComCNNCodec(TorchCodec):
         self._models: dict[int, torch.nn.Module] = {int(self.checkpoint_data["arch"]["channels"]): self.model}
         self._gray_path = Path(gray_checkpoint) if gray_checkpoint is not None else CHECKPOINT_DIR / "comcnn-gray.pt"
         if 1 not in self._models and self._gray_path.is_file():  # load now, outside any timed region
-            self._models[1] = self._load_model(load_checkpoint(self._gray_path), self._gray_path)
+            self._models[1] = self.load_network(self._gray_path)[1]
 
     def build_model(self, arch: dict) -> torch.nn.Module:
         return build(arch)
