@@ -16,9 +16,10 @@
   side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
   −10·log10(1 − MS-SSIM).
 
-Both SSIM variants come from ``pytorch_msssim``, computed in float32 (within
-1e-6 of float64, at half the cost; the tests hold both to 1e-4 against
-independent references).
+Both SSIM variants come from ``pytorch_msssim``'s filtering, computed in
+float32 (within 1e-6 of float64, at half the cost) and together: MS-SSIM's
+finest scale *is* SSIM, so :func:`quality` filters the full-size images once
+for both. The tests hold both to 1e-4 against independent references.
 Dataset figures are the arithmetic mean over images of the per-image values.
 """
 
@@ -30,10 +31,12 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from pytorch_msssim import ms_ssim as _ms_ssim
-from pytorch_msssim import ssim as _ssim
+import torch.nn.functional as F
+from pytorch_msssim.ssim import _fspecial_gauss_1d
+from pytorch_msssim.ssim import _ssim as _ssim_level
 
 MS_SSIM_MIN_SIDE = 161
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_MIN_SIDE = 11
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -103,37 +106,67 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 PER_CHANNEL_SAMPLES = 1 << 20
 
 
-def _channel_mean(function, original: np.ndarray, decoded: np.ndarray) -> float:
-    """``function`` (pytorch_msssim's ssim or ms_ssim, mean over channels) of two H×W×C images.
+def _ssim_pair(x: torch.Tensor, y: torch.Tensor, multiscale: bool) -> tuple[float, float | None]:
+    """(SSIM, MS-SSIM or None) of two 1×C×H×W float32 tensors, means over channels.
 
-    Both treat channels independently and average them with equal weights, so
-    for large images each channel is scored on its own and the results
-    averaged: the same value (to float32 rounding) with a third of the peak
-    memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
+    MS-SSIM's finest scale is SSIM's own filtering of the full images
+    (pytorch_msssim's ``_ssim``), so both come from one pass: SSIM is that
+    scale's mean, MS-SSIM goes on to the coarser scales exactly as
+    ``pytorch_msssim.ms_ssim`` does (the tests hold both to the library's
+    public functions and to independent references).
+    """
+    win = _fspecial_gauss_1d(11, 1.5).repeat([x.shape[1], 1, 1, 1])
+    ssim_c, cs = _ssim_level(x, y, data_range=255.0, win=win, size_average=False, K=(0.01, 0.03))
+    ssim_value = float(ssim_c.mean())
+    if not multiscale:
+        return ssim_value, None
+    mcs = []
+    for _ in range(len(MS_SSIM_WEIGHTS) - 1):
+        mcs.append(torch.relu(cs))
+        padding = [s % 2 for s in x.shape[2:]]
+        x = F.avg_pool2d(x, kernel_size=2, padding=padding)
+        y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+        ssim_c, cs = _ssim_level(x, y, data_range=255.0, win=win, size_average=False, K=(0.01, 0.03))
+    stacked = torch.stack(mcs + [torch.relu(ssim_c)], dim=0)  # (scale, batch, channel)
+    weights = x.new_tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
+    return ssim_value, float(torch.prod(stacked**weights, dim=0).mean())
+
+
+def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
+    """:func:`_ssim_pair` of two uint8 H×W×C images, large ones one channel at a time.
+
+    Channels are independent and averaged with equal weights, so scoring each
+    on its own gives the same values (to float32 rounding) with a third of
+    the peak memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
     """
     with _one_thread():
         if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
-            return float(function(_tensor(original), _tensor(decoded), data_range=255.0, size_average=True))
-        values = [
-            float(function(_tensor(original[..., c : c + 1]), _tensor(decoded[..., c : c + 1]), data_range=255.0,
-                           size_average=True))
-            for c in range(original.shape[2])
-        ]
-    return float(np.mean(values))
+            return _ssim_pair(_tensor(original), _tensor(decoded), multiscale)
+        pairs = [_ssim_pair(_tensor(original[..., c : c + 1]), _tensor(decoded[..., c : c + 1]), multiscale)
+                 for c in range(original.shape[2])]
+    return float(np.mean([p[0] for p in pairs])), (float(np.mean([p[1] for p in pairs])) if multiscale else None)
+
+
+def ssim_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> tuple[float | None, float | None]:
+    """(SSIM, MS-SSIM) of two uint8 H×W×C images from one filtering pass; each None where undefined."""
+    side = min(original.shape[:2])
+    if side < SSIM_MIN_SIDE:
+        return None, None
+    return _scores(original, decoded, multiscale=side >= MS_SSIM_MIN_SIDE)
 
 
 def ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels; None below 11 px a side."""
     if min(original.shape[:2]) < SSIM_MIN_SIDE:
         return None
-    return _channel_mean(_ssim, original, decoded)
+    return _scores(original, decoded, multiscale=False)[0]
 
 
 def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """MS-SSIM (5 scales, standard weights); None if the shorter side is ≤ 160 px."""
     if min(original.shape[:2]) < MS_SSIM_MIN_SIDE:
         return None
-    return _channel_mean(_ms_ssim, original, decoded)
+    return _scores(original, decoded, multiscale=True)[1]
 
 
 def ms_ssim_db(value: float | None) -> float | None:
@@ -145,10 +178,11 @@ def ms_ssim_db(value: float | None) -> float | None:
 
 def quality(original: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
     """All distortion metrics of a decoded image, keyed as result records name them."""
+    ssim_value, ms_ssim_value = ssim_ms_ssim(original, decoded)
     return {
         "psnr": psnr(original, decoded),
         "psnr_y": psnr_y(original, decoded),
-        "ssim": ssim(original, decoded),
-        "ms_ssim": ms_ssim(original, decoded),
+        "ssim": ssim_value,
+        "ms_ssim": ms_ssim_value,
         "lossless_ok": bool(np.array_equal(original, decoded)),
     }

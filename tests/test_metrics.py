@@ -104,3 +104,26 @@ def test_gray_images_are_scored_on_their_one_channel(pair):
     a, b = (x[..., :1] for x in pair)
     assert metrics.psnr_y(a, b) == pytest.approx(metrics.psnr(a, b))
     assert metrics.quality(a, a)["lossless_ok"] is True
+
+
+@pytest.mark.parametrize("shape", [(200, 240, 3), (170, 300, 1), (60, 80, 3)])
+def test_one_pass_ssim_and_ms_ssim_equal_the_library_functions(shape, monkeypatch):
+    """quality() filters once for both: the values are pytorch_msssim's own, whole or one channel at a time."""
+    import torch
+    from pytorch_msssim import ms_ssim as lib_ms_ssim, ssim as lib_ssim
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, shape), 0, 255).astype(np.uint8)
+    t = lambda im: torch.from_numpy(im.transpose(2, 0, 1).copy()).float()[None]  # noqa: E731
+    with torch.inference_mode():
+        want_ssim = float(lib_ssim(t(a), t(b), data_range=255.0))
+        want_ms = float(lib_ms_ssim(t(a), t(b), data_range=255.0)) if min(shape[:2]) > 160 else None
+    got = metrics.quality(a, b)
+    assert got["ssim"] == pytest.approx(want_ssim, abs=1e-6)
+    assert (got["ms_ssim"] is None) if want_ms is None else got["ms_ssim"] == pytest.approx(want_ms, abs=1e-6)
+    assert metrics.ssim(a, b) == got["ssim"] and metrics.ms_ssim(a, b) == got["ms_ssim"]
+    monkeypatch.setattr(metrics, "PER_CHANNEL_SAMPLES", 1)  # the large-image path: one channel at a time
+    per_channel = metrics.ssim_ms_ssim(a, b)
+    assert per_channel[0] == pytest.approx(want_ssim, abs=1e-6)
+    assert (per_channel[1] is None) if want_ms is None else per_channel[1] == pytest.approx(want_ms, abs=1e-6)
