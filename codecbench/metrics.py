@@ -99,7 +99,8 @@ def _one_thread() -> Iterator[None]:
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(torch.float32)[None]
+    # converting to float32 in numpy makes the one copy needed, writable even when the input is not
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
 
 
 #: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time

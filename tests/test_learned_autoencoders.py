@@ -181,6 +181,16 @@ def test_tiny_training_runs(tmp_path):
                           options=opts, progress=False)
         result = train(cfg)
         assert result["checkpoint"].is_file() and result["card"].is_file()
+    # the latent gain is stored in the checkpoint's arch; fine-tuning from it keeps it, and the codec reads it
+    base = tmp_path / "cnn-ae-gain.pt"
+    for model, out, opts in (("cnn-ae", base, {}), ("cnn-ae-ft", tmp_path / "ft.pt", {"init": str(base), "quality": "1"})):
+        train(TrainConfig(model=model, data=str(data), out=str(out), steps=2, batch=2, patch=32, lr=1e-3, holdout=1,
+                          workdir=str(tmp_path / out.stem), threads=1, options={"N": "8", "M": "8", "scale": "20", **opts},
+                          progress=False))
+        codec = cnn_ae.CnnAECodec(checkpoint=out, threads=1)
+        assert codec.model.scale == 20.0
+        image = _image((48, 48, 3))
+        assert codec.decode(codec.encode(image)).shape == image.shape
 
 
 def test_noise_benchmark(ckpts, monkeypatch):
