@@ -1,21 +1,20 @@
-"""Measurements behind reports/seed-claims.md (seeds 000/001 SSDCAE, 002 ComCNN, 004 CNN-AE-FT).
+"""Measurements behind reports/seed-claims.md at the seeds' own image sizes (SSDCAE 128×128, ComCNN 180×180).
 
 Usage (from the repository root, CODECBENCH_DATA pointing at the data):
 
     python reports/seed-claims/measure.py ssdcae128 [--max-images N]   # seeds 000/001, Kodak 128×128 centre crops
     python reports/seed-claims/measure.py comcnn180 [--max-images N]   # seed 002, BSD300 gray resized to 180×180
-    python reports/seed-claims/measure.py rd -d kodak SPEC...          # mean bpp/PSNR/SSIM per spec -> rd-kodak.json
-    python reports/seed-claims/measure.py bd -d kodak                  # BD-rate (PSNR, pchip) of each codec vs jpeg
 
-Each prints a markdown table and writes it (with the per-image rows as JSON)
-into reports/seed-claims/. Dataset figures are arithmetic means over images.
+Each prints markdown tables and writes them into reports/seed-claims/.
+Dataset figures are arithmetic means over images. Full-size Kodak and BSD300
+figures (RD rows, BD-rate, latency) come from the harness itself:
+``codecbench run`` and ``codecbench report`` (reports/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import codecbench.codecs.learned.cnn_ae  # noqa: F401  (registers the codecs even before the package lists them)
-import codecbench.codecs.learned.comcnn  # noqa: F401
+import codecbench.codecs.learned.comcnn  # noqa: F401  (registers the codecs)
 import codecbench.codecs.learned.ssdcae  # noqa: F401
 from codecbench import metrics
 from codecbench.codec import create_codec
@@ -96,71 +94,13 @@ def comcnn180(args: argparse.Namespace) -> str:
     return "\n".join(out)
 
 
-def _tag(args: argparse.Namespace) -> str:
-    """File tag of a dataset selection: ``kodak``, or ``kodak-first8`` with --max-images 8."""
-    return args.dataset.replace(":", "-") + (f"-first{args.max_images}" if args.max_images else "")
-
-
-def rd(args: argparse.Namespace) -> str:
-    from codecbench.codec import expand_spec
-
-    path = HERE / f"rd-{_tag(args)}.json"
-    store = json.loads(path.read_text()) if path.exists() else {}
-    items = list(get_dataset(args.dataset, max_images=args.max_images))
-    images = [item.load() for item in items]
-    for spec in [s for sp in args.specs for s in expand_spec(sp)]:
-        r = run_codec(spec, images)
-        r["images"] = len(images)
-        store[spec] = r
-        path.write_text(json.dumps(store, indent=1, sort_keys=True), encoding="utf-8")
-        print(f"{spec}: bpp {r['bpp']:.4f} psnr {r['psnr']:.3f} ssim {r['ssim']:.4f} enc {r['enc_s']:.3f}s dec {r['dec_s']:.3f}s", flush=True)
-    return ""
-
-
-def bd(args: argparse.Namespace) -> str:
-    import bjontegaard
-
-    from codecbench.reports.bdrate import envelope
-
-    store = json.loads((HERE / f"rd-{_tag(args)}.json").read_text())
-    fams: dict[str, list[dict]] = {}
-    for spec, r in store.items():
-        fams.setdefault(spec.partition(":")[0], []).append(r)
-    anchor = fams[args.anchor]
-    ra, qa, _ = envelope([r["bpp"] for r in anchor], [r["psnr"] for r in anchor])
-    lines = [f"BD-rate (PSNR, pchip, over the overlapping PSNR range) against `{args.anchor}` on {_tag(args)} "
-             f"({anchor[0]['images']} images):", "",
-             "| codec | points | bpp range | PSNR range (dB) | overlap (dB) | BD-rate vs " + args.anchor + " | BD-PSNR (dB) |",
-             "| --- | ---: | --- | --- | --- | ---: | ---: |"]
-    for fam, rows in sorted(fams.items()):
-        if fam == args.anchor:
-            continue
-        rt, qt, _ = envelope([r["bpp"] for r in rows], [r["psnr"] for r in rows])
-        lo, hi = max(qa.min(), qt.min()), min(qa.max(), qt.max())
-        if len(rt) < 2 or hi <= lo:
-            rate, dq = "n/a (no overlap)", "n/a"
-        else:
-            rate = f"{bjontegaard.bd_rate(ra, qa, rt, qt, method='pchip', require_matching_points=False, min_overlap=0):+.1f}%"
-            lo_r, hi_r = max(ra.min(), rt.min()), min(ra.max(), rt.max())
-            dq = (f"{bjontegaard.bd_psnr(ra, qa, rt, qt, method='pchip', require_matching_points=False, min_overlap=0):+.2f}"
-                  if hi_r > lo_r else "n/a")
-        lines.append(f"| {fam} | {len(rows)} | {rt.min():.3f}–{rt.max():.3f} | {qt.min():.2f}–{qt.max():.2f} | "
-                     f"{lo:.2f}–{hi:.2f} | {rate} | {dq} |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("ssdcae128", "comcnn180", "rd", "bd"))
-    p.add_argument("specs", nargs="*")
-    p.add_argument("-d", "--dataset", default="kodak")
-    p.add_argument("--anchor", default="jpeg")
+    p.add_argument("what", choices=("ssdcae128", "comcnn180"))
     p.add_argument("--max-images", type=int)
-    args = p.parse_intermixed_args(argv)
-    text = {"ssdcae128": ssdcae128, "comcnn180": comcnn180, "rd": rd, "bd": bd}[args.what](args)
-    if text:
-        name = f"bd-{_tag(args)}" if args.what == "bd" else args.what
-        (HERE / f"{name}.md").write_text(text, encoding="utf-8")
+    args = p.parse_args(argv)
+    text = {"ssdcae128": ssdcae128, "comcnn180": comcnn180}[args.what](args)
+    (HERE / f"{args.what}.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
 
