@@ -89,10 +89,11 @@ def image_digest(image: np.ndarray) -> str:
 def _metric_versions() -> dict[str, str]:
     from dataclasses import fields
 
-    from codecbench.results import SCHEMA_VERSION, Record
+    from codecbench.results import SCHEMA_VERSION, SOURCE_FIELDS, Record
 
-    # a change in the record's fields (a metric added or renamed) must not serve entries without it
-    record_fields = ",".join(sorted(f.name for f in fields(Record)))
+    # a change in the record's fields (a metric added or renamed) must not serve entries without it;
+    # the source-file fields are not measurements (the runner sets them from the dataset item), so not cached
+    record_fields = ",".join(sorted(f.name for f in fields(Record) if f.name not in SOURCE_FIELDS))
     out = {
         "codecbench": codecbench.__version__,
         "cache-schema": str(CACHE_SCHEMA),

@@ -465,6 +465,7 @@ def dataset_means(records: list[Record]) -> list[Record]:
         first = group[0]
         out.append(dataclasses.replace(
             first, image=f"({len(group)} images)", width=int(p.pixels or 0), height=1, bytes=None, bpp=p.bpp,
+            source_bytes=None, source_format=None,  # they describe one image's file
             psnr=p.psnr, psnr_y=p.psnr_y, ssim=p.ssim, ms_ssim=p.ms_ssim, enc_s=p.enc_s, dec_s=p.dec_s,
             lossless_ok=p.exact if first.lossless else None,
             error=None if p.n_ok == p.n_total else f"{p.n_total - p.n_ok} of {p.n_total} images failed",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,31 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def is_image_file(path: Path) -> bool:
     """Whether ``path`` has one of the image suffixes that folder datasets read."""
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The image file an image was read from: its size on disk and its format as Pillow names it."""
+
+    bytes: int  # size of the file in bytes
+    format: str  # "PNG", "JPEG", …
+
+
+def source_file(path: str | os.PathLike | None) -> SourceFile | None:
+    """Size and format of ``path`` if it is an image file (one image); None otherwise.
+
+    Only the header is read, never the pixels. Never raises: a missing,
+    unreadable or unrecognised file — such as a CIFAR-10 pickle, which holds
+    many images — gives None (loading the image reports its own errors).
+    """
+    if path is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the image's load warns, if anything is wrong
+            with Image.open(path) as img:
+                fmt = img.format
+        size = os.stat(path).st_size
+    except Exception:  # any failure of Pillow's format probes just means "not an image file"
+        return None
+    return SourceFile(size, fmt) if fmt else None

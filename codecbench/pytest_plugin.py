@@ -27,6 +27,7 @@ from codecbench import metrics
 from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
 from codecbench.datasets import get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.images import SourceFile, source_file
 from codecbench.reports.markdown import render_reports, report_filename
 from codecbench.reports.rd import RDOptions, section_renderer
 from codecbench.results import Record, machine_meta, write_results
@@ -101,7 +102,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @dataclass
 class BenchSession:
-    """Images, codecs, bitstreams and records shared by the session's benchmark tests."""
+    """Images (and the files they were read from), codecs, bitstreams and records shared by the session's tests."""
 
     max_images: int | None
     rounds: int
@@ -109,6 +110,7 @@ class BenchSession:
     codecs: dict[tuple[str, str], Codec] = field(default_factory=dict)
     streams: dict[BenchCase, list[bytes | None]] = field(default_factory=dict)
     records: dict[BenchCase, list[Record]] = field(default_factory=dict)
+    sources: dict[tuple[str, str], SourceFile | None] = field(default_factory=dict)  # (dataset, image id) → file
 
     def dataset(self, name: str) -> list[tuple[str, np.ndarray]]:
         """The dataset's (id, image) pairs, loaded once; unreadable images are skipped with their error kept."""
@@ -119,6 +121,7 @@ class BenchSession:
                     loaded.append((item.id, item.load()))
                 except CodecbenchError:
                     continue  # a bad file is the dataset's problem, reported by `codecbench run`
+                self.sources[(name, item.id)] = source_file(item.path)
             self.images[name] = loaded
         return self.images[name]
 
@@ -156,7 +159,7 @@ class BenchSession:
         _fail_on_errors(self.records[case])
 
     def _score(self, codec: Codec, case: BenchCase, image_id: str, image: np.ndarray, data: bytes | None) -> Record:
-        record = base_record(codec, case.dataset, image_id, image)
+        record = base_record(codec, case.dataset, image_id, image, self.sources.get((case.dataset, image_id)))
         if data is None:
             record.error = "encode failed"
             return record

@@ -35,6 +35,9 @@ TIMED_REGION = (
     "the codec's encode or decode call alone, median of the timed repeats after warm-up; image decoding, "
     "model loading and metric computation are outside"
 )
+#: The fields of a :class:`Record` that describe the source image file, not the codec's output:
+#: set from the dataset item on every run, never taken from the results cache.
+SOURCE_FIELDS = ("source_bytes", "source_format")
 
 
 @dataclass
@@ -49,7 +52,11 @@ class Record:
     median over the timed calls after warm-up, of the codec call alone.
     ``error`` is set, and the measurements left None, when this image failed.
     ``channels``, ``lossless`` and ``versions`` (codec format and library
-    versions) make a record stand on its own.
+    versions) make a record stand on its own. ``source_bytes`` (size in
+    bytes) and ``source_format`` (Pillow's name, ``"PNG"``, ``"JPEG"``)
+    describe the image file the pixels were read from, for the compression
+    rate and ratio against it; None when that file is not one image (a
+    CIFAR-10 pickle) or in results written before they were recorded.
     """
 
     codec: str
@@ -74,6 +81,8 @@ class Record:
     error: str | None = None
     lossless: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    source_bytes: int | None = None
+    source_format: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -16,6 +16,10 @@ and times the two codec calls separately:
 A failure on one image (unreadable image, codec exception, wrong decoded
 shape) becomes a record with ``error`` set; the run goes on.
 
+Each record also carries the size and format of the image file the pixels
+were read from (``source_bytes``, ``source_format``; None for a CIFAR-10
+pickle), read from the file's header on every run, cache hit or not.
+
 With ``isolate=True`` (``codecbench run --isolate``) the codec calls of each
 (spec, image) — warm-up, encode, decode, metrics — run in a worker process
 (:mod:`codecbench.isolation`): a native crash there (segfault, abort) costs
@@ -42,6 +46,7 @@ from codecbench.cache import RunCache
 from codecbench.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.images import SourceFile, source_file
 from codecbench.isolation import Worker
 from codecbench.results import Record, ResultsStore
 
@@ -113,7 +118,9 @@ def _version_change(old: dict[str, str], new: dict[str, str]) -> str:
                      if old.get(k) != new.get(k))
 
 
-def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None) -> Record:
+def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None,
+                source: SourceFile | None = None) -> Record:
+    """A record of ``codec`` on one image without measurements; ``source`` is the image file it was read from."""
     h, w, c = image.shape if image is not None else (0, 0, 0)
     return Record(
         codec=codec.name,
@@ -128,6 +135,8 @@ def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | No
         threads=codec.threads,
         lossless=codec.lossless,
         versions=versions_of(codec),
+        source_bytes=source.bytes if source else None,
+        source_format=source.format if source else None,
     )
 
 
@@ -203,9 +212,10 @@ class Runner:
         for _ in range(self.timing.warmup):
             codec.decode(codec.encode(image))
 
-    def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray) -> Record:
-        """One record for ``codec`` on one image; failures are recorded, not raised."""
-        record = base_record(codec, dataset, item_id, image)
+    def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray,
+                 source: SourceFile | None = None) -> Record:
+        """One record for ``codec`` on one image (read from ``source``); failures are recorded, not raised."""
+        record = base_record(codec, dataset, item_id, image, source)
         try:
             for key, value in self._measure(codec, image).items():
                 setattr(record, key, value)
@@ -252,16 +262,17 @@ class Runner:
         pending = [s for s in specs if not self._done(self.codec(s), dataset, item.id)]
         if not pending:
             return
+        source = source_file(item.path)  # from the file, so cache hits get it too; None for a CIFAR-10 pickle
         try:
             image = item.load()
         except CodecbenchError as exc:
             for spec in pending:
-                record = base_record(self.codec(spec), dataset, item.id, None)
+                record = base_record(self.codec(spec), dataset, item.id, None, source)
                 record.error = _error_text(exc)
                 yield self._keep(record)
             return
         for spec in pending:
-            yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image))
+            yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image, source))
 
     def _done(self, codec: Codec, dataset: str, item_id: str) -> bool:
         """Whether the store already holds a successful record made by this very codec (same versions)."""

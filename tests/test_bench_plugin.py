@@ -35,7 +35,10 @@ def test_bench_times_scores_and_reports(image_folder, tmp_path):
     assert len(reports) == 1
     report = reports[0].read_text()
     assert "### jpeg" in report and "| png |" in report and "3/3" in report and "enc MP/s" in report
-    assert len(read_records(reports[0].with_suffix(".json"))) == 9
+    records = read_records(reports[0].with_suffix(".json"))
+    assert len(records) == 9
+    assert all(r.source_bytes == (image_folder / f"{r.image}.png").stat().st_size and r.source_format == "PNG"
+               for r in records)
 
 
 def test_bench_fails_when_a_codec_fails(image_folder, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -184,29 +183,6 @@ def test_plots_skip_what_has_no_data(tmp_path):
     assert plots.plot_dataset([], tmp_path) == {}
 
 
-def test_report_parts_for_24_images_10_codecs_10_settings_take_under_10_seconds(tmp_path):
-    rng = np.random.default_rng(0)
-    records = []
-    for c in range(10):
-        for s in range(10):
-            for i in range(24):
-                bpp = 0.1 * (s + 1) * (1 + 0.1 * c) * (1 + 0.05 * rng.standard_normal())
-                records.append(
-                    Record(codec=f"codec{c}", spec=f"codec{c}:q={s}", setting=s, dataset="kodak", image=f"kodim{i:02d}",
-                           width=768, height=512, channels=3, bytes=1, bpp=bpp, psnr=25 + 10 * math.log2(1 + bpp),
-                           psnr_y=26 + 10 * math.log2(1 + bpp), ssim=0.9, ms_ssim=1 - 0.1 / (1 + 5 * bpp),
-                           enc_s=0.01, dec_s=0.005)
-                )
-    # CPU time, not wall time: this machine may be shared (wall time there measures the neighbours)
-    start = time.process_time()
-    cs = curves(records)
-    text = bdrate.bd_table(cs, "codec0") + bdrate.fixed_table(cs)
-    written = plots.plot_dataset(cs, tmp_path)
-    elapsed = time.process_time() - start
-    assert len(cs) == 10 and len(written) == 4 and text.count("\n| codec") == 19
-    assert elapsed < 10.0, elapsed
-
-
 # -- CompressAI interchange --------------------------------------------------
 def test_export_matches_the_compressai_format_and_reimports(jpeg, tmp_path):
     (curve,) = curves(jpeg)
@@ -289,3 +265,62 @@ def test_plot_curves_get_distinct_colours():
     styles = curve_styles(reversed(labels))
     assert len({colour for colour, _ in styles.values()}) == 18
     assert list(styles) == labels  # assigned in sorted order: the same curve keeps its colour from run to run
+
+
+# -- `--file-size`: compression rate and ratio against the original files --------
+def _sized(image: str, bytes_: int, source: int | None, *, lossless: bool = False, setting: int = 50) -> Record:
+    codec = "png" if lossless else "jpeg"
+    knob = "compress_level" if lossless else "quality"
+    return Record(codec=codec, spec=f"{codec}:{knob}={setting}", setting=setting, dataset="tiny", image=image,
+                  width=10, height=10, bytes=bytes_, bpp=8 * bytes_ / 100, psnr=None if lossless else 30.0,
+                  lossless_ok=True if lossless else None, lossless=lossless,
+                  source_bytes=source, source_format=None if source is None else "PNG")
+
+
+def test_file_size_columns_are_per_image_means_against_the_original_files(tmp_path):
+    from codecbench.cli import main
+    from codecbench.reports.markdown import render_reports
+
+    records = [
+        # jpeg: 100 and 300 of 1000 bytes → 90 % and 70 % smaller (mean 80.00), ratios 10 and 3.33 (mean 6.67)
+        _sized("a", 100, 1000), _sized("b", 300, 1000),
+        # png: 500 of 1000 and 400 of 800 → 50 % both, ratio 2; image c has no file size: over 2 of 3 images
+        _sized("a", 500, 1000, lossless=True, setting=9), _sized("b", 400, 800, lossless=True, setting=9),
+        _sized("c", 123, None, lossless=True, setting=9),
+    ]
+    (text,) = render_reports(records, file_size=True).values()
+    assert ("- **Compression rate and ratio**: relative to the original files (PNG, as stored in the dataset): "
+            "size vs original % = 100 × (1 − stored bytes / original file bytes)") in text
+    assert "only n of the row's ok images have an original file size" in text
+    assert "| setting | ok/total | bpp | size vs original % | ratio | PSNR dB |" in text
+    assert "| quality=50 | 2/2 | 16.0000 | 80.00 | 6.67 | 30.00 |" in text
+    assert "| codec | setting | ok/total | bpp | size vs original % | ratio | exact |" in text
+    assert "| png | compress_level=9 | 3/3 | 27.2800 | 50.00 (2/3) | 2.00 (2/3) | yes |" in text
+
+    (plain,) = render_reports(records).values()
+    assert "size vs original" not in plain and "Compression rate" not in plain and "| ratio |" not in plain
+
+    results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records), encoding="utf-8")
+    assert main(["report", str(results), "--out", str(tmp_path / "sized"), "--no-rd", "--file-size"]) == 0
+    assert "| quality=50 | 2/2 | 16.0000 | 80.00 | 6.67 |" in (tmp_path / "sized" / "tiny.md").read_text()
+    assert main(["report", str(results), "--out", str(tmp_path / "plain"), "--no-rd"]) == 0
+    assert "size vs original" not in (tmp_path / "plain" / "tiny.md").read_text()
+
+
+def test_results_without_file_sizes_still_load_and_report(tmp_path, capsys):
+    """A results file written before ``source_bytes``/``source_format`` existed."""
+    from codecbench.cli import main
+    from codecbench.results import SOURCE_FIELDS, read_records
+
+    old = [{k: v for k, v in r.to_json().items() if k not in SOURCE_FIELDS}
+           for r in (_sized("a", 100, 1000), _sized("b", 300, 1000))]
+    results = tmp_path / "old.json"
+    results.write_text(json.dumps({"meta": {"schema": 1}, "records": old}), encoding="utf-8")
+    assert [(r.source_bytes, r.source_format) for r in read_records(results)] == [(None, None)] * 2
+    assert main(["report", str(results), "--no-rd", "--file-size"]) == 0
+    text = capsys.readouterr().out
+    assert "- **Compression rate and ratio**: — (these results hold no original file sizes" in text
+    assert "| quality=50 | 2/2 | 16.0000 | — | — | 30.00 |" in text
+    assert main(["report", str(results), "--no-rd"]) == 0
+    assert "| quality=50 | 2/2 | 16.0000 | 30.00 |" in capsys.readouterr().out

@@ -1,12 +1,16 @@
 """The runner: records, failures recorded not raised, resume after a kill."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pathlib import Path
 
+from codecbench.cache import ResultsCache, RunCache
+from codecbench.images import SourceFile, source_file
 from codecbench.results import ResultsStore, read_records, read_results
 from codecbench.runner import Runner, Timing, measure
 from codecbench import create_codec
@@ -84,3 +88,30 @@ def test_resume_measures_again_what_other_versions_made(image_folder, tmp_path):
     assert [r.image for r in again if r.ok] == [stale["image"]]
     assert len([r for r in read_records(path) if r.ok]) == len(first)
     assert all(r.versions.get("pillow") != "0.0-old" for r in read_records(path))
+
+
+def test_records_name_the_source_file_also_on_a_cache_hit(image_folder, tmp_path):
+    """source_bytes/source_format describe the file the pixels came from, whether or not the codec ran."""
+    cache_path = tmp_path / "c.sqlite"
+    for run, hits in (("cold", 0), ("warm", 6)):
+        cache = RunCache(ResultsCache(cache_path))
+        with ResultsStore(tmp_path / f"{run}.json") as store:
+            records = list(Runner(["jpeg:quality=50", "png"], timing=Timing(warmup=0), store=store, cache=cache)
+                           .run_dataset(f"folder:{image_folder}"))
+        assert cache.hits == hits
+        for r in [*records, *read_records(store.path)]:
+            if r.image == "broken":  # not an image file: no source, and the image's error is recorded
+                assert (r.source_bytes, r.source_format) == (None, None) and not r.ok
+            else:
+                file = image_folder / f"{r.image}.png"
+                assert (r.source_bytes, r.source_format) == (file.stat().st_size, "PNG") and r.ok
+
+
+def test_source_file_reads_the_header_only_and_never_raises(tmp_path):
+    Image.fromarray(smooth_image(16, 24)).save(tmp_path / "photo.jpg", quality=80)
+    assert source_file(tmp_path / "photo.jpg") == SourceFile((tmp_path / "photo.jpg").stat().st_size, "JPEG")
+    batch = tmp_path / "test_batch"  # a CIFAR-10 pickle holds many images: no file of this one image
+    batch.write_bytes(pickle.dumps({"labels": [1, 2], "data": np.zeros((2, 3072), np.uint8)}, protocol=4))
+    (tmp_path / "truncated.png").write_bytes((tmp_path / "photo.jpg").read_bytes()[:2])
+    for path in (batch, tmp_path / "truncated.png", tmp_path / "missing.png", tmp_path, None):
+        assert source_file(path) is None

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compressai", type=Path, metavar="DIR",
                    help="also export each measured curve as CompressAI-format JSON under DIR/<dataset>/")
     p.add_argument("--no-rd", action="store_true", help="leave out the rate–distortion analysis")
+    p.add_argument("--file-size", action="store_true",
+                   help="add the compression rate (size vs original %%) and ratio against the original image files")
     p.set_defaults(func=report_command)
 
 
@@ -45,7 +47,7 @@ def report_command(args: argparse.Namespace) -> int:
         options = RDOptions(anchor=args.anchor, method=args.method, references=args.reference, plots_dir=plots,
                             report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai)
         sections.append(section_renderer(records, options))
-    write_reports(render_reports(records, meta or None, sections=sections), args.out)
+    write_reports(render_reports(records, meta or None, sections=sections, file_size=args.file_size), args.out)
     return 0
 
 

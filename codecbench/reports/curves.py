@@ -7,6 +7,9 @@ that succeeded. A quality mean is only formed when every successful image
 has the value (an identical decode has an infinite PSNR, an image below
 161 px has no MS-SSIM): otherwise it is ``None``, never a mean over a
 different subset of images.
+The one exception is the compression rate and ratio against the original
+image files: they are means over the images whose file size is recorded
+(``n_source`` of them; results written before it was recorded have none).
 
 MS-SSIM in dB is ``−10·log10(1 − mean MS-SSIM)``: the dB scale is applied to
 the dataset mean, exactly as ``compressai.utils.plot`` converts the
@@ -61,6 +64,11 @@ class CurvePoint:
     pixels: float | None = None  # mean H×W
     exact: bool | None = None  # every successful image round-tripped bit-exactly
     images: tuple[str, ...] = ()  # ids of the successful images
+    #: against the original image files, over the ``n_source`` successful images whose file size is known:
+    #: mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
+    vs_source_pct: float | None = None
+    source_ratio: float | None = None
+    n_source: int = 0
 
     @property
     def ms_ssim_db(self) -> float | None:
@@ -154,6 +162,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 def point_of(records: Sequence[Record]) -> CurvePoint:
     """Aggregate the records of one spec on one dataset and device into a point."""
     ok = [r for r in records if r.ok]
+    sized = [r for r in ok if r.source_bytes and r.bytes]
     first = records[0]
     return CurvePoint(
         setting=first.setting,
@@ -170,6 +179,9 @@ def point_of(records: Sequence[Record]) -> CurvePoint:
         pixels=_mean([float(r.width * r.height) for r in ok]),
         exact=all(bool(r.lossless_ok) for r in ok) if ok else None,
         images=tuple(sorted(r.image for r in ok)),
+        vs_source_pct=_mean([100.0 * (1.0 - r.bytes / r.source_bytes) for r in sized]),
+        source_ratio=_mean([r.source_bytes / r.bytes for r in sized]),
+        n_source=len(sized),
     )
 
 

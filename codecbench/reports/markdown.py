@@ -8,6 +8,14 @@ the lossless codecs, and the failures. Every figure is the arithmetic mean
 over the images that succeeded, and each row says how many did
 (``ok/total``): failures are never averaged over silently, and each is listed
 with its reason. Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
+
+With ``file_size=True`` (``codecbench report --file-size``) each table also
+has the compression rate and ratio against the original image files, as
+papers often state them: "size vs original %" = mean of 100·(1 − stored
+bytes / file bytes), "ratio" = mean of file bytes / stored bytes (2 decimals
+each), and the header names the files' formats. Records without a file size
+(results written before it was recorded, CIFAR-10 pickles) are left out of
+these two means; a row where some are shows ``value (n/ok)``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ METRIC_CONVENTIONS = (
 #: Extra sections appended to every dataset report: ``f(dataset, curves) -> markdown lines``.
 SectionRenderer = Callable[[str, Sequence[Curve]], list[str]]
 
+#: The columns ``file_size=True`` adds after bpp: the compression rate and ratio against the original files.
+FILE_SIZE_COLUMNS = ("size vs original %", "ratio")
+
 
 def report_filename(dataset: str) -> str:
     """A file name for a dataset's report: ``kodak.md``, ``kodak-gray.md``, ``folder-photos.md``."""
@@ -40,8 +51,12 @@ def render_reports(
     meta: Mapping[str, Any] | None = None,
     *,
     sections: Sequence[SectionRenderer] = (),
+    file_size: bool = False,
 ) -> dict[str, str]:
-    """One markdown report per dataset in ``records``, keyed by dataset name."""
+    """One markdown report per dataset in ``records``, keyed by dataset name.
+
+    ``file_size`` adds the compression rate and ratio against the original image files.
+    """
     records = list(records)
     meta = dict(meta) if meta else machine_meta()
     by_dataset: dict[str, list[Record]] = defaultdict(list)
@@ -49,7 +64,9 @@ def render_reports(
         by_dataset[record.dataset].append(record)
     all_curves = curves(records)
     return {
-        dataset: render_dataset(dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections)
+        dataset: render_dataset(
+            dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections, file_size=file_size
+        )
         for dataset, group in sorted(by_dataset.items())
     }
 
@@ -60,10 +77,15 @@ def render_dataset(
     dataset_curves: Sequence[Curve],
     meta: Mapping[str, Any],
     sections: Sequence[SectionRenderer] = (),
+    *,
+    file_size: bool = False,
 ) -> str:
-    """The markdown report of one dataset."""
+    """The markdown report of one dataset (``file_size``: with the rate and ratio against the original files)."""
     out = [f"# codecbench — {dataset}", ""]
     out += _header(dataset, records, meta)
+    if file_size:
+        out.append(_file_size_note(dataset, records))
+    size_header = list(FILE_SIZE_COLUMNS) if file_size else []
     for device in sorted({c.device for c in dataset_curves}):
         on_device = [c for c in dataset_curves if c.device == device]
         threads = ", ".join(map(str, sorted({r.threads for r in records if r.device == device})))
@@ -74,18 +96,19 @@ def render_dataset(
             for curve in lossy:
                 out += ["", f"### {curve.label}", "", _describe(curve), ""]
                 out += _table(
-                    ["setting", "ok/total", "bpp", "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM", "enc ms/img",
-                     "dec ms/img", "enc MP/s", "dec MP/s"],
-                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), _fmt(p.psnr, 2), _fmt(p.psnr_y, 2),
-                      _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), *_speeds(p)] for p in curve.points),
+                    ["setting", "ok/total", "bpp", *size_header, "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM",
+                     "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
+                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size), _fmt(p.psnr, 2),
+                      _fmt(p.psnr_y, 2), _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), *_speeds(p)] for p in curve.points),
                 )
         if lossless:
             out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
                     "bpp counts all channels together; exact: every successful image round-tripped bit-exactly.", ""]
             out += _table(
-                ["codec", "setting", "ok/total", "bpp", "exact", "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
-                ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), "yes" if p.exact else "NO", *_speeds(p)]
-                 for c in lossless for p in c.points),
+                ["codec", "setting", "ok/total", "bpp", *size_header, "exact", "enc ms/img", "dec ms/img",
+                 "enc MP/s", "dec MP/s"],
+                ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
+                  "yes" if p.exact else "NO", *_speeds(p)] for c in lossless for p in c.points),
             )
     for section in sections:
         out += section(dataset, dataset_curves)
@@ -113,6 +136,33 @@ def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) ->
         f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}",
         f"- **Metrics**: {METRIC_CONVENTIONS}",
     ]
+
+
+def _file_size_note(dataset: str, records: Sequence[Record]) -> str:
+    """The header line saying what the compression rate and ratio are relative to."""
+    ok = [r for r in records if r.ok]
+    sized = [r for r in ok if r.source_bytes]
+    if not sized:
+        return ("- **Compression rate and ratio**: — (these results hold no original file sizes: written before "
+                "codecbench recorded them, or read from a file of many images such as the CIFAR-10 pickle)")
+    formats = ", ".join(sorted({r.source_format or "format not recorded" for r in sized}))
+    view = "; this grayscale view is computed from them" if dataset.endswith(":gray") else ""
+    line = (f"- **Compression rate and ratio**: relative to the original files ({formats}, as stored in the "
+            f"dataset{view}): size vs original % = 100 × (1 − stored bytes / original file bytes), "
+            "ratio = original file bytes / stored bytes, each a mean over images")
+    if len(sized) < len(ok):
+        line += "; `value (n/ok)`: only n of the row's ok images have an original file size, the mean is over those"
+    return line
+
+
+def _file_sizes(point: CurvePoint, shown: bool) -> list[str]:
+    """The compression rate and ratio cells of a row (none unless ``shown``)."""
+    if not shown:
+        return []
+    cells = [_fmt(point.vs_source_pct, 2), _fmt(point.source_ratio, 2)]
+    if 0 < point.n_source < point.n_ok:
+        cells = [f"{cell} ({point.n_source}/{point.n_ok})" for cell in cells]
+    return cells
 
 
 def _describe(curve: Curve) -> str:
