@@ -51,6 +51,30 @@ from codecbench.isolation import Worker
 from codecbench.results import Record, ResultsStore
 
 
+@dataclass
+class TimeSpent:
+    """Where a run's wall time went, in seconds (see :meth:`Runner.time_spent`).
+
+    ``codec``: the timed encode and decode calls (every repeat) and the
+    warm-up rounds; ``scoring``: the rest of each image's measurement
+    (metrics, the decoded-shape check, results-cache look-ups and writes,
+    the worker round trip under ``isolate``); ``loading``: reading and
+    decoding the dataset's images.
+    """
+
+    codec: float = 0.0
+    scoring: float = 0.0
+    loading: float = 0.0
+
+    def summary(self, wall: float) -> str:
+        """One line: each part in seconds and as a share of ``wall`` (seconds), the rest as "other"."""
+        other = max(0.0, wall - self.codec - self.scoring - self.loading)
+        parts = [("codec calls", self.codec), ("metrics and cache", self.scoring),
+                 ("image loading", self.loading), ("other (model loading, results files)", other)]
+        share = ", ".join(f"{name} {sec:.1f} s ({100 * sec / wall if wall > 0 else 0:.0f}%)" for name, sec in parts)
+        return f"time: {wall:.1f} s wall; {share}"
+
+
 @dataclass(frozen=True)
 class Timing:
     """How codec calls are timed: untimed warm-up rounds per codec, timed repeats per image."""
@@ -180,6 +204,9 @@ class Runner:
         self._codecs: dict[str, Codec] = {}
         self._warm: set[str] = set()
         self._stale: set[str] = set()
+        #: where the wall time of this runner's work went so far
+        self.time_spent = TimeSpent()
+        self._warmup_s = 0.0
         #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
         self.timeout = timeout
         #: codec calls run in a worker process (always with a timeout: only a process can be stopped)
@@ -209,8 +236,10 @@ class Runner:
         if codec.spec in self._warm:
             return
         self._warm.add(codec.spec)
+        start = time.perf_counter()
         for _ in range(self.timing.warmup):
             codec.decode(codec.encode(image))
+        self._warmup_s += time.perf_counter() - start
 
     def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray,
                  source: SourceFile | None = None) -> Record:
@@ -224,19 +253,28 @@ class Runner:
         return record
 
     def _measure(self, codec: Codec, image: np.ndarray) -> dict:
+        start, warmup_before = time.perf_counter(), self._warmup_s
+        measured, timed_calls = self._measure_cached(codec, image)
+        codec_s = timed_calls * self.timing.repeats + (self._warmup_s - warmup_before)
+        self.time_spent.codec += codec_s
+        self.time_spent.scoring += time.perf_counter() - start - codec_s
+        return measured
+
+    def _measure_cached(self, codec: Codec, image: np.ndarray) -> tuple[dict, float]:
+        """The measured fields, and the seconds of one timed encode plus one decode that this call ran (0 on a hit)."""
         # results cache (codecbench.cache): look up before encoding ...
         if self.cache is not None:
             hit = self.cache.lookup(codec, image)
             if hit is not None and not hit.needs_timing:
-                return hit.measurements
+                return hit.measurements, 0.0
             if hit is not None:
                 times = self._codec_call(retime, codec, image, self.timing.repeats, hit.measurements["bytes"])
                 if times is not None:
-                    return {**hit.measurements, **times}
+                    return {**hit.measurements, **times}, times["enc_s"] + times["dec_s"]
         measured = self._codec_call(measure, codec, image, self.timing.repeats)
         if self.cache is not None:  # ... and store after measuring
             self.cache.store(codec, image, measured)
-        return measured
+        return measured, measured["enc_s"] + measured["dec_s"]
 
     def _codec_call(self, function: Callable, codec: Codec, image: np.ndarray, *args: object) -> Any:
         """``function(codec, image, *args)`` after the codec's warm-up: here, or in the worker process."""
@@ -263,12 +301,16 @@ class Runner:
         if not pending:
             return
         source = source_file(item.path)  # from the file, so cache hits get it too; None for a CIFAR-10 pickle
+        start = time.perf_counter()
         try:
-            image = item.load()
+            image, failure = item.load(), None
         except CodecbenchError as exc:
+            image, failure = None, exc
+        self.time_spent.loading += time.perf_counter() - start
+        if failure is not None:
             for spec in pending:
                 record = base_record(self.codec(spec), dataset, item.id, None, source)
-                record.error = _error_text(exc)
+                record.error = _error_text(failure)
                 yield self._keep(record)
             return
         for spec in pending:

@@ -115,3 +115,21 @@ def test_source_file_reads_the_header_only_and_never_raises(tmp_path):
     (tmp_path / "truncated.png").write_bytes((tmp_path / "photo.jpg").read_bytes()[:2])
     for path in (batch, tmp_path / "truncated.png", tmp_path / "missing.png", tmp_path, None):
         assert source_file(path) is None
+
+
+def test_time_spent_splits_codec_calls_from_scoring_and_a_warm_rerun_spends_no_codec_time(image_folder, tmp_path):
+    cache_path = tmp_path / "c.sqlite"
+    spent = []
+    for _ in range(2):
+        cache = RunCache(ResultsCache(cache_path))
+        runner = Runner(["jpeg:quality=50", "png"], timing=Timing(warmup=1, repeats=2), cache=cache)
+        records = [r for r in runner.run_dataset(f"folder:{image_folder}") if r.ok]
+        cache.cache.close()
+        spent.append(runner.time_spent)
+    cold, warm = spent
+    # cold: at least the timed calls (repeats × (enc + dec) per record), plus metrics beside them
+    assert cold.codec >= 2 * sum(r.enc_s + r.dec_s for r in records) > 0
+    assert cold.scoring > 0 and cold.loading > 0
+    assert warm.codec == 0.0 and warm.scoring < cold.scoring  # every record a cache hit
+    line = cold.summary(cold.codec + cold.scoring + cold.loading + 1.0)
+    assert line.startswith("time: ") and "codec calls" in line and "metrics and cache" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -72,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     runner = Runner(specs, device=args.device, threads=args.threads,
                     timing=Timing(warmup=args.warmup, repeats=args.repeats), store=store, cache=cache,
                     timeout=args.timeout, isolate=args.isolate)
-    failed = 0
+    failed, start = 0, time.perf_counter()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
@@ -91,6 +92,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(cache.summary(), file=sys.stderr)
         cache.cache.close()
     print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run)", file=sys.stderr)
+    print(runner.time_spent.summary(time.perf_counter() - start), file=sys.stderr)
     for path in written:
         print(f"report: {path}", file=sys.stderr)
     return 0
