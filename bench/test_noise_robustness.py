@@ -1,7 +1,7 @@
 """Noise-robustness benchmark of seeds 000/001 (see codecbench/noise.py).
 
 Runs with the benchmark suite (``pytest bench --benchmark-only``) for each
-selected ``--dataset`` (default: embedded), ``--max-images`` respected:
+selected ``--datasets`` entry (default: embedded), ``--max-images`` respected:
 Gaussian noise σ = 0, 0.1, 0.2, 0.3 on the input of ``ssdcae:bits=8`` and of
 JPEG and WebP at the rate that matches the SSDCAE's at each σ. The timed
 region is the whole table (noise, coding, metrics, rate matching); the rows

@@ -95,8 +95,9 @@ class Codec(ABC):
     Subclasses declare ``name``, ``settings`` and ``param`` (the rate knob,
     one of ``settings``; None for a codec without one), a default ``sweep``
     of knob values, and implement :meth:`_encode` and :meth:`_decode`. The
-    base class validates images and settings and turns library errors during
-    decoding into :class:`~codecbench.errors.DecodeError`.
+    base class validates images (channels, ``min_size``, ``max_size``) and
+    settings and turns library errors during decoding into
+    :class:`~codecbench.errors.DecodeError`.
 
     Bump ``version`` whenever the bits a codec writes for the same input and
     settings change; results caches and comparisons key on it.
@@ -113,6 +114,9 @@ class Codec(ABC):
     channels: ClassVar[tuple[int, ...]] = (1, 3)
     #: smallest height/width the codec accepts; smaller images raise EncodeError
     min_size: ClassVar[int] = 1
+    #: largest height/width (pixels) the format or its library can code; larger images raise
+    #: EncodeError before the library is called. None: no limit of the codec's own
+    max_size: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -162,6 +166,8 @@ class Codec(ABC):
         h, w = image.shape[:2]
         if min(h, w) < self.min_size:
             raise EncodeError(f"{self.name} needs images of at least {self.min_size}×{self.min_size}, got {w}×{h}")
+        if self.max_size is not None and max(h, w) > self.max_size:
+            raise EncodeError(f"{self.name} codes images of at most {self.max_size} pixels a side, got {w}×{h}")
         return bytes(self._encode(np.ascontiguousarray(image)))
 
     def decode(self, data: bytes) -> np.ndarray:

@@ -6,11 +6,20 @@ codec spec × dataset × device (from ``--codecs``, ``--datasets``,
 ``--devices``); the ``codecbench_session`` fixture holds the session's images,
 codecs, bitstreams and records. At the end of the session the reporter writes
 ``<report-dir>/<dataset>.md`` for each dataset and the results file they came
-from, ``<report-dir>/<dataset>.json`` (default report dir: ``reports/``).
+from, ``<report-dir>/<dataset>.json`` (default report dir: ``reports/``);
+``--report-anchor``, ``--report-per-image`` and ``--report-file-size`` shape
+the report as ``codecbench report``'s ``--anchor``, ``--per-image`` and
+``--file-size`` do.
 
-Timing inside a benchmark: one round encodes (or decodes) every image of the
-dataset once; a record's ``enc_s``/``dec_s`` is the median round time divided
-by the number of images (pytest-benchmark's own JSON keeps every round).
+Timing inside a benchmark (:data:`SESSION_TIMED_REGION`, which the reports
+state): one round encodes (or decodes) every image of the dataset once; a
+record's ``enc_s``/``dec_s`` is the median round time divided by the number of
+images (pytest-benchmark's own JSON keeps every round).
+
+An image that cannot be read (truncated, not an image) is not timed; every
+case of its dataset gets a failed record for it (``error`` as ``codecbench
+run`` writes it), so reports count it in ``ok/total`` and the benchmark fails
+after its results are recorded.
 """
 
 from __future__ import annotations
@@ -18,22 +27,33 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pytest
 
 from codecbench import metrics
 from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
+from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
 from codecbench.errors import CodecbenchError, DecodeError
 from codecbench.images import SourceFile, source_file
-from codecbench.reports.markdown import render_reports, report_filename
+from codecbench.reports.bdrate import DEFAULT_ANCHOR
+from codecbench.reports.markdown import render_reports
 from codecbench.reports.rd import RDOptions, section_renderer
-from codecbench.results import Record, machine_meta, write_results
-from codecbench.runner import base_record, quality_fields, takes_dataset
+from codecbench.results import Record, library_versions, machine_meta, write_results
+from codecbench.runner import base_record, error_text, quality_fields, takes_dataset, unreadable_record
 
 DEFAULT_REPORT_DIR = Path("reports")
+WARMUP_ROUNDS = 1  # untimed rounds before a benchmark's timed ones
+
+#: What the session's ``enc_s``/``dec_s`` time (the ``timed_region`` of its reports and results files).
+SESSION_TIMED_REGION = (
+    "one round of the codec's encode (or decode) calls over every image of the dataset, followed by "
+    "codec.synchronize(); per-image time = median round time over the timed rounds (after "
+    f"{WARMUP_ROUNDS} untimed warm-up round) / the round's number of images (readable images for encode, "
+    "encoded ones for decode); image loading, model loading, the scoring decode and metric computation are outside"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, dest="codecbench_report_dir",
                     metavar="DIR", help="where the session writes <dataset>.md and <dataset>.json "
                     "(default: reports/ under the rootdir)")
+    group.addoption("--report-anchor", default=DEFAULT_ANCHOR, dest="codecbench_report_anchor", metavar="CODEC",
+                    help=f"BD-rate anchor codec or curve label of the session report (default: {DEFAULT_ANCHOR})")
+    group.addoption("--report-per-image", type=int, default=0, dest="codecbench_report_per_image", metavar="N",
+                    help="list the N worst images per codec in the session report (default: none)")
+    group.addoption("--report-file-size", action="store_true", dest="codecbench_report_file_size",
+                    help="add the compression rate (%%) and ratio against the original image files "
+                    "to the session report")
 
 
 def _listed(config: pytest.Config, option: str) -> list[str]:
@@ -111,18 +138,19 @@ class BenchSession:
     streams: dict[BenchCase, list[bytes | None]] = field(default_factory=dict)
     records: dict[BenchCase, list[Record]] = field(default_factory=dict)
     sources: dict[tuple[str, str], SourceFile | None] = field(default_factory=dict)  # (dataset, image id) → file
+    unreadable: dict[str, list[tuple[str, CodecbenchError]]] = field(default_factory=dict)  # dataset → (id, error)
 
     def dataset(self, name: str) -> list[tuple[str, np.ndarray]]:
-        """The dataset's (id, image) pairs, loaded once; unreadable images are skipped with their error kept."""
+        """The dataset's readable (id, image) pairs, loaded once; the others go to ``unreadable`` with their error."""
         if name not in self.images:
-            loaded = []
+            loaded, unreadable = [], []
             for item in get_dataset(name, max_images=self.max_images):
+                self.sources[(name, item.id)] = source_file(item.path)
                 try:
                     loaded.append((item.id, item.load()))
-                except CodecbenchError:
-                    continue  # a bad file is the dataset's problem, reported by `codecbench run`
-                self.sources[(name, item.id)] = source_file(item.path)
-            self.images[name] = loaded
+                except CodecbenchError as exc:
+                    unreadable.append((item.id, exc))
+            self.images[name], self.unreadable[name] = loaded, unreadable
         return self.images[name]
 
     def codec(self, case: BenchCase) -> Codec:
@@ -137,10 +165,10 @@ class BenchSession:
         """Time encoding the whole dataset, then decode once and score every image."""
         codec, images = self.codec(case), self.dataset(case.dataset)
         _label(benchmark, case)
-        streams = benchmark.pedantic(_encode_all, args=(codec, images), rounds=self.rounds, warmup_rounds=1)
+        streams = benchmark.pedantic(_encode_all, args=(codec, images), rounds=self.rounds,
+                                     warmup_rounds=WARMUP_ROUNDS)
         self.streams[case] = streams
-        self.records[case] = [self._score(codec, case, image_id, image, data)
-                              for (image_id, image), data in zip(images, streams)]
+        self.records[case] = self._case_records(codec, case, images, streams)
         _set_time(self.records[case], "enc_s", benchmark, len(images))
         benchmark.extra_info.update(_summary(codec, case, self.records[case]))
         _fail_on_errors(self.records[case])
@@ -150,13 +178,20 @@ class BenchSession:
         codec, images = self.codec(case), self.dataset(case.dataset)
         if case not in self.streams:
             self.streams[case] = _encode_all(codec, images)
-            self.records[case] = [self._score(codec, case, i, im, d) for (i, im), d in zip(images, self.streams[case])]
+            self.records[case] = self._case_records(codec, case, images, self.streams[case])
         _label(benchmark, case)
         streams = [s for s in self.streams[case] if s is not None]
-        benchmark.pedantic(_decode_all, args=(codec, streams), rounds=self.rounds, warmup_rounds=1)
+        benchmark.pedantic(_decode_all, args=(codec, streams), rounds=self.rounds, warmup_rounds=WARMUP_ROUNDS)
         _set_time(self.records[case], "dec_s", benchmark, len(streams))
         benchmark.extra_info.update(_summary(codec, case, self.records[case]))
         _fail_on_errors(self.records[case])
+
+    def _case_records(self, codec: Codec, case: BenchCase, images: list[tuple[str, np.ndarray]],
+                      streams: list[bytes | None]) -> list[Record]:
+        """Every image's record of ``case``: each bitstream scored, then a failed record per unreadable image."""
+        scored = [self._score(codec, case, image_id, image, data) for (image_id, image), data in zip(images, streams)]
+        return scored + [unreadable_record(codec, case.dataset, image_id, exc, self.sources[(case.dataset, image_id)])
+                         for image_id, exc in self.unreadable[case.dataset]]
 
     def _score(self, codec: Codec, case: BenchCase, image_id: str, image: np.ndarray, data: bytes | None) -> Record:
         record = base_record(codec, case.dataset, image_id, image, self.sources.get((case.dataset, image_id)))
@@ -168,7 +203,7 @@ class BenchSession:
             if decoded.shape != image.shape:
                 raise DecodeError(f"decoded shape {decoded.shape} differs from the original {image.shape}")
         except Exception as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = error_text(exc)
             return record
         record.bytes = len(data)
         record.bpp = metrics.bpp(len(data), *image.shape[:2])
@@ -271,15 +306,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     out = Path(config.getoption("codecbench_report_dir"))
     if not out.is_absolute():
         out = Path(config.rootpath) / out
-    meta = machine_meta(timing={"rounds": session.rounds, "warmup_rounds": 1, "per_image": "median round / images"})
+    meta = machine_meta(
+        timing={"rounds": session.rounds, "warmup_rounds": WARMUP_ROUNDS, "per_image": "median round / images"},
+        timed_region=SESSION_TIMED_REGION,
+    )
     terminalreporter.write_sep("-", "codecbench")
-    # the RD analysis (codecbench.reports.rd): BD-rate vs jpeg, fixed-rate table, plots in <report-dir>/plots
-    sections = [section_renderer(records, RDOptions(plots_dir=out / "plots", report_dir=out))]
-    for dataset, text in render_reports(records, meta, sections=sections).items():
-        path = out / report_filename(dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_results(path.with_suffix(".json"), [r for r in records if r.dataset == dataset], meta)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+    # the RD analysis (codecbench.reports.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
+    options = RDOptions(anchor=config.getoption("codecbench_report_anchor"), plots_dir=out / "plots", report_dir=out,
+                        per_image=config.getoption("codecbench_report_per_image"))
+    reports = render_reports(records, meta, sections=[section_renderer(records, options)],
+                             file_size=config.getoption("codecbench_report_file_size"))
+    for dataset, path in zip(reports, write_reports(reports, out)):
+        mine = [r for r in records if r.dataset == dataset]
+        write_results(path.with_suffix(".json"), mine, {**meta, **_setup_meta(mine)})
         terminalreporter.write_line(f"{dataset}: report {path}, results {path.with_suffix('.json')}")
+
+
+def _setup_meta(records: Sequence[Record]) -> dict[str, Any]:
+    """The meta fields that ``codecbench run`` also writes: device, threads per codec and library versions.
+
+    ``device`` is comma-separated where the records ran on several (as ``--devices`` takes them);
+    ``threads`` is a list where the codecs ran with different thread counts.
+    """
+    threads = sorted({r.threads for r in records})
+    return {
+        "device": ",".join(sorted({r.device for r in records})),
+        "threads": threads[0] if len(threads) == 1 else threads,
+        "versions": library_versions(records),
+    }

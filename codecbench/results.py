@@ -22,9 +22,10 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 import codecbench
 from codecbench.errors import ResultsError
@@ -98,13 +99,50 @@ class Record:
 
     @classmethod
     def from_json(cls, obj: Any) -> Record:
+        """The record a JSON object describes; keys that are not fields are ignored.
+
+        Every field's value must have the type the dataclass declares (an
+        integer is accepted for a float field, ``true``/``false`` never for a
+        number). Raises :class:`ResultsError` naming the missing or wrongly
+        typed field; readers prefix the file and the record's place in it.
+        """
         if not isinstance(obj, dict):
             raise ResultsError("not a codecbench record (expected a JSON object)")
-        names = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in obj.items() if k in names})
-        except TypeError as exc:
-            raise ResultsError(f"not a codecbench record: {exc}") from None
+        missing = [name for name in _REQUIRED_FIELDS if name not in obj]
+        if missing:
+            raise ResultsError(f"not a codecbench record: missing field(s) {', '.join(missing)}")
+        values = {k: v for k, v in obj.items() if k in _FIELD_TYPES}
+        for name, value in values.items():
+            accepted = _FIELD_TYPES[name]
+            if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+                raise ResultsError(f"field {name!r} must be {_describe_types(accepted)}, "
+                                   f"not {_describe_types((type(value),))} ({json.dumps(value)[:40]})")
+        return cls(**values)
+
+
+#: How the JSON types of record values are named in error messages.
+_JSON_TYPE_NAMES = {bool: "true/false", int: "an integer", float: "a number", str: "a string", dict: "an object",
+                    list: "an array", type(None): "null"}
+
+
+def _accepted_types(hint: Any) -> tuple[type, ...]:
+    """The Python types a JSON value of a field annotated ``hint`` may have (``int`` too for ``float``)."""
+    members = get_args(hint) if get_origin(hint) is types.UnionType else (hint,)
+    accepted = tuple(get_origin(t) or t for t in members)  # dict[str, str] -> dict
+    return accepted + (int,) if float in accepted and int not in accepted else accepted
+
+
+def _describe_types(accepted: tuple[type, ...]) -> str:
+    """How error messages name ``accepted``: ``(float, int, NoneType)`` -> ``"a number or null"``."""
+    names = [_JSON_TYPE_NAMES.get(t, t.__name__) for t in accepted if not (t is int and float in accepted)]
+    return " or ".join(names)
+
+
+#: Each :class:`Record` field's accepted value types, and the fields without a default.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    name: _accepted_types(hint) for name, hint in get_type_hints(Record).items()
+}
+_REQUIRED_FIELDS = tuple(f.name for f in fields(Record) if f.default is MISSING and f.default_factory is MISSING)
 
 
 def machine_meta(**extra: Any) -> dict[str, Any]:
@@ -139,6 +177,45 @@ def library_versions(records: Iterable[Record]) -> dict[str, str]:
     for record in records:
         versions.update(record.versions)
     return dict(sorted(versions.items()))
+
+
+def merge_meta(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One ``meta`` block for the records of several results files (a report over many files).
+
+    ``versions`` is the union of the files' version maps. Any key on which
+    the files disagree (``date``, whenever they come from different runs;
+    ``machine``, ``cpu``, ``cores`` when from different machines) holds their
+    distinct values joined with ``" / "`` in file order, and ``differing``
+    lists those keys (``versions.<library>`` for a library whose version differs).
+    Files without a meta block (JSON Lines) are left out; one file's meta
+    is returned as it is.
+    """
+    metas = [m for m in metas if m]
+    versions, version_conflicts = _merge_maps([m["versions"] for m in metas if isinstance(m.get("versions"), Mapping)])
+    merged, differing = _merge_maps([{k: v for k, v in m.items() if k != "versions"} for m in metas])
+    if versions:
+        merged["versions"] = versions
+    differing += [f"versions.{library}" for library in version_conflicts]
+    if differing:
+        merged["differing"] = differing
+    return merged
+
+
+def _merge_maps(maps: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The union of ``maps``, and the keys whose values differ (their distinct values joined with " / ")."""
+    merged: dict[str, Any] = {}
+    differing: list[str] = []
+    for key in dict.fromkeys(k for m in maps for k in m):
+        distinct: list[Any] = []
+        for m in maps:
+            if key in m and m[key] not in distinct:
+                distinct.append(m[key])
+        if len(distinct) == 1:
+            merged[key] = distinct[0]
+        else:
+            merged[key] = " / ".join(v if isinstance(v, str) else json.dumps(v) for v in distinct)
+            differing.append(key)
+    return merged, differing
 
 
 # -- reading -----------------------------------------------------------
@@ -182,27 +259,34 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[Record]]:
         return {}, _read_lines(path, text)  # JSON Lines
     if isinstance(obj, dict) and isinstance(obj.get("records"), list):
         meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-        return meta, [Record.from_json(r) for r in obj["records"]]
+        return meta, [_record(r, f"{path}: record {i}") for i, r in enumerate(obj["records"], 1)]
     if isinstance(obj, dict) and "spec" in obj:  # a JSON Lines file of one record
-        return {}, [Record.from_json(obj)]
+        return {}, [_record(obj, str(path))]
     raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}})")
 
 
+def _record(obj: Any, where: str) -> Record:
+    """:meth:`Record.from_json`, its error prefixed with ``where`` (the file and the record's place)."""
+    try:
+        return Record.from_json(obj)
+    except ResultsError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
+
+
 def _read_lines(path: Path, text: str) -> list[Record]:
-    """JSON Lines records; an unterminated last line (a killed writer's) is skipped."""
+    """JSON Lines records; an unterminated last line that is not JSON (a killed writer's) is skipped."""
     lines = text.split("\n")
     records = []
-    for number, line in enumerate(lines[:-1], 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(Record.from_json(json.loads(line)))
-        except (json.JSONDecodeError, ResultsError):
-            raise ResultsError(f"{path}:{number}: not a codecbench record") from None
-    try:
-        records.append(Record.from_json(json.loads(lines[-1])))
-    except (json.JSONDecodeError, ResultsError):
-        pass  # empty, or the line a killed run was writing
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the line a killed run was writing
+            raise ResultsError(f"{path}:{number}: not a codecbench record (not JSON)") from None
+        records.append(_record(obj, f"{path}:{number}"))
     return records
 
 

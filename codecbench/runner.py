@@ -169,9 +169,18 @@ def takes_dataset(codec: type[Codec], dataset: str) -> bool:
     return 1 in codec.channels if dataset.endswith(":gray") else 3 in codec.channels
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """A record's ``error``: the exception's type and the first line of its message."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def unreadable_record(codec: Codec, dataset: str, item_id: str, failure: BaseException,
+                      source: SourceFile | None = None) -> Record:
+    """The failed record of ``codec`` on an image that could not be loaded (``failure``: the loading error)."""
+    record = base_record(codec, dataset, item_id, None, source)
+    record.error = error_text(failure)
+    return record
 
 
 class Runner:
@@ -249,7 +258,7 @@ class Runner:
             for key, value in self._measure(codec, image).items():
                 setattr(record, key, value)
         except Exception as exc:  # one image's failure must not end the run
-            record.error = _error_text(exc)
+            record.error = error_text(exc)
         return record
 
     def _measure(self, codec: Codec, image: np.ndarray) -> dict:
@@ -309,9 +318,7 @@ class Runner:
         self.time_spent.loading += time.perf_counter() - start
         if failure is not None:
             for spec in pending:
-                record = base_record(self.codec(spec), dataset, item.id, None, source)
-                record.error = _error_text(failure)
-                yield self._keep(record)
+                yield self._keep(unreadable_record(self.codec(spec), dataset, item.id, failure, source))
             return
         for spec in pending:
             yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image, source))

@@ -4,7 +4,14 @@ import json
 import subprocess
 import sys
 
-from codecbench.results import read_records
+import pytest
+
+from codecbench.datasets import get_dataset
+from codecbench.errors import ImageError
+from codecbench.pytest_plugin import SESSION_TIMED_REGION
+from codecbench.reports.markdown import FILE_SIZE_COLUMNS
+from codecbench.results import library_versions, read_results
+from codecbench.runner import error_text
 from tests.conftest import REPO
 
 
@@ -19,7 +26,8 @@ def run_bench(tmp_path, *args):
 
 def test_bench_times_scores_and_reports(image_folder, tmp_path):
     (image_folder / "broken.png").unlink()
-    done = run_bench(tmp_path, "--codecs", "jpeg:quality=30|90,png", "--datasets", f"folder:{image_folder}")
+    done = run_bench(tmp_path, "--codecs", "jpeg:quality=30|90,png", "--datasets", f"folder:{image_folder}",
+                     "--report-file-size", "--report-per-image", "2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "6 passed" in done.stdout  # 3 specs × (encode, decode); no cuda cases for CPU-only codecs
     benchmarks = json.loads((tmp_path / "b.json").read_text())["benchmarks"]
@@ -35,13 +43,39 @@ def test_bench_times_scores_and_reports(image_folder, tmp_path):
     assert len(reports) == 1
     report = reports[0].read_text()
     assert "### jpeg" in report and "| png |" in report and "3/3" in report and "enc MP/s" in report
-    records = read_records(reports[0].with_suffix(".json"))
+    assert f"- **Timed region**: {SESSION_TIMED_REGION}" in report and "BD-rate against jpeg" in report
+    assert all(f" {column} |" in report for column in FILE_SIZE_COLUMNS)  # --report-file-size
+    assert "relative to the original files (PNG" in report
+    assert "Worst 2 images per codec by PSNR" in report  # --report-per-image 2
+    meta, records = read_results(reports[0].with_suffix(".json"))
     assert len(records) == 9
+    assert meta["timed_region"] == SESSION_TIMED_REGION and meta["timing"]["rounds"] == 1
+    assert meta["device"] == "cpu" and meta["threads"] == records[0].threads
+    assert meta["versions"] == library_versions(records) and "pillow" in meta["versions"]
     assert all(r.source_bytes == (image_folder / f"{r.image}.png").stat().st_size and r.source_format == "PNG"
                for r in records)
 
 
+def test_bench_records_unreadable_images(image_folder, tmp_path):
+    """broken.png (not an image) is a failed record of every case, as `codecbench run` writes it; benchmarks fail."""
+    done = run_bench(tmp_path, "--codecs", "png", "--datasets", f"folder:{image_folder}")
+    assert done.returncode == 1 and "2 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1/4 images failed: broken: ImageError" in done.stdout
+    benchmarks = json.loads((tmp_path / "b.json").read_text())["benchmarks"]  # recorded before failing
+    assert [(b["extra_info"]["n_images"], b["extra_info"]["n_failed"]) for b in benchmarks] == [(4, 1), (4, 1)]
+    report_path = next((tmp_path / "reports").glob("*.md"))
+    report = report_path.read_text()
+    assert "| 3/4 |" in report and "## Failures" in report and ") broken: ImageError: " in report
+    item = next(i for i in get_dataset(f"folder:{image_folder}") if i.id == "broken")
+    with pytest.raises(ImageError) as loading:
+        item.load()
+    _, records = read_results(report_path.with_suffix(".json"))
+    failed = [r for r in records if not r.ok]
+    assert len(records) == 4 and [(r.image, r.error) for r in failed] == [("broken", error_text(loading.value))]
+    assert failed[0].width == 0 and failed[0].bpp is None and failed[0].codec == "png"
+
+
 def test_bench_fails_when_a_codec_fails(image_folder, tmp_path):
-    """A broken file is skipped at loading; a bad spec is a usage error, not a crash."""
+    """A bad spec is a usage error, not a crash."""
     done = run_bench(tmp_path, "--codecs", "jpeg:quality=500", "--datasets", f"folder:{image_folder}")
     assert done.returncode != 0 and "quality" in (done.stdout + done.stderr)

@@ -14,11 +14,11 @@ from PIL import Image
 
 import codecbench
 from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class
-from codecbench.errors import DecodeError, ImageError, SpecError
+from codecbench.errors import DecodeError, EncodeError, ImageError, SpecError
 from codecbench.metrics import bpp, psnr
 
 LOSSY = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl")
-LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegls", "jpegxl-lossless")
+LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegls", "ljpeg", "jpegxl-lossless")
 ALL = LOSSY + LOSSLESS
 
 
@@ -145,6 +145,62 @@ def test_avif_codes_gray_as_monochrome() -> None:
     assert gray[box + 6] & 0x10  # av1C mono_chrome flag
 
 
+# -- lossless JPEG ---------------------------------------------------------------
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ljpeg_writes_t81_lossless_streams_that_liblj92_reads(channels: int) -> None:
+    """Every predictor gives an SOF3 (lossless, Huffman) stream; an independent decoder (liblj92) reads it exactly."""
+    import imagecodecs
+
+    image = natural(37, 53, channels)
+    sizes = set()
+    for predictor in range(1, 8):
+        data = codec(f"ljpeg:predictor={predictor}").encode(image)
+        assert b"\xff\xc3" in data and b"\xff\xc0" not in data and b"\xff\xc4" in data  # SOF3, no SOF0, DHT
+        sos = data.index(b"\xff\xda")
+        assert data[sos + 5 + 2 * channels] == predictor  # Ss: the predictor selection value
+        other = imagecodecs.ljpeg_decode(data)
+        np.testing.assert_array_equal(other.reshape(image.shape), image)
+        sizes.add(len(data))
+    assert len(sizes) > 1  # the knob changes the coding
+
+
+def test_ljpeg_refuses_a_lossy_jpeg() -> None:
+    lossy = codec("jpeg").encode(natural(16, 16, 3))
+    with pytest.raises(DecodeError, match="ljpeg: not a lossless JPEG"):
+        codec("ljpeg").decode(lossy)
+
+
+# -- size limits -------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_images_over_the_formats_side_limit_are_refused_before_the_library(name: str) -> None:
+    c = codec(name)
+    assert c.max_size is not None, f"{name} declares no largest side"
+    channels = 3 if 3 in c.channels else 1
+
+    def library(image: np.ndarray) -> bytes:
+        raise AssertionError(f"{name}: the library was called with a {image.shape} image")
+
+    c._encode = library  # type: ignore[method-assign]
+    pixel = np.zeros((1, 1, channels), np.uint8)
+    for shape in ((1, c.max_size + 1), (c.max_size + 1, 1)):
+        image = np.broadcast_to(pixel, (*shape, channels))  # no memory: a 1×(2^32) view is free
+        with pytest.raises(EncodeError, match=rf"^{name} codes images of at most {c.max_size} pixels a side, "
+                                              rf"got {shape[1]}×{shape[0]}$"):
+            c.encode(image)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_codec_class(n).max_size <= 65536])
+def test_the_side_limit_is_the_librarys_own(name: str) -> None:
+    """A row of max_size pixels codes and decodes; one more pixel does not, in the library itself."""
+    c = codec(name)
+    channels = 3 if 3 in c.channels else 1
+    row = (np.arange(c.max_size + 1) % 251).astype(np.uint8)
+    row = np.ascontiguousarray(np.repeat(row[None, :, None], channels, axis=2))
+    np.testing.assert_array_equal(c.decode(c.encode(row[:, :-1])).shape, (1, c.max_size, channels))
+    with pytest.raises(Exception):
+        c._decode(c._encode(row))  # a raw library error on encoding (or, for AVIF, on decoding)
+
+
 # -- specs -----------------------------------------------------------------
 def test_specs_configure_codecs() -> None:
     c = create_codec("jpeg:quality=75,subsampling=4:4:4,optimize=true")
@@ -156,6 +212,7 @@ def test_specs_configure_codecs() -> None:
     assert create_codec("png:compress_level=9").setting == 9
     assert create_codec("jpegxl-lossless:effort=1").setting == 1
     assert create_codec("jpegls").config == {}
+    assert create_codec("ljpeg:predictor=7").setting == 7
     assert create_codec("jpeg2000-lossless").config == {}
 
 
@@ -173,6 +230,7 @@ def test_specs_configure_codecs() -> None:
         ("jpeg2000:bpp=0", r"must be in \[0.01, 24.0\]"),
         ("jpeg2000-lossless:bpp=1", "settings: none"),
         ("jpegls:near=2", "settings: none"),
+        ("ljpeg:predictor=8", r"must be in \[1, 7\]"),
         ("jpegxl:quality=100", r"must be in \[0, 99\]"),
         ("jpegxl-lossless:effort=11", r"must be in \[1, 10\]"),
     ],
@@ -196,7 +254,9 @@ def test_truncated_foreign_and_garbage_bitstreams_raise_decode_error(name: str) 
             c.decode(bad)
 
 
-@pytest.mark.parametrize("name", ("jpeg", "webp", "avif", "png", "jpeg2000", "webp-lossless", "jpeg2000-lossless"))
+@pytest.mark.parametrize(
+    "name", ("jpeg", "webp", "avif", "png", "jpeg2000", "webp-lossless", "jpeg2000-lossless", "ljpeg")
+)
 def test_decoding_refuses_more_pixels_than_the_limit(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     c = codec(name)
     data = c.encode(natural(12, 20, 3))

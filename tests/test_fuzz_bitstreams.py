@@ -114,6 +114,11 @@ def _bomb_jpegls(data: bytes) -> bytes:
     return _replace(data, sof + 5, struct.pack(">HH", 65535, 65535))
 
 
+def _bomb_ljpeg(data: bytes) -> bytes:
+    sof = data.index(b"\xff\xc3")  # SOF3: Lf, P, Y, X
+    return _replace(data, sof + 5, struct.pack(">HH", 65535, 65535))
+
+
 def _bomb_webp(data: bytes) -> bytes:
     vp8 = data.index(b"VP8 ")
     start = data.index(b"\x9d\x01\x2a", vp8) + 3  # after the key-frame start code: 14-bit width, height
@@ -150,6 +155,7 @@ BOMBS = {
     "jpeg2000": _bomb_j2k,
     "jpeg2000-lossless": _bomb_j2k,
     "jpegls": _bomb_jpegls,
+    "ljpeg": _bomb_ljpeg,
     "webp": _bomb_webp,
     "webp-lossless": _bomb_webp_lossless,
     "avif": _bomb_avif,

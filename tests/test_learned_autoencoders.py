@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 
 from codecbench import metrics
+from codecbench.bitstream import Container
 from codecbench.codec import create_codec
 from codecbench.codecs.learned import cnn_ae, comcnn, ssdcae
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic, tile_grid
 from codecbench.codecs.learned.entropy_models import FactorizedPrior, code_latent, decode_latent, quantize_pmf
 from codecbench.errors import DecodeError
 from codecbench.noise import add_noise, match_knob, noise_robustness, render_table
@@ -71,6 +72,43 @@ def test_round_trip_shapes_and_determinism(ckpts, shape):
         out = codec.decode(data)
         assert out.shape == image.shape and out.dtype == np.uint8, name
         assert np.array_equal(codec.decode(data), out), f"{name}: decoding twice differs"
+
+
+@pytest.mark.parametrize(("name", "tile"), [("cnn-ae", 48), ("comcnn", 40)])
+def test_tiled_coding_round_trips_with_independent_tiles(ckpts, monkeypatch, name, tile):
+    """An image with a side over ``tile_size`` (patched small here) is coded as independent tiles."""
+    codec = _codecs(ckpts)[name]
+    monkeypatch.setattr(type(codec), "tile_size", tile)
+    image = _image((100, 130, 3))
+    data = codec.encode(image)
+    grid = tile_grid(100, 130, tile)
+    box = Container.from_bytes(data, name, setting_kinds=codec._setting_kinds())
+    assert len(grid) > 4 and len(box.sections) == len(grid)
+    out = codec.decode(data)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    for y, x, th, tw in grid:  # each tile decodes as its region coded alone would
+        alone = codec.decode(codec.encode(np.ascontiguousarray(image[y : y + th, x : x + tw])))
+        assert np.array_equal(out[y : y + th, x : x + tw], alone), (y, x)
+
+
+def test_tile_sizes_bound_memory_and_leave_kodak_whole():
+    """Tiles of 1024 px: a 4000×3000 photo peaks at a few hundred MB (README), a Kodak image is one tile."""
+    for cls in (cnn_ae.CnnAECodec, cnn_ae.CnnAEFTCodec, comcnn.ComCNNCodec):
+        assert cls.tile_size == 1024 and len(tile_grid(512, 768, cls.tile_size)) == 1, cls.name
+        assert len(tile_grid(3000, 4000, cls.tile_size)) == 12
+    # ssdcae runs its 128×128 tiles through the networks in bounded batches; a Kodak image is one batch
+    assert ssdcae.SSDCAECodec.tile_size is None and ssdcae.BATCH_TILES * 128 * 128 <= 1024 * 1024
+    assert (512 // 128) * (768 // 128) <= ssdcae.BATCH_TILES
+
+
+def test_ssdcae_batches_do_not_change_the_bits(ckpts, monkeypatch):
+    codec = _codecs(ckpts)["ssdcae"]
+    image = _image((300, 420, 3))  # 3×4 tiles of 128
+    data = codec.encode(image)
+    out = codec.decode(data)
+    monkeypatch.setattr(ssdcae, "BATCH_TILES", 5)
+    assert codec.encode(image) == data
+    assert np.array_equal(codec.decode(data), out)
 
 
 def test_bitstream_is_the_whole_rate(ckpts):
@@ -142,23 +180,25 @@ def test_settings_mismatch_and_gray(ckpts):
     assert [k for k in rgb_only.library_versions() if k.startswith("checkpoint ")] == [f"checkpoint {ckpts['comcnn3'].name}"]
 
 
+#: the rate points each learned codec ships (cnn-ae: one model per point; the others: one model for all)
 SHIPPED = {
-    "cnn-ae": [f"cnn-ae-q{q}.pt" for q in (1, 2, 3, 4)],
-    "cnn-ae-ft": ["cnn-ae-q3.pt"] + [f"cnn-ae-ft-q{q}.pt" for q in (1, 2, 4)],
-    "comcnn": ["comcnn.pt"],
-    "ssdcae": ["ssdcae.pt"],
+    "cnn-ae": {q: f"cnn-ae-q{q}.pt" for q in (1, 3)},
+    "cnn-ae-ft": {q: f"cnn-ae-ft-q{q}.pt" for q in (1, 2, 3, 4)},
+    "comcnn": {q: "comcnn.pt" for q in (10, 50, 90)},
+    "ssdcae": {b: "ssdcae.pt" for b in (4, 6, 8)},
 }
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_rate_knob_is_monotone(name):
-    missing = [f for f in SHIPPED[name] if not (CHECKPOINT_DIR / f).is_file()]
-    if missing:
-        pytest.skip(f"checkpoints not shipped: {missing}")
+    missing = sorted({f for f in SHIPPED[name].values() if not (CHECKPOINT_DIR / f).is_file()})
+    assert not missing, f"checkpoints not shipped: {missing}"
     image = _image((128, 192, 3), seed=3)
     cls = create_codec(name).__class__
     knob = cls.param
-    values = {"cnn-ae": (1, 2, 3, 4), "cnn-ae-ft": (1, 2, 3, 4), "comcnn": (10, 50, 90), "ssdcae": (4, 6, 8)}[name]
+    values = tuple(SHIPPED[name])
+    if name.startswith("cnn-ae"):
+        assert cls.sweep == values  # the default sweep is exactly the shipped rate points
     rates, psnrs = [], []
     for v in values:
         codec = create_codec(f"{name}:{knob}={v}", threads=1)

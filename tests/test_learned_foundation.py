@@ -83,6 +83,30 @@ def test_container_limits_declared_sizes():
         bitstream.unpack_sections(bitstream.write_varint(3) + bitstream.write_varint(1) + bitstream.write_varint(5) + b"xx")
 
 
+def test_registered_codec_names_have_distinct_container_ids():
+    """The header stores a 16-bit id of the codec name: no registered codec may read another's stream as its own."""
+    names = sorted(available_codecs())
+    by_id: dict[int, list[str]] = {}
+    for name in names:
+        by_id.setdefault(bitstream.codec_id(name), []).append(name)
+    assert all(len(same) == 1 for same in by_id.values()), {i: n for i, n in by_id.items() if len(n) > 1}
+    for name in names:
+        data = Container(name, 8, 8, 3, [b"payload"]).to_bytes()
+        for other in names:
+            if other != name:
+                with pytest.raises(DecodeError, match="another codec"):
+                    Container.from_bytes(data, other)
+
+
+def test_learned_codecs_refuse_sides_over_the_container_limit_before_coding(toy_ckpt):
+    codec = ToyCodec(checkpoint=toy_ckpt)
+    assert codec.max_size == bitstream.MAX_SIDE
+    codec.encode_tile = lambda tile: pytest.fail("a tile was coded")  # type: ignore[method-assign]
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (1, bitstream.MAX_SIDE + 1, 3))
+    with pytest.raises(EncodeError, match=f"at most {bitstream.MAX_SIDE} pixels a side, got {bitstream.MAX_SIDE + 1}×1"):
+        codec.encode(huge)
+
+
 def test_varints_and_sections():
     for v in (0, 1, 127, 128, 300, 2**40):
         assert bitstream.read_varint(bitstream.write_varint(v)) == (v, len(bitstream.write_varint(v)))
@@ -428,6 +452,77 @@ def test_resume_is_exact(tmp_path, toy_folder, monkeypatch):
     sb = torch.load(b / "state.pt", weights_only=True)
     assert sa["step"] == sb["step"] == 6
     assert torch.equal(sa["state_dict"]["gain"], sb["state_dict"]["gain"])
+
+
+def test_image_folder_batch_gives_random_crops_with_random_flips(tmp_path):
+    """uint8 B×C×P×P crops at random places of random images, mirrored left-right about half the time."""
+    h, w, patch = 20, 30, 8
+    y, x = np.mgrid[0:h, 0:w]
+    ramp = np.stack([x, y, np.full_like(x, 7)], axis=2).astype(np.uint8)  # R = column, G = row
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    Image.fromarray(ramp[:5, :6]).save(tmp_path / "small.png")  # smaller than the patch: edge-padded
+    folder = training.ImageFolder(tmp_path)
+    batch = folder.batch(np.random.default_rng(0), 64, patch)
+    assert batch.dtype == torch.uint8 and tuple(batch.shape) == (64, 3, patch, patch)
+    corners, flips = set(), []
+    for crop in batch.numpy().astype(int):
+        cols, rows = crop[0], crop[1]
+        assert (crop[2] == 7).all()
+        if cols.max() < 6 and rows.max() < 5:  # the small image: its pixels, then its last row/column repeated
+            assert (rows == np.minimum(np.arange(patch), 4)[:, None]).all()
+            assert sorted(cols[0]) == sorted(np.minimum(np.arange(patch), 5))
+            flips.append(bool(cols[0, 0] > cols[0, -1]))
+            continue
+        assert (rows == rows[0, 0] + np.arange(patch)[:, None]).all()  # whole rows, top to bottom
+        step = np.diff(cols, axis=1)
+        assert (step == step[0, 0]).all() and abs(step[0, 0]) == 1  # whole columns, in one direction
+        flips.append(bool(step[0, 0] < 0))
+        left = int(cols.min())
+        assert 0 <= left <= w - patch and 0 <= rows[0, 0] <= h - patch
+        corners.add((int(rows[0, 0]), left))
+    assert len(corners) > 10  # random positions
+    assert 0.25 < np.mean(flips) < 0.75  # flipped about half the time
+    again = folder.batch(np.random.default_rng(0), 64, patch)
+    assert torch.equal(batch, again)  # the seed fixes the crops
+
+
+def test_codecbench_train_list_names_every_trainable_model(capsys):
+    from codecbench.cli import main as cli_main
+
+    assert cli_main(["train", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert listed == sorted(training.available_trainables())
+    assert {"cnn-ae", "cnn-ae-ft", "comcnn", "mlp-ans", "mlp-huffman", "ssdcae"} <= set(listed)
+
+
+def test_codecbench_train_writes_checkpoint_and_model_card(tmp_path):
+    """``codecbench train`` end to end, as a user runs it (a subprocess): 2 steps of a tiny MLP coder."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(8)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (24, 20 + 4 * i, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    out = tmp_path / "ckpt" / "mlp-huffman.pt"
+    args = ["train", "mlp-huffman", "--data", str(data), "--out", str(out), "--steps", "2", "--batch", "2",
+            "--patch", "16", "--holdout", "1", "--threads", "1", "--opt", "hidden=8", "--opt", "layers=1",
+            "--workdir", str(tmp_path / "work"), "--log-every", "1", "--no-progress"]
+    done = subprocess.run([sys.executable, "-m", "codecbench", *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = training.card_path(out)
+    assert f"checkpoint {out} (2 steps" in done.stdout and f"model card {card}" in done.stdout
+    assert load_checkpoint(out)["meta"]["steps"] == 2
+    text = card.read_text()
+    for needle in ("# Model card: `mlp-huffman`", "codecbench train mlp-huffman --data", "Steps: 2 (batch 2, patch 16",
+                   "held-out (1 images", "rgb_bpp"):
+        assert needle in text, needle
+    log = [json.loads(line) for line in (tmp_path / "work" / "train.log").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    bad = subprocess.run([sys.executable, "-m", "codecbench", "train", "mlp-huffman", "--data", str(data)],
+                         capture_output=True, text=True, timeout=300)  # no --out
+    assert bad.returncode == 2 and "--out" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_training_errors(tmp_path, toy_folder):

@@ -11,35 +11,58 @@ library then rejects the stream itself).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 _JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 _JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
 
 
-def jpegls_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a JPEG-LS stream: its SOF55 segment, or an LSE oversize-dimension segment (ID 4)."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    pos, size = 2, None
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, body) of each marker segment of a JPEG-family stream (T.81, JPEG-LS) before its first scan."""
+    if data[:2] != b"\xff\xd8":  # SOI
+        return
+    pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            break
+            return
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker == 0xDA:  # start of scan: every size segment comes before it
-            break
+        if marker == 0xDA:  # start of scan: every frame header comes before it
+            return
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        segment = data[pos + 4 : pos + 2 + length]
-        if marker == 0xF7 and len(segment) >= 5:  # SOF55: P, Y, X, Nf
-            size = (int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big"))
+        yield marker, data[pos + 4 : pos + 2 + length]
+        pos += 2 + max(length, 2)
+
+
+def _frame_size(segment: bytes) -> tuple[int, int] | None:
+    """(width, height) of a frame header body (P, Y, X, Nf, …: the layout of every SOFn and of SOF55)."""
+    if len(segment) < 5:
+        return None
+    return int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big")
+
+
+def jpegls_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a JPEG-LS stream: its SOF55 segment, or an LSE oversize-dimension segment (ID 4)."""
+    size = None
+    for marker, segment in _jpeg_segments(data):
+        if marker == 0xF7:  # SOF55
+            size = _frame_size(segment) or size
         elif marker == 0xF8 and segment[:1] == b"\x04" and len(segment) >= 2:  # LSE: oversize image dimension
             wxy = segment[1]
             if wxy and len(segment) >= 2 + 2 * wxy:
                 height = int.from_bytes(segment[2 : 2 + wxy], "big")
                 size = (int.from_bytes(segment[2 + wxy : 2 + 2 * wxy], "big"), height)
-        pos += 2 + max(length, 2)
     return size
+
+
+def ljpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the SOF3 frame header of a lossless JPEG (T.81 lossless process); None without one."""
+    for marker, segment in _jpeg_segments(data):
+        if marker == 0xC3:
+            return _frame_size(segment)
+    return None
 
 
 def _jxl_codestream(data: bytes) -> bytes | None:

@@ -1,8 +1,10 @@
-"""Codecs from the imagecodecs package: JPEG-LS (CharLS) and JPEG XL (libjxl), lossless and lossy.
+"""Codecs from the imagecodecs package: JPEG-LS (CharLS), lossless JPEG (libjpeg-turbo) and JPEG XL (libjxl).
 
 Each returns the library's native stream: a JPEG-LS file (SOI … EOI, with
-the 46-byte SPIFF header imagecodecs always writes) or a bare JPEG XL
-codestream (no ISOBMFF container, which only adds boxes).
+the 46-byte SPIFF header imagecodecs always writes), a lossless JPEG file
+(ITU-T T.81 lossless process: SOF3 frame, DPCM with one of the seven
+predictors, Huffman-coded differences), or a bare JPEG XL codestream (no
+ISOBMFF container, which only adds boxes).
 Encoding and decoding run in memory; the timed region holds the library call.
 imagecodecs exposes no header-only read, so the declared size is read from
 the stream by :mod:`codecbench.codecs._headers` and a stream declaring more
@@ -19,6 +21,7 @@ import numpy as np
 from codecbench.codec import Codec, Setting
 from codecbench.codecs import _headers
 from codecbench.codecs._common import as_image, check_complete, check_decoded_size
+from codecbench.errors import DecodeError
 
 
 class ImagecodecsCodec(Codec):
@@ -70,6 +73,8 @@ class JpeglsCodec(ImagecodecsCodec):
     lossless = True
     library = "jpegls"
     end_marker = b"\xff\xd9"  # EOI; CharLS 2.4 spins for tens of seconds on a cut-off scan
+    # ISO 14495-1's oversize-dimension LSE segment holds 32-bit sizes; CharLS 2.x writes it above 65535
+    max_size = 2**32 - 1
 
     def declared_size(self, data: bytes) -> tuple[int, int] | None:
         return _headers.jpegls_size(data)
@@ -80,10 +85,48 @@ class JpeglsCodec(ImagecodecsCodec):
         return {"level": 0, "out": 5 * image.nbytes + 1024}
 
 
+class LjpegCodec(ImagecodecsCodec):
+    """Lossless JPEG (ITU-T T.81 lossless process, SOF3) through libjpeg-turbo, gray or RGB, no colour transform.
+
+    imagecodecs' own ``ljpeg`` codec (liblj92) encodes single-component images only, so both gray and RGB
+    go through its ``jpeg8`` codec (libjpeg-turbo ≥ 3) in lossless mode: point transform 0, one
+    interleaved scan of R, G, B (or the gray component), Huffman tables fitted to the image (libjpeg-turbo
+    always does so in lossless mode). The knob is the predictor selection value of T.81 Table H.1
+    (1 = left neighbour, imagecodecs' default; 7 = mean of left and above).
+    """
+
+    name = "ljpeg"
+    description = (
+        "lossless JPEG (ITU-T T.81 lossless process, SOF3; imagecodecs, libjpeg-turbo), no colour transform; "
+        "knob: predictor 1-7 (T.81 Table H.1, default 1 = left neighbour)"
+    )
+    lossless = True
+    library = "jpeg8"
+    end_marker = b"\xff\xd9"  # EOI: libjpeg-turbo decodes a cut-off scan without an error, pixels made up
+    max_size = 65535  # the SOF's 16-bit sizes (imagecodecs' libjpeg-turbo lifts JPEG_MAX_DIMENSION to them)
+    param = "predictor"
+    settings = {
+        "predictor": Setting(int, 1, "T.81 predictor: 1 = Ra, 2 = Rb, 3 = Rc, 4 = Ra+Rb-Rc, 5 = Ra+(Rb-Rc)/2, "
+                             "6 = Rb+(Ra-Rc)/2, 7 = (Ra+Rb)/2 (Ra left, Rb above, Rc above-left)", low=1, high=7),
+    }
+    sweep = (1,)
+
+    def declared_size(self, data: bytes) -> tuple[int, int]:
+        # libjpeg-turbo also decodes lossy (DCT) JPEGs: a stream without a lossless frame is foreign
+        size = _headers.ljpeg_size(data)
+        if size is None:
+            raise DecodeError(f"{self.name}: not a lossless JPEG (no SOF3 frame header before the first scan)")
+        return size
+
+    def encode_options(self, image: np.ndarray) -> dict[str, Any]:
+        return {"lossless": True, "predictor": self.config["predictor"]}
+
+
 class _JpegxlCodec(ImagecodecsCodec):
     """JPEG XL via libjxl; ``effort`` defaults to libjxl's (and cjxl's) 7, not imagecodecs' 5."""
 
     library = "jpegxl"
+    max_size = 2**30  # the SizeHeader's largest U32 value (ISO 18181-1; libjxl's level-10 bound)
 
     def declared_size(self, data: bytes) -> tuple[int, int] | None:
         return _headers.jpegxl_size(data)

@@ -106,6 +106,8 @@ def _scratch_file() -> Iterator[Path]:
 class _Jpeg2000Codec(Codec):
     """Shared glymur encode/decode; subclasses give the wavelet and rate options."""
 
+    max_size = 2**32 - 1  # the SIZ marker's 32-bit Xsiz/Ysiz (OpenJPEG's OPJ_UINT32 sizes)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if openjpeg_version() == "0.0.0":

@@ -99,6 +99,7 @@ class JpegCodec(PillowCodec):
         "optimize": Setting(bool, False, "optimized Huffman tables (an extra pass; smaller file)"),
     }
     sweep = (1, 5, 10, 20, 30, 50, 70, 85, 95)
+    max_size = 65500  # libjpeg(-turbo)'s JPEG_MAX_DIMENSION (jmorecfg.h); the SOF's 16 bits would allow 65535
     pillow_features = {"libjpeg-turbo": "libjpeg_turbo", "libjpeg-api": "jpg"}
 
 
@@ -107,6 +108,7 @@ class _WebpCodec(PillowCodec):
 
     format = "WEBP"
     channels = (3,)
+    max_size = 16383  # WEBP_MAX_DIMENSION: the VP8 and VP8L headers store 14-bit sizes
     pillow_features = {"libwebp": "webp"}
     lossless_mode: ClassVar[bool]
 
@@ -159,6 +161,9 @@ class AvifCodec(PillowCodec):
         "chroma subsampling 4:2:0 by default, gray as 4:0:0 monochrome"
     )
     format = "AVIF"
+    # libavif's default decoder limit (AVIF_DEFAULT_IMAGE_DIMENSION_LIMIT): aom encodes sides up to
+    # 65536 (AV1's 16-bit frame size), but libavif refuses to decode those over 32768
+    max_size = 32768
     param = "quality"
     settings = {
         "quality": Setting(int, 75, "libavif quality (0 = smallest file, 100 = best)", low=0, high=100),
@@ -212,6 +217,7 @@ class PngCodec(PillowCodec):
     description = "PNG (Pillow, zlib/zlib-ng), lossless; knob: zlib compress_level 0-9 (Pillow's default 6)"
     lossless = True
     format = "PNG"
+    max_size = 2**31 - 1  # the PNG specification's bound on IHDR width and height
     param = "compress_level"
     settings = {
         "compress_level": Setting(int, 6, "zlib level (0 = stored, 9 = smallest)", low=0, high=9),

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compare",
         help="compare two results files; exit 1 on a quality/rate regression",
-        description="Compare NEW results against BASE (codecbench JSON Lines or pytest-benchmark JSON with "
-        "extra_info): per codec, BD-rate (PSNR) of NEW against BASE, per-setting bpp and PSNR changes and "
+        description="Compare NEW results against BASE (codecbench results JSON or JSON Lines, or pytest-benchmark "
+        "JSON with extra_info): per codec, BD-rate (PSNR) of NEW against BASE, per-setting bpp and PSNR changes and "
         "speed ratios. Exits 1 when a threshold is crossed, naming the codec and setting.",
     )
     p.add_argument("base", type=Path, metavar="BASE", help="baseline results file")

@@ -12,24 +12,36 @@ from codecbench.datasets import available_datasets, data_root, is_available
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list codecs (with settings and sweeps) or datasets")
-    p.add_argument("what", nargs="?", choices=("codecs", "datasets"), default="codecs")
+    p = subparsers.add_parser("list", help="list codecs (with settings and sweeps) and datasets (with availability)")
+    p.add_argument("what", nargs="?", choices=("codecs", "datasets"),
+                   help="list only these (default: codecs, then datasets)")
     p.set_defaults(func=list_command)
 
 
 def list_command(args: argparse.Namespace) -> int:
     console = Console()
-    if args.what == "datasets":
-        table = Table("dataset", f"available in {data_root()}", "description")
-        for name, description in available_datasets().items():
-            here = "—" if ":" in name else ("yes" if is_available(name) else "no (codecbench datasets fetch)")
-            table.add_row(name, here, description)
-    else:
-        table = Table("codec", "kind", "rate knob", "default sweep", "settings", "devices")
-        for name, cls in available_codecs().items():
-            settings = ", ".join(f"{k}={s.describe()}" for k, s in cls.settings.items())
-            sweep = " ".join(map(str, cls.sweep))
-            table.add_row(name, "lossless" if cls.lossless else "lossy", cls.param or "—", sweep, settings,
-                          ", ".join(cls.devices))
-    console.print(table)
+    if args.what in (None, "codecs"):
+        console.print(codecs_table())
+    if args.what in (None, "datasets"):
+        console.print(datasets_table())
     return 0
+
+
+def codecs_table() -> Table:
+    """Each registered codec: lossy or lossless, rate knob, default sweep, settings, devices."""
+    table = Table("codec", "kind", "rate knob", "default sweep", "settings", "devices")
+    for name, cls in available_codecs().items():
+        settings = ", ".join(f"{k}={s.describe()}" for k, s in cls.settings.items())
+        sweep = " ".join(map(str, cls.sweep))
+        table.add_row(name, "lossless" if cls.lossless else "lossy", cls.param or "—", sweep, settings,
+                      ", ".join(cls.devices))
+    return table
+
+
+def datasets_table() -> Table:
+    """Each known dataset, whether it is available offline in the data root, and its description."""
+    table = Table("dataset", f"available in {data_root()}", "description")
+    for name, description in available_datasets().items():
+        here = "—" if ":" in name else ("yes" if is_available(name) else "no (codecbench datasets fetch)")
+        table.add_row(name, here, description)
+    return table

@@ -8,7 +8,7 @@ from pathlib import Path
 from codecbench.reports.bdrate import DEFAULT_ANCHOR, DEFAULT_METHOD, METHODS
 from codecbench.reports.markdown import render_reports, report_filename
 from codecbench.reports.rd import RDOptions, section_renderer
-from codecbench.results import read_results
+from codecbench.results import merge_meta, read_results
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,16 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also export each measured curve as CompressAI-format JSON under DIR/<dataset>/")
     p.add_argument("--no-rd", action="store_true", help="leave out the rate–distortion analysis")
     p.add_argument("--file-size", action="store_true",
-                   help="add the compression rate (size vs original %%) and ratio against the original image files")
+                   help="add the compression rate (%%) and ratio against the original image files")
     p.set_defaults(func=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
-    meta, records = {}, []
+    metas, records = [], []
     for path in args.results:
         file_meta, file_records = read_results(path)
-        meta = meta or file_meta
+        metas.append(file_meta)
         records += file_records
+    meta = merge_meta(metas)
     sections = []
     if not args.no_rd:
         plots = None if args.no_plots else args.plots or (args.out / "plots" if args.out else None)

@@ -2,20 +2,22 @@
 
 Each report opens with a header (dataset, image count, machine, CPU,
 device and threads, library versions, averaging rule, what is inside the timed
-region), then a table per lossy codec configuration with one row per setting
-(curves from :mod:`codecbench.reports.curves`, in bpp order), one table for
-the lossless codecs, and the failures. Every figure is the arithmetic mean
+region; for records merged from several results files, what those files
+disagree on, see :func:`codecbench.results.merge_meta`), then a table per
+lossy codec configuration with one row per setting (curves from
+:mod:`codecbench.reports.curves`, in bpp order), one table for the lossless
+codecs, and the failures. Every figure is the arithmetic mean
 over the images that succeeded, and each row says how many did
 (``ok/total``): failures are never averaged over silently, and each is listed
 with its reason. Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
 
 With ``file_size=True`` (``codecbench report --file-size``) each table also
 has the compression rate and ratio against the original image files, as
-papers often state them: "size vs original %" = mean of 100·(1 − stored
-bytes / file bytes), "ratio" = mean of file bytes / stored bytes (2 decimals
-each), and the header names the files' formats. Records without a file size
-(results written before it was recorded, CIFAR-10 pickles) are left out of
-these two means; a row where some are shows ``value (n/ok)``.
+papers often state them: "compression rate %" = mean of 100·(1 − stored
+bytes / file bytes), "compression ratio" = mean of file bytes / stored bytes
+(2 decimals each), and the header names the files' formats. Records without
+a file size (results written before it was recorded, CIFAR-10 pickles) are
+left out of these two means; a row where some are shows ``value (n/ok)``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ METRIC_CONVENTIONS = (
 SectionRenderer = Callable[[str, Sequence[Curve]], list[str]]
 
 #: The columns ``file_size=True`` adds after bpp: the compression rate and ratio against the original files.
-FILE_SIZE_COLUMNS = ("size vs original %", "ratio")
+FILE_SIZE_COLUMNS = ("compression rate %", "compression ratio")
 
 
 def report_filename(dataset: str) -> str:
@@ -128,6 +130,7 @@ def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) ->
     versions = ", ".join(f"{k} {v}" for k, v in library_versions(records).items())
     return [
         f"- **Dataset**: `{dataset}`, {images} images",
+        *_differing_note(meta),
         f"- **Machine**: {meta.get('machine', '?')}, {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; "
         f"Python {meta.get('python', '?')}; codecbench {meta.get('codecbench', '?')}",
         f"- **Device and threads**: {devices}",
@@ -136,6 +139,26 @@ def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) ->
         f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}",
         f"- **Metrics**: {METRIC_CONVENTIONS}",
     ]
+
+
+def _differing_note(meta: Mapping[str, Any]) -> list[str]:
+    """The header line naming what merged results files disagree on (none for one file or a single run)."""
+    differing = meta.get("differing") or []
+    if not differing:
+        return []
+    values = ", ".join(f"{key} (`{_meta_value(meta, key)}`)" for key in differing)
+    line = f"- **Results files**: merged from files that differ in {values}"
+    if {"machine", "cpu", "cores"} & set(differing):
+        line += "; timings taken on different machines are not comparable"
+    return [line]
+
+
+def _meta_value(meta: Mapping[str, Any], key: str) -> Any:
+    """``meta[key]``, following dots: ``"versions.pillow"`` is ``meta["versions"]["pillow"]``."""
+    value: Any = meta
+    for part in key.split("."):
+        value = value.get(part, "?") if isinstance(value, Mapping) else "?"
+    return value
 
 
 def _file_size_note(dataset: str, records: Sequence[Record]) -> str:
@@ -148,8 +171,8 @@ def _file_size_note(dataset: str, records: Sequence[Record]) -> str:
     formats = ", ".join(sorted({r.source_format or "format not recorded" for r in sized}))
     view = "; this grayscale view is computed from them" if dataset.endswith(":gray") else ""
     line = (f"- **Compression rate and ratio**: relative to the original files ({formats}, as stored in the "
-            f"dataset{view}): size vs original % = 100 × (1 − stored bytes / original file bytes), "
-            "ratio = original file bytes / stored bytes, each a mean over images")
+            f"dataset{view}): compression rate % = 100 × (1 − stored bytes / original file bytes), "
+            "compression ratio = original file bytes / stored bytes, each a mean over images")
     if len(sized) < len(ok):
         line += "; `value (n/ok)`: only n of the row's ok images have an original file size, the mean is over those"
     return line

@@ -61,7 +61,7 @@ from typing import Any, ClassVar, Iterator
 import numpy as np
 import torch
 
-from codecbench.bitstream import CHECK_CRC32, Container, pack_sections, unpack_sections
+from codecbench.bitstream import CHECK_CRC32, MAX_SIDE, Container, pack_sections, unpack_sections
 from codecbench.codec import Codec
 from codecbench.errors import CodecbenchError, DecodeError, EncodeError, SpecError
 from codecbench.images import to_gray
@@ -150,6 +150,7 @@ class TorchCodec(Codec):
     """Base of learned codecs; see the module docstring for the hooks."""
 
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    max_size: ClassVar[int | None] = MAX_SIDE  # the container's bound, checked before any network runs
     checkpoint: ClassVar[str | None] = None
     stride: ClassVar[int] = 1
     pad_mode: ClassVar[str] = "edge"

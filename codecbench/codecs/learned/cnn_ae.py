@@ -15,8 +15,10 @@ the checkpoint; the stream is the container header plus two sections (rANS
 payload, escape values — usually empty). bpp counts all of it.
 
 ``cnn-ae``: one model trained from scratch per rate point. ``cnn-ae-ft``:
-the seed's fine-tuning approach: the base model (the ``cnn-ae`` model of
-``BASE_QUALITY``, shared) fine-tuned briefly for every other rate point.
+the seed's fine-tuning approach: one base model (a ``cnn-ae`` training of
+``BASE_QUALITY``, shipped as ``cnn-ae-ft-q3.pt``) fine-tuned briefly for every
+other rate point. The base is its own file so that training ``cnn-ae`` longer
+never changes the ``cnn-ae-ft`` curve under its fine-tuned points.
 The knob ``quality`` (1–4, low to high rate) picks λ from :data:`LAMBDAS`.
 """
 
@@ -205,7 +207,7 @@ class CnnAEFTTrainable(CnnAETrainable):
     options = {
         **CnnAETrainable.options,
         "quality": Setting(int, 1, "target rate point 1–4", choices=(1, 2, 3, 4)),
-        "init": Setting(str, f"cnn-ae-q{BASE_QUALITY}.pt", "base checkpoint (a path, or a file name in the shipped checkpoints)"),
+        "init": Setting(str, f"cnn-ae-ft-q{BASE_QUALITY}.pt", "base checkpoint (a path, or a file name in the shipped checkpoints)"),
     }
 
     def lr_at(self, step: int, steps: int, lr: float) -> float:
@@ -230,9 +232,12 @@ class CnnAECodec(TorchCodec):
     sweep = _shipped({q: f"cnn-ae-q{q}.pt" for q in LAMBDAS})
     settings = {"quality": Setting(int, 3, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4))}
     stride = 16
-    tile_size = 2048
+    # 1024: decoding a tile peaks at about 400 MB (64-channel GDN maps at 1/2 resolution; 2048 px tiles
+    # needed about 1.2 GB); images up to 1024 px a side (Kodak, BSDS, CIFAR) are one tile
+    tile_size = 1024
     native_channels = (3,)
-    format_version = 1
+    version = "2"  # 2: tiles of 1024 (were 2048)
+    format_version = 2
     prefix: ClassVar[str] = "cnn-ae"
 
     def checkpoint_name(self) -> str:
@@ -261,8 +266,4 @@ class CnnAEFTCodec(CnnAECodec):
     name = "cnn-ae-ft"
     description = "cnn-ae base model fine-tuned briefly per rate point (the seed's CNN-AE-FT approach)"
     prefix = "cnn-ae-ft"
-    sweep = _shipped({q: f"cnn-ae-q{q}.pt" if q == BASE_QUALITY else f"cnn-ae-ft-q{q}.pt" for q in LAMBDAS})
-
-    def checkpoint_name(self) -> str:
-        q = self.config["quality"]
-        return f"cnn-ae-q{q}.pt" if q == BASE_QUALITY else f"cnn-ae-ft-q{q}.pt"
+    sweep = _shipped({q: f"cnn-ae-ft-q{q}.pt" for q in LAMBDAS})

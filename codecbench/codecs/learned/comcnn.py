@@ -135,9 +135,12 @@ class ComCNNCodec(TorchCodec):
     sweep = (5, 10, 20, 35, 50, 75, 90)
     settings = {"quality": Setting(int, 50, "JPEG quality of the half-resolution compact image", low=1, high=95)}
     stride = 2
-    tile_size = 4096
+    # 1024: ComCNN's first 64-channel map at full resolution makes a tile peak at about 650 MB (a
+    # 4000×3000 photo in one tile took 7 GB); images up to 1024 px a side (Kodak, BSDS, CIFAR) are one tile
+    tile_size = 1024
     native_channels = (1, 3)
-    format_version = 1
+    version = "2"  # 2: tiles of 1024 (were 4096)
+    format_version = 2
 
     checkpoint = "comcnn.pt"
 

@@ -382,6 +382,11 @@ class _MLPCodec(TorchCodec):
     devices = ("cpu",)  # wavefront decoding is host-bound; see the module docstring
     native_channels = (1, 3)
     channels = (1, 3)
+    # 2048: the encoder holds the predictions, symbols and their wavefront order for a whole tile,
+    # about 200 bytes a pixel (mlp-ans), so a tile peaks near 850 MB; images up to 2048 px a side are one tile
+    tile_size = 2048
+    version = "2"  # 2: tiles of 2048 (were untiled)
+    format_version = 2
     flavour: ClassVar[str]
 
     def __init__(self, **kwargs: Any) -> None:

@@ -21,9 +21,11 @@ Faithful to the seeds' structure:
 Images are coded as 128×128 tiles, as the seeds' network takes: the image
 is padded at the bottom and right to a multiple of 128 by edge replication
 (the base's ``pad_mode = "edge"``), cut into 128×128 tiles which are run
-through the encoder as one batch; all tiles' latents are quantized with one
-per-channel range and deflated together, so the range costs 4 bytes per
-channel per image, not per tile. The decoder crops the padding away.
+through the encoder in batches of at most :data:`BATCH_TILES` tiles (which
+bounds the feature maps of a large image; the batching does not change the
+bits); all tiles' latents are quantized with one per-channel range and
+deflated together, so the range costs 4 bytes per channel per image, not per
+tile. The decoder runs its batches alike and crops the padding away.
 
 Deviations, stated: the network is narrower than the seeds' (~2.1 M
 parameters) so that it trains on a 2-core CPU (see the model card for the
@@ -48,6 +50,8 @@ from codecbench.errors import DecodeError
 from codecbench.training import Trainable
 
 TILE = 128
+#: 128×128 tiles per network pass (1 Mpx, about 270 MB of decoder feature maps); a Kodak image is 24 tiles
+BATCH_TILES = 64
 DEFAULT_ARCH = {"widths": [16, 32, 64], "latent": 44, "in_channels": 3}
 
 
@@ -77,6 +81,11 @@ class SSDCAE(nn.Module):
 
 def build(arch: dict) -> SSDCAE:
     return SSDCAE(tuple(arch["widths"]), int(arch["latent"]), int(arch.get("in_channels", 3)))
+
+
+def batched(net: nn.Module, tiles: torch.Tensor) -> torch.Tensor:
+    """``net`` applied to a (T, …) stack of tiles in passes of at most :data:`BATCH_TILES`, concatenated."""
+    return torch.cat([net(chunk) for chunk in tiles.split(BATCH_TILES)])
 
 
 class SSDCAETrainable(Trainable):
@@ -185,7 +194,7 @@ class SSDCAECodec(TorchCodec):
 
     def encode_tile(self, tile: np.ndarray) -> list[bytes]:
         x = self.to_tensor(tile)
-        y = self.model.encoder(self._tiles_of(x))
+        y = batched(self.model.encoder, self._tiles_of(x))
         bits = self.config["bits"]
         q, lo, hi = quantize_latent(y, bits)
         ranges = np.concatenate([lo, hi]).astype("<f2").tobytes()
@@ -210,6 +219,6 @@ class SSDCAECodec(TorchCodec):
             raise DecodeError(f"{self.name}: latent value out of range for {self.config['bits']} bits")
         y = dequantize_latent(q, lo, hi, self.config["bits"])
         y = y.reshape(m, th * tw, TILE // 8, TILE // 8).permute(1, 0, 2, 3).to(self.torch_device)
-        out = self.model.decoder(y)  # (T, 3, 128, 128)
+        out = batched(self.model.decoder, y)  # (T, 3, 128, 128)
         out = out.reshape(th, tw, 3, TILE, TILE).permute(2, 0, 3, 1, 4).reshape(1, 3, h, w)
         return self.to_image(out)
