@@ -19,7 +19,7 @@ the seed's fine-tuning approach: one base model (a ``cnn-ae`` training of
 ``BASE_QUALITY``, shipped as ``cnn-ae-ft-q3.pt``) fine-tuned briefly for every
 other rate point. The base is its own file so that training ``cnn-ae`` longer
 never changes the ``cnn-ae-ft`` curve under its fine-tuned points.
-The knob ``quality`` (1–4, low to high rate) picks λ from :data:`LAMBDAS`.
+The knob ``quality`` (0–4, low to high rate) picks λ from :data:`LAMBDAS`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from codecbench.codecs.learned.entropy_models import GDN, FactorizedPrior, code_
 from codecbench.errors import DecodeError, SpecError
 from codecbench.training import Trainable
 
-#: λ of each quality (rate point), as in loss = λ·255²·MSE + bpp (compressai's values 2–5)
-LAMBDAS = {1: 0.0035, 2: 0.0067, 3: 0.0130, 4: 0.0250}
+#: λ of each quality (rate point), as in loss = λ·255²·MSE + bpp (compressai's values of its qualities 1–5)
+LAMBDAS = {0: 0.0018, 1: 0.0035, 2: 0.0067, 3: 0.0130, 4: 0.0250}
+_QUALITY_HELP = "rate point 0–4 (λ = " + ", ".join(f"{v:g}" for v in LAMBDAS.values()) + ")"
 BASE_QUALITY = 3
 DEFAULT_ARCH = {"N": 64, "M": 96, "in_channels": 3}
 
@@ -126,7 +127,7 @@ class CnnAETrainable(Trainable):
     description = "conv autoencoder + factorized prior, trained from scratch on λ·255²·MSE + bpp (one model per quality)"
     defaults = {"steps": 6000, "batch": 8, "patch": 64, "lr": 1e-3}
     options = {
-        "quality": Setting(int, BASE_QUALITY, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4)),
+        "quality": Setting(int, BASE_QUALITY, _QUALITY_HELP, choices=tuple(LAMBDAS)),
         "N": Setting(int, DEFAULT_ARCH["N"], "hidden channels", low=8, high=512),
         "M": Setting(int, DEFAULT_ARCH["M"], "latent channels", low=8, high=512),
         "scale": Setting(float, 1.0, "fixed gain on the latent (g_a output × scale); ~20 starts it at unit scale",
@@ -206,7 +207,7 @@ class CnnAEFTTrainable(CnnAETrainable):
     defaults = {"steps": 1200, "batch": 8, "patch": 64, "lr": 3e-4}
     options = {
         **CnnAETrainable.options,
-        "quality": Setting(int, 1, "target rate point 1–4", choices=(1, 2, 3, 4)),
+        "quality": Setting(int, 1, "target " + _QUALITY_HELP, choices=tuple(LAMBDAS)),
         "init": Setting(str, f"cnn-ae-ft-q{BASE_QUALITY}.pt", "base checkpoint (a path, or a file name in the shipped checkpoints)"),
     }
 
@@ -230,7 +231,7 @@ class CnnAECodec(TorchCodec):
     description = "convolutional autoencoder (GDN) + factorized prior, rANS-coded; one model per rate point (seed 004)"
     param = "quality"
     sweep = _shipped({q: f"cnn-ae-q{q}.pt" for q in LAMBDAS})
-    settings = {"quality": Setting(int, 3, "rate point 1–4 (λ = 0.0035, 0.0067, 0.013, 0.025)", choices=(1, 2, 3, 4))}
+    settings = {"quality": Setting(int, 3, _QUALITY_HELP, choices=tuple(LAMBDAS))}
     stride = 16
     # 1024: decoding a tile peaks at about 400 MB (64-channel GDN maps at 1/2 resolution; 2048 px tiles
     # needed about 1.2 GB); images up to 1024 px a side (Kodak, BSDS, CIFAR) are one tile
