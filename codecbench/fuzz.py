@@ -4,10 +4,15 @@ For each registered codec, real bitstreams (the codec's own encoding of a few
 small crops of real photographs, colour and, where the codec takes it, gray)
 are mutated by a hypothesis strategy (:func:`mutations`): bit flips (biased
 towards the header), truncation, appended bytes, random bytes in place of the
-stream, a zeroed header, an overwritten byte range with boundary values, up to
-three of these stacked; for codecbench's learned-codec container the CRC may
-be recomputed afterwards so that the payload decoders (Huffman, rANS,
-Deflate, the networks) are reached rather than stopped by the check.
+stream, a zeroed header, an overwritten byte range with boundary values, a
+rewritten declared image size (:func:`rewrite_declared_size`: large, odd or
+tiny width and height in the learned-codec container, a JPEG-family frame
+header, PNG's IHDR, a JPEG 2000 SIZ or an AVIF ``ispe``, with their checks
+recomputed, so that decoders meet wrong-shape and oversized declarations
+over a payload of the original size), up to three of these stacked; for
+codecbench's learned-codec container the CRC may be recomputed afterwards so
+that the payload decoders (Huffman, rANS, Deflate, the networks) are reached
+rather than stopped by the check.
 
 Each mutated stream is decoded in a :class:`~codecbench.isolation.Worker`
 (a separate process with an address-space limit and a per-call timeout) and
@@ -43,6 +48,7 @@ import json
 import os
 import tempfile
 import time
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,6 +87,7 @@ class Op:
     at: int = 0
     bits: tuple[int, ...] = ()
     data: bytes = b""
+    size: tuple[int, int] = (1, 1)  # "resize": the declared (height, width) to write
 
     def apply(self, stream: bytearray) -> bytearray:
         n = len(stream)
@@ -102,6 +109,8 @@ class Op:
                 start = self.at % n
                 chunk = self.data[: n - start]
                 stream[start : start + len(chunk)] = chunk
+        elif self.kind == "resize":
+            stream[:] = rewrite_declared_size(bytes(stream), *self.size)
         else:  # pragma: no cover - strategies build only the kinds above
             raise ValueError(self.kind)
         return stream
@@ -117,10 +126,12 @@ class Op:
             return f"replace with {len(self.data)} random bytes"
         if self.kind == "zero-header":
             return f"zero the first {self.at} bytes"
+        if self.kind == "resize":
+            return f"declare {self.size[1]}×{self.size[0]} (width×height)"
         return f"overwrite {len(self.data)} bytes at {self.at} mod length"
 
 
-OPS = ("bitflip", "truncate", "append", "random", "zero-header", "overwrite")
+OPS = ("bitflip", "truncate", "append", "random", "zero-header", "overwrite", "resize")
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,63 @@ def fix_container_check(data: bytes) -> bytes:
     return body + bitstream._check_value(check, body)
 
 
+def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
+    """``data`` with the image size its header declares replaced by ``height``×``width``.
+
+    Knows codecbench's learned-codec container (varints; its check
+    recomputed; sizes beyond the container's field are written as they
+    come), JPEG-family frame headers (T.81 SOFn, JPEG-LS SOF55: 16-bit
+    fields, values taken mod 2¹⁶), PNG's IHDR (its CRC recomputed), a JPEG
+    2000 SIZ (bare codestream or inside a JP2 file) and an AVIF/HEIF
+    ``ispe`` box (32-bit fields, mod 2³²). Any other data is returned unchanged.
+    """
+    from codecbench import bitstream
+    from codecbench.codecs._headers import jpeg_frame
+    from codecbench.errors import DecodeError
+
+    out = bytearray(data)
+    if data[:2] == bitstream.MAGIC:
+        r = bitstream.Reader(data, 5)
+        try:
+            r.varint("format version")
+            start = r.pos
+            r.varint("height")
+            r.varint("width")
+        except DecodeError:
+            return data
+        out[start : r.pos] = bitstream.write_varint(max(height - 1, 0)) + bitstream.write_varint(max(width - 1, 0))
+        return fix_container_check(bytes(out))
+    if data[:2] == b"\xff\xd8":
+        frame = jpeg_frame(data)
+        if frame is not None and frame.offset + 5 <= len(data):
+            out[frame.offset + 1 : frame.offset + 5] = _be(height, 2) + _be(width, 2)
+        return bytes(out)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 33:
+        out[16:24] = _be(width, 4) + _be(height, 4)
+        out[29:33] = _be(zlib.crc32(out[12:29]), 4)
+        return bytes(out)
+    siz = data.find(b"\xff\x4f\xff\x51")  # SOC, SIZ: Lsiz, Rsiz, Xsiz, Ysiz (offsets XOsiz, YOsiz kept)
+    if siz >= 0 and siz + 24 <= len(data):
+        x0, y0 = (int.from_bytes(data[siz + k : siz + k + 4], "big") for k in (16, 20))
+        out[siz + 8 : siz + 16] = _be(width + x0, 4) + _be(height + y0, 4)
+        return bytes(out)
+    ispe = data.find(b"ispe")  # box type, version/flags, width, height
+    if ispe >= 4 and ispe + 16 <= len(data):
+        out[ispe + 8 : ispe + 16] = _be(width, 4) + _be(height, 4)
+    return bytes(out)
+
+
+def _be(value: int, nbytes: int) -> bytes:
+    """``value`` modulo 2^(8·nbytes), big-endian."""
+    return (value % (1 << (8 * nbytes))).to_bytes(nbytes, "big")
+
+
+#: declared sides for "resize": tiny, odd, off-by-one around tile and stride multiples, huge
+_side = st.one_of(
+    st.sampled_from([1, 2, 3, 7, 15, 16, 17, 127, 128, 129, 1023, 1024, 1025, 2049, 4096, 9792, 16383, 65535,
+                     65536, (1 << 17) - 1, 1 << 17, (1 << 17) + 1]),
+    st.integers(1, 1 << 18),
+)
 _interesting = st.sampled_from([0x00, 0xFF, 0x7F, 0x80, 0x01, 0xFE])
 _position = st.one_of(st.integers(0, 32 * 8 - 1), st.integers(0, 1 << 24))  # the header, or anywhere
 
@@ -170,6 +238,7 @@ def ops() -> st.SearchStrategy[Op]:
         st.builds(Op, st.just("append"), data=st.binary(min_size=1, max_size=512)),
         st.builds(Op, st.just("random"), data=st.binary(min_size=1, max_size=2048)),
         st.builds(Op, st.just("zero-header"), at=st.integers(1, 64)),
+        st.builds(Op, st.just("resize"), size=st.tuples(_side, _side)),
         st.builds(
             Op,
             st.just("overwrite"),

@@ -9,6 +9,7 @@ declares a huge image (decompression bombs).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -17,10 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from PIL import Image
 
-from codecbench import bitstream
+from codecbench import bitstream, fuzz
 from codecbench.cli import main as cli_main
 from codecbench.codec import available_codecs, create_codec
+from codecbench.codecs._headers import ljpeg_size
 from codecbench.errors import DecodeError
 from codecbench.fuzz import ACCEPTABLE, FAILURES, Fuzzer, FuzzFailure, Mutation, Op, fix_container_check
 from codecbench.images import MAX_PIXELS
@@ -68,6 +72,41 @@ def test_crc_fix_up_reaches_the_payload_decoder():
     fixed = fix_container_check(bytes(data))  # ... unless it is recomputed, as the fuzzer may do
     assert bitstream.Container.from_bytes(fixed, "toy").sections != [b"payload"]
     assert fix_container_check(b"\xff\xd8not a container") == b"\xff\xd8not a container"
+
+
+def test_resize_rewrites_the_declared_size_of_each_known_format():
+    """The header-size mutation: the container (CRC recomputed), JPEG SOF, PNG IHDR (CRC recomputed), J2K SIZ."""
+    box = bitstream.Container("toy", 24, 40, 3, [b"payload"])
+    resized = Op("resize", size=(9792, 17)).apply(bytearray(box.to_bytes()))
+    back = bitstream.Container.from_bytes(bytes(resized), "toy")  # the CRC holds
+    assert (back.height, back.width, back.sections) == (9792, 17, [b"payload"])
+    image = _image(25, 50)
+    for name in ("jpeg", "png", "jpeg2000", "ljpeg"):
+        data = bytes(Op("resize", size=(4097, 3)).apply(bytearray(create_codec(name).encode(image))))
+        if name == "ljpeg":
+            size = ljpeg_size(data)
+        elif name == "jpeg2000":
+            siz = data.index(b"\xff\x51")
+            size = struct.unpack(">II", data[siz + 6 : siz + 14])
+        else:
+            with Image.open(io.BytesIO(data)) as im:  # header only: PNG's CRC was recomputed
+                size = im.size
+        assert tuple(size) == (3, 4097), name
+    assert fuzz.rewrite_declared_size(b"unknown data", 5, 5) == b"unknown data"
+
+
+def test_mutations_include_header_size_rewrites():
+    """The strategy draws resize steps, with large and odd sizes (it did not before)."""
+    seen: list[tuple[int, int]] = []
+
+    @settings(max_examples=300, database=None, deadline=None)
+    @given(fuzz.mutations(2))
+    def draw(m):
+        seen.extend(op.size for op in m.ops if op.kind == "resize")
+
+    draw()
+    assert len(seen) >= 20
+    assert any(max(s) >= 4096 for s in seen) and any(min(s) % 2 for s in seen)
 
 
 # -- every registered codec ------------------------------------------------------------------------

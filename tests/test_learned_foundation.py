@@ -531,3 +531,44 @@ def test_training_errors(tmp_path, toy_folder):
             ["nope", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt")]))
     assert training.main(["toy", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 2
     assert training.main(["toy", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt"), "--opt", "depth=3"]) == 2
+
+
+# -- cache identity of every registered codec ------------------------------------------------
+#: the libraries that shape each registered codec's bits (its cache identity must name them all)
+BIT_LIBRARIES = {
+    "avif": {"pillow", "libavif", "av1-codecs"},
+    "cnn-ae": {"torch", "numpy", "constriction"},
+    "cnn-ae-ft": {"torch", "numpy", "constriction"},
+    "comcnn": {"torch", "pillow", "libjpeg-turbo", "libjpeg-api"},
+    "jpeg": {"pillow", "libjpeg-turbo", "libjpeg-api"},
+    "jpeg2000": {"glymur", "openjpeg"},
+    "jpeg2000-lossless": {"glymur", "openjpeg"},
+    "jpegls": {"imagecodecs", "charls"},
+    "jpegxl": {"imagecodecs", "libjxl"},
+    "jpegxl-lossless": {"imagecodecs", "libjxl"},
+    "ljpeg": {"imagecodecs", "libjpeg_turbo"},
+    "mlp-ans": {"torch", "numpy", "constriction"},
+    "mlp-huffman": {"torch", "numpy", "constriction"},
+    "png": {"pillow", "zlib"},
+    "ssdcae": {"torch", "numpy", "zlib"},
+    "webp": {"pillow", "libwebp"},
+    "webp-lossless": {"pillow", "libwebp"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(available_codecs()))
+def test_identity_names_bit_shaping_libraries_and_checkpoint_digests(name):
+    """Every library and weights file that shapes a codec's bits is in its identity (the cache key)."""
+    import hashlib
+
+    from codecbench.codec import create_codec
+
+    assert name in BIT_LIBRARIES, f"{name}: declare the libraries that shape its bits in BIT_LIBRARIES"
+    codec = create_codec(name)
+    versions = codec.library_versions()
+    assert BIT_LIBRARIES[name] <= set(versions), f"{name}: identity {versions} lacks {BIT_LIBRARIES[name] - set(versions)}"
+    assert all(isinstance(v, str) and v for v in versions.values())
+    if isinstance(codec, TorchCodec):
+        files = {codec.checkpoint_file} | ({codec._gray_path} if name == "comcnn" and codec._gray_path.is_file() else set())
+        expected = {f"checkpoint {f.name}": hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
+        assert {k: v for k, v in versions.items() if k.startswith("checkpoint ")} == expected

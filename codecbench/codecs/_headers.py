@@ -12,13 +12,16 @@ library then rejects the stream itself).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 _JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 _JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(marker, body) of each marker segment of a JPEG-family stream (T.81, JPEG-LS) before its first scan."""
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """(marker, body, end offset) of each marker segment of a JPEG-family stream (T.81, JPEG-LS), up to
+    and including its first scan header (SOS, 0xDA: every frame header comes before it); the body
+    starts at ``end - len(body)`` unless the stream is truncated."""
     if data[:2] != b"\xff\xd8":  # SOI
         return
     pos = 2
@@ -29,11 +32,12 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker == 0xDA:  # start of scan: every frame header comes before it
-            return
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        yield marker, data[pos + 4 : pos + 2 + length]
-        pos += 2 + max(length, 2)
+        end = pos + 2 + max(length, 2)
+        yield marker, data[pos + 4 : pos + 2 + length], end
+        if marker == 0xDA:
+            return
+        pos = end
 
 
 def _frame_size(segment: bytes) -> tuple[int, int] | None:
@@ -43,10 +47,54 @@ def _frame_size(segment: bytes) -> tuple[int, int] | None:
     return int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big")
 
 
+@dataclass(frozen=True)
+class JpegFrame:
+    """A frame header: SOFn ``marker`` (0xC0 baseline, 0xC1 extended Huffman, …, 0xF7 JPEG-LS), its body's
+    ``offset`` (P, Y, X, Nf, …), size, per-component sampling factors (h, v), and ``scan_start``, the
+    offset of the first scan's entropy-coded data (0: no scan)."""
+
+    marker: int
+    offset: int
+    width: int
+    height: int
+    sampling: tuple[tuple[int, int], ...]
+    scan_start: int
+
+    def blocks(self) -> int | None:
+        """8×8 blocks of all components (T.81 A.1.1); None for sampling factors outside 1…4."""
+        if not self.sampling or any(not (1 <= f <= 4) for hv in self.sampling for f in hv):
+            return None
+        hmax, vmax = max(h for h, _ in self.sampling), max(v for _, v in self.sampling)
+        return sum(
+            _ceil(_ceil(self.width * h, hmax), 8) * _ceil(_ceil(self.height * v, vmax), 8) for h, v in self.sampling
+        )
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def jpeg_frame(data: bytes) -> JpegFrame | None:
+    """The first frame header (T.81 SOF0–SOF15 but DHT, JPG and DAC; JPEG-LS SOF55) before the first
+    scan; None without one."""
+    frame, scan_start = None, 0
+    for marker, segment, end in _jpeg_segments(data):
+        is_frame = (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0xF7
+        if frame is None and is_frame and len(segment) >= 6:
+            n = segment[5]
+            comps = segment[6 : 6 + 3 * n]
+            sampling = tuple((comps[i + 1] >> 4, comps[i + 1] & 0x0F) for i in range(0, len(comps) - 2, 3))
+            width, height = _frame_size(segment) or (0, 0)
+            frame = JpegFrame(marker, end - len(segment), width, height, sampling, 0)
+        elif marker == 0xDA:
+            scan_start = end
+    return None if frame is None else replace(frame, scan_start=scan_start)
+
+
 def jpegls_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a JPEG-LS stream: its SOF55 segment, or an LSE oversize-dimension segment (ID 4)."""
     size = None
-    for marker, segment in _jpeg_segments(data):
+    for marker, segment, _ in _jpeg_segments(data):
         if marker == 0xF7:  # SOF55
             size = _frame_size(segment) or size
         elif marker == 0xF8 and segment[:1] == b"\x04" and len(segment) >= 2:  # LSE: oversize image dimension
@@ -59,7 +107,7 @@ def jpegls_size(data: bytes) -> tuple[int, int] | None:
 
 def ljpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the SOF3 frame header of a lossless JPEG (T.81 lossless process); None without one."""
-    for marker, segment in _jpeg_segments(data):
+    for marker, segment, _ in _jpeg_segments(data):
         if marker == 0xC3:
             return _frame_size(segment)
     return None

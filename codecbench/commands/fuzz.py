@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fuzz",
         help="fuzz codec decoders with corrupt bitstreams (hypothesis, in a worker process)",
         description="Mutate real bitstreams of each codec (bit flips, truncation, appended bytes, random bytes, "
-        "zeroed header, overwritten ranges) and decode them in a worker process with a time and memory limit. "
+        "zeroed header, overwritten ranges, rewritten declared width/height) and decode them in a worker process with a time and memory limit. "
         "A decode must return a valid uint8 image or raise DecodeError; crashes, hangs, memory blow-ups and "
         "other exceptions are failures, and their inputs are saved. Exit status 1 if any codec failed. "
         "The long campaign: codecbench fuzz --examples 1000",

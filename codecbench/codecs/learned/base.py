@@ -14,6 +14,15 @@ settings and class attributes, and implements three hooks:
 ``decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray``
     Rebuild the padded tile of ``shape`` from its sections.
 
+and may implement a fourth, against decode bombs:
+
+``min_tile_payload(self, sections, shape) -> int``
+    A lower bound on the payload bytes any stream of this codec holds for a
+    tile of ``shape`` (e.g. the bits an entropy coder must spend per latent);
+    :meth:`TorchCodec._decode` checks every tile against it before any
+    network runs, so a tiny stream declaring a huge image is a DecodeError
+    in microseconds, not minutes of decoding.
+
 Everything else is the base's: :meth:`TorchCodec._encode` splits the image
 into tiles (only when a side exceeds ``tile_size``), pads each tile to a
 multiple of ``stride`` (``pad_mode``, default edge replication), calls
@@ -39,6 +48,10 @@ Class attributes a subclass may set:
 ``header_settings``   the settings written into the header (None: all of them); the
                       decoder refuses a stream whose settings differ from its own
 ``check``             container check kind (CRC-32 by default; see bitstream.py)
+``libraries``         names in :data:`LIBRARIES` of the libraries besides torch that shape the
+                      bits (entropy coder, JPEG, Deflate); with torch and the digest of every
+                      loaded checkpoint they make :meth:`TorchCodec.library_versions`, the
+                      codec's cache identity
 ``devices``           ("cpu", "cuda") by default; "cuda" without CUDA is a SpecError
 
 Checkpoints are read with ``torch.load(..., weights_only=True)`` only; a file
@@ -51,14 +64,17 @@ that needs arbitrary unpickling (and might run code) is refused with a
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import math
 import os
 import pickle
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
+import PIL.features
 import torch
 
 from codecbench.bitstream import CHECK_CRC32, MAX_SIDE, Container, pack_sections, unpack_sections
@@ -68,6 +84,17 @@ from codecbench.images import to_gray
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CHECKPOINT_FORMAT = "codecbench-checkpoint"
+
+
+#: version getters of the libraries a learned codec's ``libraries`` may name
+LIBRARIES: dict[str, Callable[[], str]] = {
+    "numpy": lambda: np.__version__,
+    "constriction": lambda: importlib.metadata.version("constriction"),
+    "pillow": lambda: importlib.metadata.version("pillow"),
+    "libjpeg-turbo": lambda: str(PIL.features.version("libjpeg_turbo") or "absent"),  # Pillow's, as JpegCodec
+    "libjpeg-api": lambda: str(PIL.features.version("jpg")),
+    "zlib": lambda: zlib.ZLIB_RUNTIME_VERSION,
+}
 
 
 class CheckpointError(CodecbenchError):
@@ -159,6 +186,7 @@ class TorchCodec(Codec):
     format_version: ClassVar[int] = 1
     header_settings: ClassVar[tuple[str, ...] | None] = None
     check: ClassVar[int] = CHECK_CRC32
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -204,6 +232,19 @@ class TorchCodec(Codec):
         """Rebuild the padded tile of ``shape`` (h, w, c) from its sections."""
         raise NotImplementedError
 
+    def min_tile_payload(self, sections: list[bytes], shape: tuple[int, int, int]) -> int:
+        """A lower bound on the payload bytes (all ``sections`` together) of any tile of ``shape``.
+
+        The promise: no stream this codec's encoder writes has a tile of
+        ``shape`` with fewer payload bytes, so :meth:`_decode` may reject a
+        tile below the bound, before any network runs, as a stream whose
+        payload is too small for its declared size (a decode bomb). A codec
+        may read its own headers in ``sections`` to tighten the bound, and
+        raise DecodeError for a payload no tile of ``shape`` can have.
+        Default 0: no bound known.
+        """
+        return 0
+
     # -- helpers for subclasses ----------------------------------------
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         """uint8 h×w×c -> float32 1×c×h×w in [0, 1] on the codec's device."""
@@ -223,8 +264,17 @@ class TorchCodec(Codec):
             torch.cuda.synchronize(self.torch_device)
 
     def library_versions(self) -> dict[str, str]:
-        # the weights are part of the codec: a retrained checkpoint must not hit cached results of the old one
-        return {"torch": torch.__version__, **{f"checkpoint {n}": d[:16] for n, d in self.checkpoint_digests.items()}}
+        """torch, every library in ``libraries``, and the digest of every checkpoint loaded.
+
+        The weights are part of the codec: a retrained checkpoint must not hit
+        cached results of the old one. Subclasses set ``libraries`` rather than
+        override this, so that no codec drops its checkpoints from its identity.
+        """
+        return {
+            "torch": torch.__version__,
+            **{name: LIBRARIES[name]() for name in self.libraries},
+            **{f"checkpoint {n}": d[:16] for n, d in self.checkpoint_digests.items()},
+        }
 
     def load_network(self, path: Path) -> tuple[dict, torch.nn.Module]:
         """Load the checkpoint at ``path`` and build its network; its digest joins the codec's identity."""
@@ -301,6 +351,19 @@ class TorchCodec(Codec):
                 f"decode it with a codec configured as {self.name}:{theirs}"
             )
 
+    def _check_payload_sizes(
+        self, per_tile: list[list[bytes]], shapes: list[tuple[int, int, int]], size: tuple[int, int]
+    ) -> None:
+        """DecodeError if any tile's payload is below :meth:`min_tile_payload` (checked for all tiles first)."""
+        for i, (sections, shape) in enumerate(zip(per_tile, shapes)):
+            have, need = sum(len(s) for s in sections), self.min_tile_payload(sections, shape)
+            if have < need:
+                where = "" if len(shapes) == 1 else f" tile {i} ({shape[1]}×{shape[0]})"
+                raise DecodeError(
+                    f"{self.name}: stream declares {size[0]}×{size[1]} but{where} holds {have} payload bytes; "
+                    f"this codec writes at least {need} for that size (corrupt or hostile header)"
+                )
+
     def _decode(self, data: bytes) -> np.ndarray:
         box = Container.from_bytes(
             data, self.name, setting_kinds=self._setting_kinds(), format_versions=(self.format_version,)
@@ -320,11 +383,12 @@ class TorchCodec(Codec):
             if len(box.sections) != len(grid):
                 raise DecodeError(f"{self.name}: stream has {len(box.sections)} tile sections, expected {len(grid)}")
             per_tile = [unpack_sections(s, label=f"{self.name} tile {i}") for i, s in enumerate(box.sections)]
+        shapes = [(th + (-th) % self.stride, tw + (-tw) % self.stride, cc) for _, _, th, tw in grid]
+        self._check_payload_sizes(per_tile, shapes, (w, h))
         out = np.empty((h, w, cc), dtype=np.uint8)
         self._set_threads()
         with torch.inference_mode():
-            for (y, x, th, tw), sections in zip(grid, per_tile):
-                shape = (th + (-th) % self.stride, tw + (-tw) % self.stride, cc)
+            for (y, x, th, tw), sections, shape in zip(grid, per_tile, shapes):
                 tile = self.decode_tile(sections, shape)
                 if not isinstance(tile, np.ndarray) or tile.shape != shape or tile.dtype != np.uint8:
                     got = getattr(tile, "shape", type(tile).__name__)

@@ -34,7 +34,7 @@ import torch.nn as nn
 
 from codecbench.codec import Setting
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
-from codecbench.codecs.learned.entropy_models import GDN, FactorizedPrior, code_latent, decode_latent
+from codecbench.codecs.learned.entropy_models import GDN, FactorizedPrior, code_latent, decode_latent, min_latent_bytes
 from codecbench.errors import DecodeError, SpecError
 from codecbench.training import Trainable
 
@@ -240,6 +240,7 @@ class CnnAECodec(TorchCodec):
     version = "2"  # 2: tiles of 1024 (were 2048)
     format_version = 2
     prefix: ClassVar[str] = "cnn-ae"
+    libraries = ("numpy", "constriction")  # the rANS payload
 
     def checkpoint_name(self) -> str:
         return f"{self.prefix}-q{self.config['quality']}.pt"
@@ -253,6 +254,10 @@ class CnnAECodec(TorchCodec):
         y = self.model.analysis(x)
         payload, escapes = code_latent(self.model.prior, y)
         return [payload, escapes]
+
+    def min_tile_payload(self, sections: list[bytes], shape: tuple[int, int, int]) -> int:
+        """The rANS bound of the tile's latent (M channels at 1/16 resolution)."""
+        return min_latent_bytes(self.model.prior, (shape[0] // 16) * (shape[1] // 16))
 
     def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
         if len(sections) != 2:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from codecbench.codec import Setting
+from codecbench.codecs._headers import jpeg_frame
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.errors import DecodeError, EncodeError
 from codecbench.images import to_gray
@@ -143,6 +144,7 @@ class ComCNNCodec(TorchCodec):
     format_version = 2
 
     checkpoint = "comcnn.pt"
+    libraries = ("pillow", "libjpeg-turbo", "libjpeg-api")  # the compact image is Pillow's JPEG
 
     def __init__(self, *, checkpoint: Any = None, gray_checkpoint: Any = None, **kw: Any) -> None:
         super().__init__(checkpoint=checkpoint, **kw)
@@ -167,6 +169,28 @@ class ComCNNCodec(TorchCodec):
         model = self._model_for(tile.shape[2], EncodeError)
         compact = model.com(self.to_tensor(tile))
         return [jpeg_bytes(compact_to_uint8(compact), self.config["quality"])]
+
+    def min_tile_payload(self, sections: list[bytes], shape: tuple[int, int, int]) -> int:
+        """The compact JPEG's headers plus 2 bits an 8×8 block (a Huffman DC code and an end-of-block code).
+
+        Read from the JPEG's own frame header, which must be the baseline or
+        extended Huffman frame Pillow writes, of the compact size (⌈h/2⌉×⌈w/2⌉);
+        anything else is a DecodeError here, before Pillow decodes a pixel.
+        """
+        if len(sections) != 1:
+            return 0  # decode_tile names the error
+        frame = jpeg_frame(sections[0])
+        if frame is None or frame.marker not in (0xC0, 0xC1) or not frame.scan_start:
+            what = "no frame header" if frame is None else f"a SOF{frame.marker - 0xC0} frame" + (
+                "" if frame.scan_start else " without a scan")
+            raise DecodeError(f"{self.name}: payload is not the baseline Huffman JPEG this codec writes ({what})")
+        expected = (shape[1] // 2, shape[0] // 2)
+        if (frame.width, frame.height) != expected:
+            raise DecodeError(f"{self.name}: compact JPEG is {frame.width}×{frame.height}, expected {expected[0]}×{expected[1]}")
+        blocks = frame.blocks()
+        if blocks is None:
+            raise DecodeError(f"{self.name}: compact JPEG has corrupt sampling factors {frame.sampling}")
+        return frame.scan_start + (2 * blocks + 7) // 8
 
     def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
         if len(sections) != 1:

@@ -267,6 +267,26 @@ def code_latent(prior: FactorizedPrior, y: torch.Tensor) -> tuple[bytes, bytes]:
     return enc.finish(), bytes(escapes)
 
 
+#: bits of rANS coder state a payload may carry beyond its symbols' information (constriction's 64-bit head)
+RANS_STATE_BITS = 64
+
+
+def min_latent_bytes(prior: FactorizedPrior, count: int) -> int:
+    """A lower bound on the rANS payload bytes :func:`code_latent` writes for ``count`` latents per channel.
+
+    Every symbol costs at least −log2 of its channel's most probable symbol
+    (probabilities raised by a margin for constriction's re-quantization of
+    the table), so no latent of that size codes into fewer bytes, whatever
+    its values; escapes only add to it. 0 for a prior without tables.
+    """
+    if not prior.has_tables():
+        return 0
+    freqs = prior.table_freq.cpu().numpy().astype(np.float64)
+    pmax = np.minimum(1.0, freqs.max(axis=1) / freqs.sum(axis=1) * (1 + 2**-8) + 2**-16)
+    bits = count * float(-np.log2(pmax).sum())
+    return max(0, int((bits - RANS_STATE_BITS) // 8))
+
+
 def decode_latent(prior: FactorizedPrior, payload: bytes, escapes: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
     """Inverse of :func:`code_latent`: the integer latent as float (1, C, h, w)."""
     c, h, w = shape

@@ -387,6 +387,7 @@ class _MLPCodec(TorchCodec):
     tile_size = 2048
     version = "2"  # 2: tiles of 2048 (were untiled)
     format_version = 2
+    libraries = ("numpy", "constriction")
     flavour: ClassVar[str]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -402,12 +403,6 @@ class _MLPCodec(TorchCodec):
         if arch.get("flavour") != self.flavour:
             raise ValueError(f"checkpoint is for the {arch.get('flavour')!r} flavour, {self.name} needs {self.flavour!r}")
         return IntPredictor(arch["flavour"], arch["hidden"])
-
-    def library_versions(self) -> dict[str, str]:
-        import importlib.metadata
-
-        return {"torch": torch.__version__, "numpy": np.__version__,
-                "constriction": importlib.metadata.version("constriction")}
 
     # -- prediction ----------------------------------------------------------------
     def _all_outputs(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -495,6 +490,11 @@ class MLPHuffmanCodec(_MLPCodec):
             zz = np.where(signed >= 0, 2 * signed, -2 * signed - 1)
             sections.append(entropy.huffman_encode(zz, 256, min_used=2))  # >= 1 bit a value
         return sections
+
+    def min_tile_payload(self, sections: list[bytes], shape: tuple[int, int, int]) -> int:
+        """At least 1 bit a residual: the Huffman code has at least two symbols (``min_used=2``)."""
+        h, w, c = shape
+        return c * (h * w // 8)
 
     def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
         h, w, c = shape

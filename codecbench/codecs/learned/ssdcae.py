@@ -53,6 +53,8 @@ TILE = 128
 #: 128×128 tiles per network pass (1 Mpx, about 270 MB of decoder feature maps); a Kodak image is 24 tiles
 BATCH_TILES = 64
 DEFAULT_ARCH = {"widths": [16, 32, 64], "latent": 44, "in_channels": 3}
+#: Deflate's largest expansion: a 258-byte match in 2 bits (1-bit length and distance codes)
+DEFLATE_MAX_RATIO = 1032
 
 
 class SSDCAE(nn.Module):
@@ -181,6 +183,7 @@ class SSDCAECodec(TorchCodec):
     tile_size = None  # the 128×128 tiling happens inside encode_tile (one range for the whole image)
     native_channels = (3,)
     format_version = 1
+    libraries = ("numpy", "zlib")  # float16 ranges and rounding; the Deflate payload
 
     def checkpoint_name(self) -> str:
         return "ssdcae.pt" if self.config["latent"] == 44 else f"ssdcae-l{self.config['latent']}.pt"
@@ -200,6 +203,14 @@ class SSDCAECodec(TorchCodec):
         ranges = np.concatenate([lo, hi]).astype("<f2").tobytes()
         return [ranges, deflate(q.tobytes(), 9)]
 
+    def latent_values(self, shape: tuple[int, int, int]) -> int:
+        """Latent values of a padded image of ``shape``: ``latent`` channels at 1/8 resolution."""
+        return self.model.latent * (shape[0] // 8) * (shape[1] // 8)
+
+    def min_tile_payload(self, sections: list[bytes], shape: tuple[int, int, int]) -> int:
+        """The ranges (4 bytes a channel) plus the latent Deflated at Deflate's largest ratio."""
+        return 4 * self.model.latent + self.latent_values(shape) // DEFLATE_MAX_RATIO
+
     def decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray:
         if len(sections) != 2:
             raise DecodeError(f"{self.name}: expected 2 sections, got {len(sections)}")
@@ -210,7 +221,7 @@ class SSDCAECodec(TorchCodec):
         r = np.frombuffer(sections[0], dtype="<f2")
         lo, hi = r[:m], r[m:]
         th, tw = h // TILE, w // TILE
-        n = m * th * tw * (TILE // 8) ** 2
+        n = self.latent_values(shape)
         raw = inflate(sections[1], n)
         if len(raw) != n:
             raise DecodeError(f"{self.name}: latent has {len(raw)} values, expected {n}")
