@@ -44,3 +44,7 @@ class CodecCrashError(CodecbenchError):
 
 class CodecTimeoutError(CodecbenchError, TimeoutError):
     """A codec call did not finish within the time limit; its worker process was killed."""
+
+
+class OptionError(CodecbenchError, ValueError):
+    """A command-line or API option is out of range (e.g. ``--threads 0``, ``--timeout nan``, ``--repeats -3``)."""

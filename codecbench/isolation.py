@@ -8,7 +8,9 @@ raised. The caller gets:
 
 - the function's result, or the exception it raised, re-raised unchanged
   (codecbench's errors pickle; any other is re-raised as ``RuntimeError``
-  carrying its type name and message);
+  carrying its type name and message, and so is a ``SystemExit`` — a
+  ``sys.exit()`` in the called code fails that call, it neither stops the
+  worker nor reaches the caller as ``SystemExit``);
 - :class:`~codecbench.errors.CodecCrashError` when the worker dies during the
   call (a segfault, ``abort()``, the kernel's OOM killer, ``os._exit``):
   the message names the signal or exit status and the last line the worker
@@ -267,14 +269,21 @@ def _read_exact(stream: Any, n: int) -> bytes | None:
     return bytes(buf)
 
 
+def _described(exc: BaseException) -> RuntimeError:
+    """A RuntimeError carrying ``exc``'s type name and the first line of its message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return RuntimeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError with its type name and message."""
+    """``exc`` if it is an ``Exception`` that survives pickling, else :func:`_described` of it."""
+    if not isinstance(exc, Exception):  # e.g. SystemExit: the caller must not exit with it
+        return _described(exc)
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        return RuntimeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        return _described(exc)
 
 
 def serve() -> None:
@@ -310,8 +319,8 @@ def serve() -> None:
                     module, _, attr = name.partition(":")
                     functions[name] = getattr(importlib.import_module(module), attr)
                 result = ("ok", functions[name](*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the caller
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        except BaseException as exc:  # noqa: BLE001 - everything (sys.exit() included) goes back to the caller
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             result = ("error", _portable(exc))
         try:

@@ -36,13 +36,13 @@ from codecbench import metrics
 from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
 from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
-from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.errors import CodecbenchError, DecodeError, OptionError
 from codecbench.images import SourceFile, source_file
 from codecbench.reports.bdrate import DEFAULT_ANCHOR
 from codecbench.reports.markdown import render_reports
 from codecbench.reports.rd import RDOptions, section_renderer
 from codecbench.results import Record, library_versions, machine_meta, write_results
-from codecbench.runner import base_record, error_text, quality_fields, takes_dataset, unreadable_record
+from codecbench.runner import base_record, check_count, error_text, quality_fields, takes_dataset, unreadable_record
 
 DEFAULT_REPORT_DIR = Path("reports")
 WARMUP_ROUNDS = 1  # untimed rounds before a benchmark's timed ones
@@ -293,8 +293,16 @@ def codecbench_session(pytestconfig: pytest.Config) -> BenchSession:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Check the numeric options (``--max-images`` ≥ 1, ``--rounds`` ≥ 1, ``--report-per-image`` ≥ 0; a
+    one-line ``pytest.UsageError`` otherwise) and create the session."""
+    try:
+        check_count("--max-images", config.getoption("codecbench_max_images"), 1)
+        check_count("--rounds", config.getoption("codecbench_rounds"), 1)
+        check_count("--report-per-image", config.getoption("codecbench_report_per_image"), 0)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[_SESSION_KEY] = BenchSession(
-        max_images=config.getoption("codecbench_max_images"), rounds=max(1, config.getoption("codecbench_rounds"))
+        max_images=config.getoption("codecbench_max_images"), rounds=config.getoption("codecbench_rounds")
     )
 
 

@@ -27,11 +27,23 @@ that one record (``CodecCrashError``) and a fresh worker takes the next one.
 ``timeout=SECONDS`` (``--timeout``) bounds each such call; a codec that
 exceeds it is stopped by killing its worker (``CodecTimeoutError``), so a
 timeout implies isolation. Timings are taken inside the worker, exactly as
-in-process; worker start-up is never inside a timeout or a timed region.
+in-process; worker start-up, building the codec (model loading) and its
+warm-up rounds are never inside the per-image timeout or a timed region: each
+fresh worker builds and warms a codec in a separate call bounded by
+``max(STARTUP_TIMEOUT, timeout)`` (a warm-up that hangs is stopped then).
+
+A codec that raises anything but ``KeyboardInterrupt`` — ``SystemExit`` from
+a plugin's ``sys.exit()`` included — costs that image's record only.
+
+Numeric options are checked up front (:func:`check_options`,
+:class:`Timing`): ``threads`` from 1 to :data:`MAX_THREADS`, a finite
+``timeout`` above 0, ``repeats`` ≥ 1, ``warmup`` ≥ 0; anything else is an
+:class:`~codecbench.errors.OptionError`.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import warnings
@@ -45,9 +57,9 @@ from codecbench import metrics
 from codecbench.cache import RunCache
 from codecbench.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
-from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.errors import CodecbenchError, DecodeError, OptionError
 from codecbench.images import SourceFile, source_file
-from codecbench.isolation import Worker
+from codecbench.isolation import STARTUP_TIMEOUT, Worker
 from codecbench.results import Record, ResultsStore
 
 
@@ -75,12 +87,41 @@ class TimeSpent:
         return f"time: {wall:.1f} s wall; {share}"
 
 
+#: the most threads a codec may be given (torch crashes on absurd counts such as 100000)
+MAX_THREADS = 1024
+
+
+def check_count(name: str, value: int | None, low: int, high: int | None = None) -> None:
+    """Raise :class:`OptionError` unless ``value`` is None or an integer from ``low`` to ``high`` (None: no bound)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise OptionError(f"{name} must be an integer {bound}, got {value!r}")
+
+
+def check_options(*, threads: int | None = None, timeout: float | None = None, max_images: int | None = None) -> None:
+    """Raise :class:`OptionError` for a thread count outside 1..MAX_THREADS, a timeout that is not a finite
+    number of seconds above 0, or ``max_images`` below 1 (None: not set, always accepted)."""
+    check_count("--threads", threads, 1, MAX_THREADS)
+    check_count("--max-images", max_images, 1)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise OptionError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
+
+
 @dataclass(frozen=True)
 class Timing:
-    """How codec calls are timed: untimed warm-up rounds per codec, timed repeats per image."""
+    """How codec calls are timed: untimed warm-up rounds per codec (≥ 0), timed repeats per image (≥ 1).
+
+    Raises :class:`OptionError` for other values.
+    """
 
     warmup: int = 1
     repeats: int = 1
+
+    def __post_init__(self) -> None:
+        check_count("--warmup", self.warmup, 0)
+        check_count("--repeats", self.repeats, 1)
 
 
 def timed(call: Callable[[], object], codec: Codec, repeats: int) -> tuple[object, float]:
@@ -187,7 +228,8 @@ class Runner:
     """Runs codec specs over datasets, appending records to an optional store.
 
     ``specs`` may contain sweeps (``jpeg``, ``jpeg:quality=10|90``); they are
-    expanded and validated before anything runs, so a bad spec fails fast.
+    expanded and validated before anything runs, so a bad spec fails fast;
+    so are ``threads`` and ``timeout`` (:func:`check_options`).
     """
 
     def __init__(
@@ -202,6 +244,7 @@ class Runner:
         timeout: float | None = None,
         isolate: bool = False,
     ) -> None:
+        check_options(threads=threads, timeout=timeout)
         self.specs = [single for spec in specs for single in expand_spec(spec)]
         if not self.specs:
             raise CodecbenchError("no codec specs to run")
@@ -212,6 +255,8 @@ class Runner:
         self.cache = cache
         self._codecs: dict[str, Codec] = {}
         self._warm: set[str] = set()
+        #: (spec, worker start) pairs whose codec is built and warmed up in the worker process
+        self._prepared: set[tuple[str, int]] = set()
         self._stale: set[str] = set()
         #: where the wall time of this runner's work went so far
         self.time_spent = TimeSpent()
@@ -257,7 +302,9 @@ class Runner:
         try:
             for key, value in self._measure(codec, image).items():
                 setattr(record, key, value)
-        except Exception as exc:  # one image's failure must not end the run
+        except BaseException as exc:  # one image's failure (even a plugin's sys.exit) must not end the run
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             record.error = error_text(exc)
         return record
 
@@ -286,13 +333,26 @@ class Runner:
         return measured, measured["enc_s"] + measured["dec_s"]
 
     def _codec_call(self, function: Callable, codec: Codec, image: np.ndarray, *args: object) -> Any:
-        """``function(codec, image, *args)`` after the codec's warm-up: here, or in the worker process."""
+        """``function(codec, image, *args)`` after the codec's warm-up: here, or in the worker process.
+
+        In the worker, building and warming the codec is a call of its own (once per worker process), so
+        the per-image ``timeout`` bounds ``function`` alone.
+        """
         if self._worker is None:
             self._warm_up(codec, image)
             return function(codec, image, *args)
+        self._worker.start()  # a fresh worker after a crash or timeout: its codecs must be built again
+        prepared = (codec.spec, self._worker.starts)
+        if prepared not in self._prepared:
+            self._worker.call(
+                "codecbench.runner:prepare_isolated", codec.spec, self.device, self.threads, image, self.timing.warmup,
+                timeout=None if self.timeout is None else max(STARTUP_TIMEOUT, self.timeout),
+                describe=f"{codec.spec} (building and warm-up)",
+            )
+            self._prepared.add(prepared)
         return self._worker.call(
             "codecbench.runner:isolated_call", function.__name__, codec.spec, self.device, self.threads, image,
-            self.timing.warmup, args, timeout=self.timeout, describe=codec.spec,
+            args, timeout=self.timeout, describe=codec.spec,
         )
 
     def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
@@ -344,18 +404,18 @@ class Runner:
         return record
 
 
-
-_ISOLATED_WARM: set[tuple] = set()
-
-
-def isolated_call(function: str, spec: str, device: str, threads: int | None, image: np.ndarray, warmup: int,
-                  args: tuple) -> Any:
-    """(In a worker process, see ``Runner(isolate=True)``) warm the codec up once, then run ``function``."""
+def prepare_isolated(spec: str, device: str, threads: int | None, image: np.ndarray, warmup: int) -> None:
+    """(In a worker process, see ``Runner(isolate=True)``) build the codec and run its ``warmup`` rounds on ``image``."""
     from codecbench.isolation import worker_codec
 
     codec = worker_codec(spec, device, threads)
-    if (spec, device, threads) not in _ISOLATED_WARM:
-        _ISOLATED_WARM.add((spec, device, threads))
-        for _ in range(warmup):
-            codec.decode(codec.encode(image))
-    return {"measure": measure, "retime": retime}[function](codec, image, *args)
+    for _ in range(warmup):
+        codec.decode(codec.encode(image))
+
+
+def isolated_call(function: str, spec: str, device: str, threads: int | None, image: np.ndarray,
+                  args: tuple) -> Any:
+    """(In a worker process, see ``Runner(isolate=True)``) run ``function`` (measure or retime) on ``image``."""
+    from codecbench.isolation import worker_codec
+
+    return {"measure": measure, "retime": retime}[function](worker_codec(spec, device, threads), image, *args)

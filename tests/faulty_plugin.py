@@ -11,7 +11,12 @@ Codecs (raw pixels behind a small header ``b"FD" + H, W, C``):
 ``faulty-demo``
     works, except on images of particular widths: 17 → ``decode`` calls
     ``os.abort()``; 19 → ``decode`` sleeps forever; 23 → ``decode``
-    dereferences a null pointer (SIGSEGV); 29 → ``encode`` raises RuntimeError.
+    dereferences a null pointer (SIGSEGV); 29 → ``encode`` raises RuntimeError;
+    31 → ``decode`` calls ``sys.exit(3)``.
+``slow-init-demo``
+    works, but its constructor (a model loading, say) sleeps
+    ``$CB_SLOW_INIT_S`` seconds (default 6); if ``$CB_INIT_GATE`` names a file,
+    it waits until that file exists instead (at most 300 s).
 ``segv-demo``
     decodes its own streams; a stream whose magic is damaged makes it
     segfault, one whose height field is 0xFFFF makes it hang.
@@ -26,6 +31,7 @@ MODULE = textwrap.dedent('''
     import ctypes
     import os
     import struct
+    import sys
     import time
 
     import numpy as np
@@ -64,6 +70,29 @@ MODULE = textwrap.dedent('''
                     time.sleep(3600)
             if w == 23:
                 ctypes.string_at(0)
+            if w == 31:
+                sys.exit(3)
+            return _decode(data)
+
+
+    class SlowInitDemo(Codec):
+        name = "slow-init-demo"
+        lossless = True
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            gate = os.environ.get("CB_INIT_GATE")
+            if gate:
+                deadline = time.monotonic() + 300
+                while not os.path.exists(gate) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            else:
+                time.sleep(float(os.environ.get("CB_SLOW_INIT_S", "6")))
+
+        def _encode(self, image):
+            return _encode(image)
+
+        def _decode(self, data):
             return _decode(data)
 
 
@@ -93,5 +122,6 @@ def install(folder: Path) -> Path:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cb-faulty-demo\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
         "[codecbench.codecs]\nfaulty-demo = cb_faulty_demo:FaultyDemo\nsegv-demo = cb_faulty_demo:SegvDemo\n"
+        "slow-init-demo = cb_faulty_demo:SlowInitDemo\n"
     )
     return folder

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -13,10 +16,10 @@ from codecbench.cache import ResultsCache, RunCache
 from codecbench.codec import split_specs, with_settings
 from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
-from codecbench.errors import SpecError
+from codecbench.errors import ResultsError, SpecError
 from codecbench.reports.markdown import render_reports
 from codecbench.results import ResultsStore, machine_meta
-from codecbench.runner import Runner, Timing
+from codecbench.runner import MAX_THREADS, Runner, Timing, check_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,18 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="results file (JSON, written atomically; default: %(default)s)")
     p.add_argument("--report-dir", type=Path, metavar="DIR", help="also write DIR/<dataset>.md for each dataset")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="threads per codec (default: all cores)")
-    p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images of each dataset")
-    p.add_argument("--repeats", type=int, default=1, help="timed calls per image; the median is kept")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds per codec before timing")
+    p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores)")
+    p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images (N ≥ 1) of each dataset")
+    p.add_argument("--repeats", type=int, default=1, help="timed calls per image (≥ 1); the median is kept")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds per codec before timing (≥ 0)")
     p.add_argument("--download", action="store_true", help="download missing datasets (checksummed)")
     p.add_argument("--fresh", action="store_true", help="discard an existing results file instead of resuming")
     p.add_argument("--isolate", action="store_true",
                    help="run codec calls in a worker process: a native crash (segfault, abort) costs one record "
                    "and the run goes on")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="stop a codec that takes longer than this on one image (encode, decode and metrics) and "
-                   "record the image as failed; implies --isolate (a hung codec is stopped by killing its worker)")
+                   help="stop a codec that takes longer than this (> 0) on one image (encode, decode and metrics; "
+                   "not model loading or warm-up) and record the image as failed; implies --isolate (a hung codec is stopped by killing its worker)")
     # results cache (codecbench.cache)
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
     p.add_argument("--retime", action="store_true",
@@ -59,10 +62,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
+def lock_path(out: Path) -> Path:
+    """The lock file of results file ``out``: ``<out>.lock``, next to it (left in place after the run)."""
+    return Path(str(out) + ".lock")
+
+
+@contextlib.contextmanager
+def results_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on results file ``out`` (``flock`` on :func:`lock_path`) while the block runs.
+
+    Raises :class:`ResultsError` at once if another process holds it: two runs writing one results file
+    would lose each other's records. The lock goes with the process, even if it is killed.
+    """
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsError(f"{out} is being written by another codecbench run (lock {path} is held)") from None
+        yield
+
+
 def run_command(args: argparse.Namespace) -> int:
     specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
+    check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images)
+    timing = Timing(warmup=args.warmup, repeats=args.repeats)
+    with results_lock(args.out):
+        return _run_locked(args, specs, timing)
+
+
+def _run_locked(args: argparse.Namespace, specs: list[str], timing: Timing) -> int:
+    """The run itself, while this process holds the results file's lock."""
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
     if args.fresh:
         for path in (args.out, Path(str(args.out) + ".journal")):
@@ -71,7 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
         timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=args.threads))
     cache = None if args.no_cache else RunCache(ResultsCache(args.cache), retime=args.retime, repeats=args.repeats)
     runner = Runner(specs, device=args.device, threads=args.threads,
-                    timing=Timing(warmup=args.warmup, repeats=args.repeats), store=store, cache=cache,
+                    timing=timing, store=store, cache=cache,
                     timeout=args.timeout, isolate=args.isolate)
     failed, start = 0, time.perf_counter()
     try:
