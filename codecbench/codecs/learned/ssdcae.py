@@ -229,7 +229,11 @@ class SSDCAECodec(TorchCodec):
         if int(q.max(initial=0)) >= (1 << self.config["bits"]):
             raise DecodeError(f"{self.name}: latent value out of range for {self.config['bits']} bits")
         y = dequantize_latent(q, lo, hi, self.config["bits"])
-        y = y.reshape(m, th * tw, TILE // 8, TILE // 8).permute(1, 0, 2, 3).to(self.torch_device)
-        out = batched(self.model.decoder, y)  # (T, 3, 128, 128)
-        out = out.reshape(th, tw, 3, TILE, TILE).permute(2, 0, 3, 1, 4).reshape(1, 3, h, w)
-        return self.to_image(out)
+        y = y.reshape(m, th * tw, TILE // 8, TILE // 8).permute(1, 0, 2, 3)
+        # each batch goes straight into the uint8 image: no float copy of the whole image is ever held
+        out = np.empty((th, TILE, tw, TILE, 3), dtype=np.uint8)
+        for first, chunk in zip(range(0, th * tw, BATCH_TILES), y.split(BATCH_TILES)):
+            rows, cols = np.divmod(np.arange(first, first + len(chunk)), tw)
+            tiles = self.model.decoder(chunk.to(self.torch_device))  # (T, 3, 128, 128)
+            out[rows, :, cols] = np.stack([self.to_image(tile[None]) for tile in tiles])
+        return out.reshape(h, w, 3)
