@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 import codecbench
-from codecbench.errors import CacheError
+from codecbench.errors import CacheError, ResultsError
 
 CACHE_SCHEMA = 1
 ENV = "CODECBENCH_CACHE"
@@ -286,6 +286,9 @@ class ResultsCache:
 # -- use by the runner ---------------------------------------------------------
 #: fields every cached measurement has (the rest is whatever the runner measured: quality metrics)
 REQUIRED_FIELDS = ("bytes", "bpp", "enc_s", "dec_s")
+#: the record fields a cached measurement may set; any other key (the record's identity: ``spec``, ``image``,
+#: ``dataset``, ...) is ignored, so an edited entry can never rename or move a record
+MEASURED_FIELDS = (*REQUIRED_FIELDS, "psnr", "psnr_y", "ssim", "ms_ssim", "lossless_ok")
 #: bookkeeping stored with a measurement: the conditions its timings were taken under
 _CONDITIONS = ("threads", "repeats", "machine")
 
@@ -303,6 +306,26 @@ class Hit:
 
     measurements: dict[str, Any]
     needs_timing: bool
+
+
+def _invalid(entry: dict[str, Any]) -> str | None:
+    """Why ``entry`` cannot be reused (a required field missing, or a value the record schema refuses), or None.
+
+    Values are checked with :func:`codecbench.results.check_field`, the check records read from a results
+    file pass, so a reused entry never makes a results file unreadable.
+    """
+    from codecbench.results import check_field
+
+    missing = [k for k in REQUIRED_FIELDS if k not in entry]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for name in MEASURED_FIELDS:
+        if name in entry:
+            try:
+                check_field(name, entry[name])
+            except ResultsError as exc:
+                return str(exc)
+    return None
 
 
 class RunCache:
@@ -343,7 +366,11 @@ class RunCache:
         except CacheError as exc:
             self._failed(exc)
             return None
-        if found is None or any(k not in found for k in REQUIRED_FIELDS):
+        if found is not None and (problem := _invalid(found)) is not None:
+            print(f"codecbench: warning: results cache {self.cache.path}: ignoring a bad entry for "
+                  f"{codec.spec} ({problem}); measuring again", file=sys.stderr)
+            found = None
+        if found is None:
             self.misses += 1
             return None
         self.hits += 1
@@ -354,7 +381,7 @@ class RunCache:
         )
         needs_timing = self.retime or not same_conditions
         self.retimed += needs_timing
-        return Hit({k: v for k, v in found.items() if k not in _CONDITIONS}, needs_timing)
+        return Hit({k: v for k, v in found.items() if k in MEASURED_FIELDS}, needs_timing)
 
     def store(self, codec: Any, image: np.ndarray, measured: dict[str, Any]) -> None:
         if self.disabled:

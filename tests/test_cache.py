@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 
@@ -10,6 +11,7 @@ import pytest
 
 from codecbench.cache import ResultsCache, default_cache_path, image_digest
 from codecbench.errors import CacheError
+from codecbench.results import Record
 
 
 class FakeCodec:
@@ -217,3 +219,47 @@ def test_a_broken_cache_is_reported_once_and_the_run_goes_on(tmp_path, capsys, c
     records = _run(["jpeg:quality=50"], cache)
     assert all(r.ok for r in records.values()) and len(count_measure) == 2
     assert cache.disabled and capsys.readouterr().err.count("continuing without the cache") == 1
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"psnr_y": "high"}, {"bytes": True}, {"bpp": "1.5"}, {"bytes": 10**400}],
+    ids=["string-metric", "bool-bytes", "string-bpp", "huge-bytes"],
+)
+def test_a_bad_cache_entry_is_a_miss_and_a_warning(tmp_path, capsys, count_measure, edit):
+    path = tmp_path / "c.sqlite"
+    cold = _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
+    with sqlite3.connect(path) as conn:
+        for key, text in conn.execute("SELECT key, measurements FROM entries").fetchall():
+            entry = {**json.loads(text), **edit}
+            conn.execute("UPDATE entries SET measurements = ? WHERE key = ?", (json.dumps(entry), key))
+    cache = RunCache(ResultsCache(path))
+    warm = _run(["jpeg:quality=50"], cache)
+    assert (cache.hits, cache.misses) == (0, 2) and len(count_measure) == 4
+    assert capsys.readouterr().err.count("ignoring a bad entry") == 2
+    assert {k: r.to_json()["psnr_y"] for k, r in warm.items()} == {k: r.psnr_y for k, r in cold.items()}
+    for record in warm.values():
+        Record.from_json(record.to_json())
+
+
+def test_a_cache_entry_never_overwrites_a_records_identity(tmp_path, count_measure):
+    path = tmp_path / "c.sqlite"
+    _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
+    with sqlite3.connect(path) as conn:
+        for key, text in conn.execute("SELECT key, measurements FROM entries").fetchall():
+            entry = {**json.loads(text), "spec": "evil", "image": "x", "dataset": "y", "width": "w"}
+            conn.execute("UPDATE entries SET measurements = ? WHERE key = ?", (json.dumps(entry), key))
+    cache = RunCache(ResultsCache(path))
+    warm = _run(["jpeg:quality=50"], cache)
+    assert cache.hits == 2 and len(count_measure) == 2
+    assert all(r.spec.startswith("jpeg:") and r.dataset == "embedded" and isinstance(r.width, int)
+               for r in warm.values())
+
+
+def test_every_measured_field_is_cacheable(tmp_path):
+    from codecbench.cache import MEASURED_FIELDS
+    from codecbench.codec import create_codec
+
+    codec = create_codec("jpeg:quality=50", threads=1)
+    measured = runner_module.measure(codec, np.full((16, 16, 3), 100, dtype=np.uint8), 1)
+    assert set(measured) <= set(MEASURED_FIELDS)
