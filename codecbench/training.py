@@ -323,7 +323,9 @@ def train(cfg: TrainConfig) -> dict:
     optimizer = trainable.configure_optimizer(model, cfg.lr)
     step, wall = 0, 0.0
     if cfg.resume and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        from codecbench.codecs.learned.base import load_checkpoint
+
+        state = load_checkpoint(state_path)  # weights_only; an unsafe or corrupt state is a CheckpointError
         if state.get("model") != cfg.model or state.get("options") != trainable.opts:
             raise SpecError(f"{state_path} is a state of {state.get('model')} {state.get('options')}, not {cfg.model} {trainable.opts}")
         model.load_state_dict(state["state_dict"])
