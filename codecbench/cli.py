@@ -3,7 +3,8 @@
 Each subcommand is a module in :mod:`codecbench.commands` exposing
 ``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
 Errors a user can cause are :class:`CodecbenchError`: printed as one line,
-exit status 2.
+exit status 2. So is any other :class:`OSError` (a disk full or a read-only
+folder where a command writes), as the OS states it: errno, message, path.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file or folder the commands do not name themselves: the OS's one line
+        print(f"codecbench: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("codecbench: interrupted (results written so far are kept)", file=sys.stderr)
         return 130

@@ -35,7 +35,7 @@ from typing import Any, Iterable, Sequence
 from codecbench.errors import ResultsError
 from codecbench.reports.bdrate import DEFAULT_METHOD, bd_rate
 from codecbench.reports.curves import Curve, CurvePoint, curves, point_of
-from codecbench.results import Record, read_records
+from codecbench.results import MAX_MAGNITUDE, Record, check_field, json_excerpt, parse_json, read_records
 
 _REQUIRED = ("codec", "spec", "dataset", "image")
 
@@ -98,13 +98,13 @@ def load_results(path: str | os.PathLike) -> tuple[list[Record], str]:
     if not text.strip():
         raise ResultsError(f"{path}: empty results file")
     try:
-        doc = json.loads(text)
+        doc = parse_json(text, str(path))
     except json.JSONDecodeError:
         doc = None
     if doc is None:  # JSON Lines
         first = text.lstrip().split("\n", 1)[0]
         try:
-            json.loads(first)
+            parse_json(first, f"{path}:1")
         except json.JSONDecodeError:
             raise ResultsError(f"{path}: not JSON or JSON Lines") from None
         _check_lines(path, text)
@@ -131,7 +131,7 @@ def _check_lines(path: Path, text: str) -> None:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line, f"{path}:{number}")
         except json.JSONDecodeError:
             raise ResultsError(f"{path}:{number}: not a JSON record") from None
         _check_fields(path, number, obj)
@@ -157,48 +157,52 @@ def _records(path: Path, objs: list) -> list[Record]:
     return out
 
 
+#: The ``extra_info`` values of a pytest-benchmark entry that are :class:`Record` fields (checked with its schema).
+_BENCH_FIELDS = ("codec", "setting", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "lossless", "lossless_ok",
+                 "threads", "bytes", "enc_s", "dec_s")
+
+
 def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
     """One pseudo-record per (spec, dataset, device): the dataset means from ``extra_info``.
 
     Encode and decode benchmarks of the same parametrization are merged. The
     per-image times are ``extra_info`` ``enc_s``/``dec_s`` when present, else
-    the benchmark's median divided by ``n_images``.
+    the benchmark's median divided by ``n_images``. A value of the wrong type
+    or out of range (see :func:`_bench_values`) raises :class:`ResultsError`
+    naming the benchmark.
     """
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for number, bench in enumerate(doc["benchmarks"], 1):
+        where = f"{path}: benchmark {number}"
         if not isinstance(bench, dict):
-            raise ResultsError(f"{path}: benchmark {number} is not a JSON object")
-        info = bench.get("extra_info") or {}
-        params = bench.get("params") or {}
-        if not isinstance(info, dict) or not isinstance(params, dict):
-            raise ResultsError(f"{path}: benchmark {number}: extra_info/params must be objects")
+            raise ResultsError(f"{where} is not a JSON object")
+        info, params, stats = ({} if bench.get(key) is None else bench[key] for key in ("extra_info", "params", "stats"))
+        if not all(isinstance(part, dict) for part in (info, params, stats)):
+            raise ResultsError(f"{where}: extra_info, params and stats must be objects")
         spec, dataset, device = _bench_identity(bench, info, params)
         if spec is None:
             continue  # not a codecbench benchmark
+        values = _bench_values(info, where)
         spec = canonical_spec(spec)  # benchmark ids use the spec as typed, records the canonical one
         entry = merged.setdefault((spec, dataset, device), {})
-        for key in ("codec", "setting", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "n_images", "pixels",
-                    "lossless", "lossless_ok", "n_failed", "threads", "bytes"):
-            if info.get(key) is not None:
-                entry.setdefault(key, info[key])
+        for key, value in values.items():
+            entry.setdefault(key, value)
         phase = str(info.get("phase") or bench.get("name") or "")
-        n = info.get("n_images") or 1
-        median = (bench.get("stats") or {}).get("median")
-        for tkey, word in (("enc_s", "encod"), ("dec_s", "decod")):
-            if info.get(tkey) is not None:
-                entry.setdefault(tkey, info[tkey])
-            elif word in phase and isinstance(median, (int, float)):
-                entry.setdefault(tkey, median / n)
+        median = stats.get("median")
+        if median is not None:
+            _check_amount(median, f"{where}: stats.median")
+            for tkey, word in (("enc_s", "encod"), ("dec_s", "decod")):
+                if word in phase:
+                    entry.setdefault(tkey, median / values.get("n_images", 1))
     if not merged:
         raise ResultsError(
             f"{path}: pytest-benchmark JSON without codecbench benchmarks (no spec/dataset/device in params or extra_info)"
         )
     out = []
     for (spec, dataset, device), e in merged.items():
-        n = int(e.get("n_images") or 1)
-        failed = int(e.get("n_failed") or 0)
-        pixels = float(e.get("pixels") or 0.0)
-        per_image = pixels / n if pixels else 0.0
+        n = e.get("n_images", 1)
+        failed = e.get("n_failed", 0)
+        pixels = e.get("pixels", 0)
         out.append(
             Record(
                 codec=str(e.get("codec") or spec.partition(":")[0]),
@@ -206,24 +210,53 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
                 setting=e.get("setting"),
                 dataset=dataset,
                 image=f"({n} images)",
-                width=int(per_image),
+                width=int(pixels / n),
                 height=1,
                 channels=3,
                 device=device,
                 bytes=e.get("bytes"),
-                bpp=_num(e.get("bpp")),
-                psnr=_num(e.get("psnr")),
-                psnr_y=_num(e.get("psnr_y")),
-                ssim=_num(e.get("ssim")),
-                ms_ssim=_num(e.get("ms_ssim")),
-                lossless_ok=e.get("lossless_ok", e.get("exact")),
-                enc_s=_num(e.get("enc_s")),
-                dec_s=_num(e.get("dec_s")),
-                lossless=bool(e.get("lossless", False)),
+                bpp=e.get("bpp"),
+                psnr=e.get("psnr"),
+                psnr_y=e.get("psnr_y"),
+                ssim=e.get("ssim"),
+                ms_ssim=e.get("ms_ssim"),
+                lossless_ok=e.get("lossless_ok"),
+                enc_s=e.get("enc_s"),
+                dec_s=e.get("dec_s"),
+                lossless=e.get("lossless", False),
                 error=f"{failed} of {n} images failed" if failed else None,
             )
         )
     return out
+
+
+def _bench_values(info: dict, where: str) -> dict[str, Any]:
+    """The non-null ``extra_info`` values the gate reads, each checked.
+
+    :data:`_BENCH_FIELDS` must be as :func:`~codecbench.results.check_field`
+    accepts for a record; ``n_images`` an integer ≥ 1, ``n_failed`` an
+    integer ≥ 0 and ``pixels`` a number ≥ 0, each at most 2^63. Raises
+    :class:`ResultsError` naming ``where`` and the value.
+    """
+    values = {k: info[k] for k in (*_BENCH_FIELDS, "n_images", "n_failed", "pixels") if info.get(k) is not None}
+    for key, value in values.items():
+        if key in _BENCH_FIELDS:
+            try:
+                check_field(key, value)
+            except ResultsError as exc:
+                raise ResultsError(f"{where}: extra_info {exc}") from None
+        else:
+            _check_amount(value, f"{where}: extra_info {key!r}", integer=key != "pixels",
+                          minimum=1 if key == "n_images" else 0)
+    return values
+
+
+def _check_amount(value: Any, what: str, *, integer: bool = False, minimum: int = 0) -> None:
+    """Raise :class:`ResultsError` unless ``value`` is a number (an integer if ``integer``) in [minimum, 2^63]."""
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not minimum <= value <= MAX_MAGNITUDE:
+        raise ResultsError(f"{what} must be {'an integer' if integer else 'a number'} from {minimum} to 2^63, "
+                           f"not {json_excerpt(value)}")
 
 
 def canonical_spec(spec: str) -> str:
@@ -236,10 +269,6 @@ def canonical_spec(spec: str) -> str:
     except Exception:  # a codec not installed here, or a spec this version cannot parse
         return spec
     return name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(config.items())) if config else "")
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def _bench_identity(bench: dict, info: dict, params: dict) -> tuple[str | None, str, str]:
@@ -318,6 +347,7 @@ def compare_records(
     notes: list[str] = []
     disjoint: list[tuple[str, str]] = []
     base, new = _common_images(base, new, notes, disjoint)
+    base_ok, new_ok = _ok_by_setting(base), _ok_by_setting(new)
     base_curves = {c.identity: c for c in curves(base)}
     new_curves = {c.identity: c for c in curves(new)}
     violations: list[Violation] = [
@@ -375,7 +405,8 @@ def compare_records(
                     violations.append(Violation(dataset, device, label, setting, f"setting missing from {new_name}"))
                     detail.append(f"| {label} | {setting} | {_f(p.bpp, '.4f')} | — | — | {_f(p.psnr, '.2f')} | — | — | — | — | **FAIL** |")
                     continue
-                problems = _point_problems(p, q, b.lossless, thresholds)
+                problems = _point_problems(p, q, b.lossless, thresholds) + _value_problems(
+                    base_ok.get((dataset, device, p.spec), {}), new_ok.get((dataset, device, p.spec), {}), b.lossless)
                 rise = 100.0 * (q.bpp - p.bpp) / p.bpp if q.bpp is not None and p.bpp else None
                 drop = (q.psnr - p.psnr) if q.psnr is not None and p.psnr is not None else None
                 er, dr = _ratio(q.enc_s, p.enc_s), _ratio(q.dec_s, p.dec_s)
@@ -433,6 +464,8 @@ def _point_problems(p: CurvePoint, q: CurvePoint, lossless: bool, t: Thresholds)
     problems = []
     if q.n_ok < q.n_total and not (p.n_ok < p.n_total):
         problems.append(f"{q.n_total - q.n_ok} of {q.n_total} images failed in NEW")
+    elif q.n_ok == 0:
+        problems.append("no image succeeded in NEW (nor in BASE): nothing to compare")
     if q.bpp is not None and p.bpp:
         rise = 100.0 * (q.bpp - p.bpp) / p.bpp
         if rise > t.max_bpp_rise:
@@ -440,14 +473,58 @@ def _point_problems(p: CurvePoint, q: CurvePoint, lossless: bool, t: Thresholds)
     if lossless:
         if p.exact and q.exact is False:
             problems.append("no longer an exact (lossless) round trip")
-    elif p.psnr is not None:
-        if q.psnr is None and q.n_ok:
-            if not q.exact:
-                problems.append("PSNR no longer available")
-        elif q.psnr is not None and p.psnr - q.psnr > t.max_psnr_drop:
-            problems.append(
-                f"PSNR {p.psnr:.3f} → {q.psnr:.3f} dB ({q.psnr - p.psnr:+.3f} dB, limit −{t.max_psnr_drop:g} dB)"
-            )
+    elif p.psnr is not None and q.psnr is not None and p.psnr - q.psnr > t.max_psnr_drop:
+        problems.append(
+            f"PSNR {p.psnr:.3f} → {q.psnr:.3f} dB ({q.psnr - p.psnr:+.3f} dB, limit −{t.max_psnr_drop:g} dB)"
+        )
+    return problems
+
+
+def _ok_by_setting(records: Iterable[Record]) -> dict[tuple[str, str, str], dict[str, Record]]:
+    """The successful records by (dataset, device, spec), then by image."""
+    out: dict[tuple[str, str, str], dict[str, Record]] = {}
+    for r in records:
+        if r.ok:
+            out.setdefault((r.dataset, r.device, r.spec), {})[r.image] = r
+    return out
+
+
+def _defect(value: float | int | None) -> str | None:
+    """How a measurement is unusable (``"null or missing"``, ``"NaN"``, ``"Infinity"``), or None if it is finite."""
+    if value is None:
+        return "null or missing"
+    if math.isnan(value):
+        return "NaN"
+    return None if math.isfinite(value) else json.dumps(value)
+
+
+def _value_problems(base: dict[str, Record], new: dict[str, Record], lossless: bool) -> list[str]:
+    """A failure for each gated measurement of one setting that is unusable (null, missing, NaN, infinite).
+
+    ``base`` and ``new`` are the setting's successful records by image. The
+    gated measurements are ``bpp``, and ``bytes`` and (lossy codecs only)
+    ``psnr`` where BASE has them on some image. NEW fails where such a
+    value is unusable on a successful image, unless BASE lacks it (null)
+    on that image too (a PSNR left out for an identical decode); ``bpp``
+    is never excused. BASE fails where ``bpp`` is unusable, or any gated
+    value is NaN or infinite: a gate cannot compare against it.
+    """
+    problems = []
+    for name in ("bpp", "bytes", *(() if lossless else ("psnr",))):
+        if name != "bpp" and all(_defect(getattr(r, name)) for r in base.values()):
+            continue  # not measured in BASE: not gated
+        for side, records in (("BASE", base), ("NEW", new)):
+            defects: dict[str, int] = {}
+            for image, r in records.items():
+                defect = _defect(getattr(r, name))
+                in_base = base.get(image)
+                excused = name != "bpp" and defect == "null or missing" and (
+                    side == "BASE" or (in_base is not None and getattr(in_base, name) is None))
+                if defect and not excused:
+                    defects[defect] = defects.get(defect, 0) + 1
+            if defects:
+                problems.append(f"{name} {' / '.join(defects)} in {side} "
+                                f"({sum(defects.values())} of {len(records)} successful records)")
     return problems
 
 

@@ -48,3 +48,7 @@ class CodecTimeoutError(CodecbenchError, TimeoutError):
 
 class OptionError(CodecbenchError, ValueError):
     """A command-line or API option is out of range (e.g. ``--threads 0``, ``--timeout nan``, ``--repeats -3``)."""
+
+
+class OutputError(CodecbenchError, OSError):
+    """An output file or folder cannot be written (disk full, read-only, a path through a regular file)."""

@@ -17,8 +17,10 @@ plain JSON Lines files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import time
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 import codecbench
-from codecbench.errors import ResultsError
+from codecbench.errors import OutputError, ResultsError
 
 SCHEMA_VERSION = 1
 AVERAGING = "arithmetic mean over images of per-image values (successful images only; n ok / n total reported)"
@@ -101,9 +103,7 @@ class Record:
     def from_json(cls, obj: Any) -> Record:
         """The record a JSON object describes; keys that are not fields are ignored.
 
-        Every field's value must have the type the dataclass declares (an
-        integer is accepted for a float field, ``true``/``false`` never for a
-        number). Raises :class:`ResultsError` naming the missing or wrongly
+        Every field's value must be as :func:`check_field` accepts. Raises :class:`ResultsError` naming the missing or wrongly
         typed field; readers prefix the file and the record's place in it.
         """
         if not isinstance(obj, dict):
@@ -113,10 +113,7 @@ class Record:
             raise ResultsError(f"not a codecbench record: missing field(s) {', '.join(missing)}")
         values = {k: v for k, v in obj.items() if k in _FIELD_TYPES}
         for name, value in values.items():
-            accepted = _FIELD_TYPES[name]
-            if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
-                raise ResultsError(f"field {name!r} must be {_describe_types(accepted)}, "
-                                   f"not {_describe_types((type(value),))} ({json.dumps(value)[:40]})")
+            check_field(name, value)
         return cls(**values)
 
 
@@ -136,6 +133,45 @@ def _describe_types(accepted: tuple[type, ...]) -> str:
     """How error messages name ``accepted``: ``(float, int, NoneType)`` -> ``"a number or null"``."""
     names = [_JSON_TYPE_NAMES.get(t, t.__name__) for t in accepted if not (t is int and float in accepted)]
     return " or ".join(names)
+
+
+#: The largest magnitude a finite number in a record may have (that of a signed 64-bit integer): far beyond any
+#: real measurement, and small enough that sums, products and ratios of record values stay finite floats.
+MAX_MAGNITUDE = 2**63
+
+
+def check_field(name: str, value: Any) -> None:
+    """Raise :class:`ResultsError` unless ``value`` may be the value of :class:`Record` field ``name``.
+
+    The value must have the type the dataclass declares (an integer is
+    accepted for a float field, ``true``/``false`` never for a number), and
+    a finite number must lie within ±:data:`MAX_MAGNITUDE`. NaN and
+    ±Infinity are accepted for a float field: reports and the regression
+    gate treat them as a missing measurement.
+    """
+    accepted = _FIELD_TYPES[name]
+    if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+        raise ResultsError(f"field {name!r} must be {_describe_types(accepted)}, "
+                           f"not {_describe_types((type(value),))} ({json_excerpt(value)})")
+    if _out_of_range(value):
+        raise ResultsError(f"field {name!r} is out of range ({json_excerpt(value)}; at most ±2^63)")
+
+
+def _out_of_range(value: Any) -> bool:
+    """``value`` is an integer or a finite float beyond ±:data:`MAX_MAGNITUDE`."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) > MAX_MAGNITUDE
+    return isinstance(value, int) and abs(value) > MAX_MAGNITUDE
+
+
+def json_excerpt(value: Any) -> str:
+    """The start of ``value`` as JSON, for an error message (a huge integer is not converted to text)."""
+    if isinstance(value, int) and _out_of_range(value):
+        return f"an integer of magnitude about 10^{value.bit_length() * math.log10(2):.0f}"
+    try:
+        return json.dumps(value)[:40]
+    except (ValueError, RecursionError):
+        return type(value).__name__
 
 
 #: Each :class:`Record` field's accepted value types, and the fields without a default.
@@ -219,6 +255,24 @@ def _merge_maps(maps: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list
 
 
 # -- reading -----------------------------------------------------------
+def parse_json(text: str, where: str) -> Any:
+    """``json.loads(text)``, with hostile input turned into a :class:`ResultsError` naming ``where``.
+
+    Nesting deeper than Python's recursion limit and integers longer than
+    Python's digit limit (4300) raise :class:`ResultsError`; text that is
+    not JSON raises :class:`json.JSONDecodeError` as ``json.loads`` does,
+    so that a caller can try another format (JSON Lines).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ResultsError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ResultsError(f"{where}: unreadable JSON ({str(exc).split(';')[0]})") from None
+
+
 def journal_path(path: str | os.PathLike) -> Path:
     return Path(str(path) + ".journal")
 
@@ -254,7 +308,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[Record]]:
     if not text.strip():
         raise ResultsError(f"{path}: empty results file")
     try:
-        obj = json.loads(text)
+        obj = parse_json(text, str(path))
     except json.JSONDecodeError:
         return {}, _read_lines(path, text)  # JSON Lines
     if isinstance(obj, dict) and isinstance(obj.get("records"), list):
@@ -281,7 +335,7 @@ def _read_lines(path: Path, text: str) -> list[Record]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line, f"{path}:{number}")
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # the line a killed run was writing
@@ -291,21 +345,38 @@ def _read_lines(path: Path, text: str) -> list[Record]:
 
 
 # -- writing -----------------------------------------------------------
+@contextlib.contextmanager
+def output_errors(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn an :class:`OSError` in the block (disk full, read-only folder, a path through a regular file) into an
+    :class:`~codecbench.errors.OutputError` whose one-line message names ``what``, ``path`` and the OS error."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {path}: {exc}") from None
+
+
 def write_results(path: str | os.PathLike, records: Iterable[Record], meta: dict[str, Any]) -> None:
-    """Atomically replace ``path`` with ``{"meta": meta, "records": [...]}``."""
+    """Atomically replace ``path`` with ``{"meta": meta, "records": [...]}``.
+
+    On a write error (:class:`~codecbench.errors.OutputError`) ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "records": [r.to_json() for r in records]}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with output_errors(path, "results file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(payload, f, indent=1, allow_nan=False)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -347,8 +418,9 @@ class ResultsStore:
         self._records: dict[tuple, Record] = {r.key: r for r in records}
         self.done = {k for k, r in self._records.items() if r.ok}
         self._last_write = time.monotonic()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(self.path)
+        with output_errors(self.path, "results file"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temporaries(self.path)
         if self.journal.exists():
             self.checkpoint()  # fold a killed run's journal into the JSON file
 
@@ -361,7 +433,8 @@ class ResultsStore:
         return self._records.get(key)
 
     def append(self, record: Record) -> None:
-        with open(self.journal, "a", encoding="utf-8") as f:
+        """Journal ``record`` (and checkpoint when due); a write error is an :class:`~codecbench.errors.OutputError`."""
+        with output_errors(self.journal, "results journal"), open(self.journal, "a", encoding="utf-8") as f:
             f.write(json.dumps(record.to_json(), allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -374,7 +447,8 @@ class ResultsStore:
     def checkpoint(self) -> None:
         """Write the JSON file with every record so far, then drop the journal."""
         write_results(self.path, self.records, {**self.meta, "versions": library_versions(self.records)})
-        self.journal.unlink(missing_ok=True)
+        with output_errors(self.journal, "results journal"):
+            self.journal.unlink(missing_ok=True)
         self._last_write = time.monotonic()
 
     def close(self) -> None:

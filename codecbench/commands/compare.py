@@ -13,6 +13,7 @@ from pathlib import Path
 from codecbench.compare import Thresholds, compare_files, parse_db, parse_percent, parse_ratio
 from codecbench.errors import CodecbenchError
 from codecbench.reports.bdrate import DEFAULT_METHOD, METHODS
+from codecbench.results import output_errors
 
 
 def _arg(parse):
@@ -54,8 +55,9 @@ def compare_command(args: argparse.Namespace) -> int:
     thresholds = Thresholds(args.max_bd_rate, args.max_psnr_drop, args.max_bpp_rise, args.max_slowdown)
     result = compare_files(args.base, args.new, thresholds, method=args.method)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(result.markdown, encoding="utf-8")
+        with output_errors(args.out, "report"):
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(result.markdown, encoding="utf-8")
     print(result.markdown)
     if result.violations:
         print(f"codecbench compare: {len(result.violations)} regression(s):", file=sys.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 from codecbench.reports.bdrate import DEFAULT_ANCHOR, DEFAULT_METHOD, METHODS
 from codecbench.reports.markdown import render_reports, report_filename
 from codecbench.reports.rd import RDOptions, section_renderer
-from codecbench.results import merge_meta, read_results
+from codecbench.results import merge_meta, output_errors, read_results
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,16 +53,25 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def write_reports(reports: dict[str, str], out: Path | None) -> list[Path]:
-    """Write each dataset's report to ``out/<dataset>.md`` (print them when ``out`` is None)."""
+    """Write each dataset's report to ``out/<dataset>.md`` (print them when ``out`` is None).
+
+    Each report replaces its file whole or not at all; a write error is an
+    :class:`~codecbench.errors.OutputError` naming the file.
+    """
     if out is None:
         print("\n".join(reports.values()), end="")
         return []
-    out.mkdir(parents=True, exist_ok=True)
+    with output_errors(out, "report folder"):
+        out.mkdir(parents=True, exist_ok=True)
     paths = []
     for dataset, text in reports.items():
         path = out / report_filename(dataset)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with output_errors(path, "report"):
+            try:
+                tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # undecodable file names
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
         paths.append(path)
     return paths
