@@ -22,8 +22,10 @@ Conversion rules (the README repeats them):
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,7 @@ def load_image(source: str | os.PathLike | bytes, *, gray: bool = False) -> np.n
     """
     label = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
-        stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
+        stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open_regular(source)
     except OSError as exc:
         raise ImageError(f"{label}: cannot open ({exc.strerror or exc})") from None
     with stream:
@@ -72,6 +74,22 @@ def load_image(source: str | os.PathLike | bytes, *, gray: bool = False) -> np.n
             raise ImageError(f"{label}: not an image file (or an empty one)") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"{label}: unreadable image ({exc})") from None
+
+
+def open_regular(path: str | os.PathLike) -> io.BufferedReader:
+    """Open ``path`` for reading without blocking; :class:`OSError` unless it is a regular file.
+
+    The file is opened with ``O_NONBLOCK``, so a FIFO or device never makes the caller wait for a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _png16_to_array(data: bytes, *, gray: bool) -> np.ndarray:
@@ -144,9 +162,9 @@ def source_file(path: str | os.PathLike | None) -> SourceFile | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the image's load warns, if anything is wrong
-            with Image.open(path) as img:
+            with open_regular(path) as f, Image.open(f) as img:
                 fmt = img.format
-        size = os.stat(path).st_size
+                size = os.fstat(f.fileno()).st_size
     except Exception:  # any failure of Pillow's format probes just means "not an image file"
         return None
     return SourceFile(size, fmt) if fmt else None

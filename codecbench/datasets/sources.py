@@ -401,15 +401,16 @@ class Embedded(Source):
 
 
 def natural_key(text: str) -> tuple:
-    """Sort key comparing digit runs as numbers: img2 < img10."""
-    return ([int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)], text)
+    """Sort key comparing runs of ASCII digits as numbers: img2 < img10 (other digits, ``²``, are text)."""
+    return ([int(t) if i % 2 else t for i, t in enumerate(re.split(r"([0-9]+)", text))], text)
 
 
 def folder_refs(path: Path) -> Refs:
     """Image files under ``path``, recursively, in natural order of their relative path.
 
-    Hidden files and folders (names starting with ``.``) are skipped, and symlinked
-    folders are not followed. An image's id is its relative path without the
+    Hidden files and folders (names starting with ``.``) are skipped, symlinked
+    folders are not followed, and only regular files (or links to them) are
+    listed: a FIFO or device named ``x.png`` is not an image. An image's id is its relative path without the
     suffix (``sub/img01``), or with it where two files would share an id.
     """
     found = []
@@ -417,7 +418,7 @@ def folder_refs(path: Path) -> Refs:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             p = Path(dirpath) / name
-            if not name.startswith(".") and is_image_file(p):
+            if not name.startswith(".") and is_image_file(p) and p.is_file():  # no FIFOs or devices
                 found.append(p.relative_to(path).as_posix())
     found.sort(key=natural_key)
     stems = [rel.rsplit(".", 1)[0] for rel in found]

@@ -71,8 +71,11 @@ def export_curves(curves: Iterable[Curve], out_dir: str | os.PathLike) -> list[P
         path = Path(out_dir) / _slug(c.dataset) / f"{_slug(c.label)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(curve_to_compressai(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        try:  # the file is replaced whole or not at all, and no temporary is left behind
+            tmp.write_text(json.dumps(curve_to_compressai(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         written.append(path)
     return written
 

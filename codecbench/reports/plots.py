@@ -134,8 +134,11 @@ def plot_dataset(
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
             path = out / f"{_slug(dataset)}-{kind}.png"
             tmp = path.with_name(path.name + ".tmp")
-            fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-            os.replace(tmp, path)
+            try:  # the file is replaced whole or not at all, and no temporary is left behind
+                fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
             written[kind] = path
     return written
 
