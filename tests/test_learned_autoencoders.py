@@ -182,7 +182,7 @@ def test_settings_mismatch_and_gray(ckpts):
 
 #: the rate points each learned codec ships (cnn-ae: one model per point; the others: one model for all)
 SHIPPED = {
-    "cnn-ae": {q: f"cnn-ae-q{q}.pt" for q in (0, 1, 3)},
+    "cnn-ae": {q: f"cnn-ae-q{q}.pt" for q in (0, 1, 2, 3, 4)},
     "cnn-ae-ft": {q: f"cnn-ae-ft-q{q}.pt" for q in (1, 2, 3, 4)},
     "comcnn": {q: "comcnn.pt" for q in (10, 50, 90)},
     "ssdcae": {b: "ssdcae.pt" for b in (4, 6, 8)},
