@@ -45,6 +45,7 @@ __all__ = [
     "huffman_decode",
     "RansEncoder",
     "RansDecoder",
+    "rans_min_bytes",
     "categorical",
     "laplace",
     "gaussian",
@@ -266,6 +267,30 @@ def cauchy(low: int, high: int) -> Any:
     return constriction.stream.model.QuantizedCauchy(int(low), int(high))
 
 
+#: the words a seeded rANS coder starts from: state 2^32, the least state the coder keeps while it codes
+RANS_SEED = np.array([0, 1], dtype=np.uint32)
+#: the most a seeded coder's encode step loses against −log2 p: its state is at least 2^8 times the
+#: symbol's frequency, so the integer division costs at most log2(1 / (1 − 2^-8)) bits
+RANS_ROUNDING_BITS = -float(np.log2(1 - 2.0**-8))
+
+
+def rans_quantized_pmax(p: float) -> float:
+    """An upper bound on the probability constriction's 24-bit quantization gives a symbol of model probability ``p``."""
+    return min(1.0, p * (1 + 2**-8) + 2**-16)
+
+
+def rans_min_bytes(count: int, pmax: float) -> int:
+    """A lower bound on the bytes of a *seeded* rANS payload holding ``count`` symbols, none of whose
+    models gives any symbol a probability above ``pmax`` (before quantization).
+
+    Each symbol multiplies the coded number by at least 1 / q · (1 − 2^-8), q =
+    :func:`rans_quantized_pmax` (``pmax``), starting from the seed's 2^32;
+    the payload's bytes must hold that number.
+    """
+    bits = -float(np.log2(rans_quantized_pmax(pmax))) - RANS_ROUNDING_BITS
+    return 4 + int(count * max(0.0, bits) // 8)
+
+
 class RansEncoder:
     """Collects batches of symbols with their models; :meth:`finish` returns the rANS payload.
 
@@ -276,8 +301,18 @@ class RansEncoder:
     and params, batch by batch, in the same order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, seeded: bool = False) -> None:
+        """``seeded``: start from the state 2^32 (:data:`RANS_SEED`) instead of the empty coder.
+
+        An empty coder codes a run of its model's lowest symbol for free while
+        its state is small, so a payload can be arbitrarily short for the
+        symbols it holds. From the seed every symbol costs at least
+        −log2 of its quantized probability less :data:`RANS_ROUNDING_BITS`,
+        which makes :func:`rans_min_bytes` a sound lower bound; the payload
+        grows by about 4 bytes. The decoder must be seeded too.
+        """
         self._batches: list[tuple[np.ndarray, Any, tuple[np.ndarray, ...]]] = []
+        self._seeded = seeded
 
     def add(self, symbols: np.ndarray, model: Any, *params: np.ndarray) -> None:
         symbols = np.ascontiguousarray(symbols, dtype=np.int32).ravel()
@@ -285,7 +320,8 @@ class RansEncoder:
         self._batches.append((symbols, model, params))
 
     def finish(self) -> bytes:
-        coder = constriction.stream.stack.AnsCoder()
+        ans = constriction.stream.stack.AnsCoder
+        coder = ans(RANS_SEED.copy()) if self._seeded else ans()
         try:
             for symbols, model, params in reversed(self._batches):
                 if len(symbols):
@@ -305,7 +341,9 @@ class RansEncoder:
 class RansDecoder:
     """Decodes what :class:`RansEncoder` wrote, batch by batch; :meth:`finish` checks the end."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, *, seeded: bool = False) -> None:
+        """``seeded``: the payload of a seeded :class:`RansEncoder` (it must end on :data:`RANS_SEED`)."""
+        self._seeded = seeded
         words = bytes_to_words(data)
         try:
             self._coder = constriction.stream.stack.AnsCoder(words)
@@ -339,8 +377,11 @@ class RansDecoder:
         return bool(self._coder.is_empty())
 
     def finish(self) -> None:
-        """DecodeError unless all data was consumed (a cheap check against corruption)."""
-        if not self._coder.is_empty():
+        """DecodeError unless all data was consumed, down to the seed if seeded (a cheap check against corruption)."""
+        if self._seeded:
+            if not np.array_equal(self._coder.get_compressed(), RANS_SEED):
+                raise DecodeError("corrupt rANS payload (it does not end on the coder's seed state)")
+        elif not self._coder.is_empty():
             raise DecodeError("corrupt rANS payload (data left over after the last symbol)")
 
 

@@ -29,7 +29,7 @@ ALLOCATION_LIMIT = 16 << 20
 
 @pytest.fixture(scope="module")
 def codecs():
-    return {name: create_codec(name, threads=1) for name in ("cnn-ae", "ssdcae", "comcnn", "mlp-huffman")}
+    return {name: create_codec(name, threads=1) for name in ("cnn-ae", "ssdcae", "comcnn", "mlp-huffman", "mlp-ans")}
 
 
 def _stream(codec, height: int, width: int, tiles: list[list[bytes]], channels: int = 3) -> bytes:
@@ -102,10 +102,39 @@ def test_mlp_huffman_tiles_below_a_bit_a_residual(codecs):
 
 @pytest.mark.parametrize("name, shape", [("cnn-ae", (48, 80, 3)), ("ssdcae", (128, 256, 3)),
                                          ("comcnn", (30, 44, 3)), ("comcnn", (30, 44, 1)),
-                                         ("mlp-huffman", (20, 30, 3))])
+                                         ("mlp-huffman", (20, 30, 3)), ("mlp-ans", (20, 30, 3)),
+                                         ("mlp-ans", (24, 20, 1))])
 def test_the_bound_never_refuses_what_the_encoder_writes(codecs, name, shape):
     """Flat images give the smallest payloads: they stay above the bound and decode."""
     c = codecs[name]
     for value in (0, 128, 255):
         image = np.full(shape, value, np.uint8)
         assert c.decode(c.encode(image)).shape == shape
+
+
+def test_mlp_ans_50_byte_stream_declaring_862x450(codecs):
+    """The fuzz campaign's hang: 34 payload bytes under a header declaring 862×450 (11.3 s before its error).
+
+    Seeded rANS spends at least 0.10 bit a value, so 862×450×3 values need 14.9 kB.
+    """
+    import time
+
+    c = codecs["mlp-ans"]
+    data = _stream(c, 450, 862, [[bytes(range(0x5A, 0x5A + 34))]])
+    assert len(data) == 50
+    t0 = time.perf_counter()
+    _rejects_without_allocating(c, data)
+    assert time.perf_counter() - t0 < 1
+
+
+def test_mlp_ans_real_image_with_a_black_end_stays_above_the_bound(codecs, data_root):
+    """A Kodak crop whose last rows (the decoder's last values) are black: once free in rANS, now coded."""
+    from codecbench.images import load_image
+
+    c = codecs["mlp-ans"]
+    image = load_image(data_root / "kodak" / "kodim23.png")[:48, :64].copy()
+    image[16:] = 0
+    data = c.encode(image)
+    payload = sum(len(s) for s in Container.from_bytes(data, c.name, format_versions=(c.format_version,)).sections)
+    assert payload >= c.min_tile_payload([], image.shape) > 0
+    assert np.array_equal(c.decode(data), image)
