@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 #: modules of this package that define codecs; add yours here
-_MODULES: tuple[str, ...] = ("mlp", "cnn_ae", "ssdcae", "comcnn", "hyperprior", "gan_hyperprior", "cnn_rnn_ae")
+_MODULES: tuple[str, ...] = ("mlp", "cnn_ae", "ssdcae", "comcnn", "hyperprior", "gan_hyperprior", "cnn_rnn_ae", "gan_ae")
 
 for _module in _MODULES:
     importlib.import_module(f"{__name__}.{_module}")
