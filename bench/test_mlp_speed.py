@@ -19,7 +19,7 @@ from codecbench import metrics
 from codecbench.codec import create_codec
 from codecbench.datasets import get_dataset
 from codecbench.errors import DatasetError
-from codecbench.runner import timed
+from codecbench.engine.measure import timed
 
 GOAL_S = 10.0  # seconds for one encode plus one decode of one image
 THREADS = 2  # the goal's core count

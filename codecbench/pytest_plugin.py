@@ -6,7 +6,8 @@ codec spec × dataset × device (from ``--codecs``, ``--datasets``,
 ``--devices``); the ``codecbench_session`` fixture holds the session's images,
 codecs, bitstreams and records. At the end of the session the reporter writes
 ``<report-dir>/<dataset>.md`` for each dataset and the results file they came
-from, ``<report-dir>/<dataset>.json`` (default report dir: ``reports/``);
+from, ``<report-dir>/<dataset>.json`` (default report dir: ``results/``, git-ignored; the committed
+``reports/`` are written only with ``--report-dir reports``); ``--metrics`` picks the metrics;
 ``--report-anchor``, ``--report-per-image`` and ``--report-file-size`` shape
 the report as ``codecbench report``'s ``--anchor``, ``--per-image`` and
 ``--file-size`` do.
@@ -32,19 +33,20 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
-from codecbench import metrics
 from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
-from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
-from codecbench.errors import CodecbenchError, DecodeError, OptionError
+from codecbench.engine.measure import check_count, score
+from codecbench.errors import CodecbenchError, OptionError
 from codecbench.images import SourceFile, source_file
 from codecbench.reports.bdrate import DEFAULT_ANCHOR
-from codecbench.reports.markdown import render_reports
-from codecbench.reports.rd import RDOptions, section_renderer
+from codecbench.reports.output import build_reports, write_reports
+from codecbench.reports.rd import RDOptions
 from codecbench.results import Record, library_versions, machine_meta, write_results
-from codecbench.runner import base_record, check_count, error_text, quality_fields, takes_dataset, unreadable_record
+from codecbench.metrics import METRICS, select_metrics
+from codecbench.runner import base_record, error_text, takes_dataset, unreadable_record
 
-DEFAULT_REPORT_DIR = Path("reports")
+#: where the session writes its reports and results by default: git-ignored, never the committed reports/
+DEFAULT_REPORT_DIR = Path("results")
 WARMUP_ROUNDS = 1  # untimed rounds before a benchmark's timed ones
 
 #: What the session's ``enc_s``/``dec_s`` time (the ``timed_region`` of its reports and results files).
@@ -89,7 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="timed rounds per benchmark, each over the whole dataset (default: 3)")
     group.addoption("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, dest="codecbench_report_dir",
                     metavar="DIR", help="where the session writes <dataset>.md and <dataset>.json "
-                    "(default: reports/ under the rootdir)")
+                    "(default: results/ under the rootdir, git-ignored; the committed reports/ only when asked)")
+    group.addoption("--metrics", default="", dest="codecbench_metrics", metavar="NAMES",
+                    help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
+                    "see `codecbench list --metrics`")
     group.addoption("--report-anchor", default=DEFAULT_ANCHOR, dest="codecbench_report_anchor", metavar="CODEC",
                     help=f"BD-rate anchor codec or curve label of the session report (default: {DEFAULT_ANCHOR})")
     group.addoption("--report-per-image", type=int, default=0, dest="codecbench_report_per_image", metavar="N",
@@ -133,6 +138,7 @@ class BenchSession:
 
     max_images: int | None
     rounds: int
+    metrics: tuple[str, ...]
     images: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
     codecs: dict[tuple[str, str], Codec] = field(default_factory=dict)
     streams: dict[BenchCase, list[bytes | None]] = field(default_factory=dict)
@@ -199,15 +205,11 @@ class BenchSession:
             record.error = "encode failed"
             return record
         try:
-            decoded = codec.decode(data)
-            if decoded.shape != image.shape:
-                raise DecodeError(f"decoded shape {decoded.shape} differs from the original {image.shape}")
+            measured = score(codec, image, data, codec.decode(data), metrics=self.metrics)
         except Exception as exc:
             record.error = error_text(exc)
             return record
-        record.bytes = len(data)
-        record.bpp = metrics.bpp(len(data), *image.shape[:2])
-        for key, value in quality_fields(codec, image, decoded).items():
+        for key, value in measured.items():
             setattr(record, key, value)
         return record
 
@@ -272,7 +274,7 @@ def _summary(codec: Codec, case: BenchCase, records: list[Record]) -> dict[str, 
         "n_images": len(records),
         "n_failed": len(records) - len(ok),
         "pixels": sum(r.width * r.height for r in records),
-        **{attr: mean(attr) for attr in ("bpp", "psnr", "psnr_y", "ssim", "ms_ssim")},
+        **{attr: mean(attr) for attr in ("bpp", *METRICS)},
         "versions": ok[0].versions if ok else {},
     }
 
@@ -299,10 +301,12 @@ def pytest_configure(config: pytest.Config) -> None:
         check_count("--max-images", config.getoption("codecbench_max_images"), 1)
         check_count("--rounds", config.getoption("codecbench_rounds"), 1)
         check_count("--report-per-image", config.getoption("codecbench_report_per_image"), 0)
+        chosen = select_metrics(config.getoption("codecbench_metrics"))
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_SESSION_KEY] = BenchSession(
-        max_images=config.getoption("codecbench_max_images"), rounds=config.getoption("codecbench_rounds")
+        max_images=config.getoption("codecbench_max_images"), rounds=config.getoption("codecbench_rounds"),
+        metrics=chosen,
     )
 
 
@@ -322,8 +326,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     # the RD analysis (codecbench.reports.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
     options = RDOptions(anchor=config.getoption("codecbench_report_anchor"), plots_dir=out / "plots", report_dir=out,
                         per_image=config.getoption("codecbench_report_per_image"))
-    reports = render_reports(records, meta, sections=[section_renderer(records, options)],
-                             file_size=config.getoption("codecbench_report_file_size"))
+    reports = build_reports(records, meta, rd=options, file_size=config.getoption("codecbench_report_file_size"))
     for dataset, path in zip(reports, write_reports(reports, out)):
         mine = [r for r in records if r.dataset == dataset]
         write_results(path.with_suffix(".json"), mine, {**meta, **_setup_meta(mine)})

@@ -7,30 +7,33 @@ is JSON::
               averaging convention, timing}, "records": [...]}
 
 always replaced atomically (temp file, fsync, rename). While a run is going,
-each record is also appended to a *journal* beside it (``results.json.journal``,
-one JSON object per line, fsynced), so a run killed at any point loses at most
-the record being written: :class:`ResultsStore` folds the journal back in when
-the same run is started again, and removes it once the JSON file holds
-everything. :func:`read_records` reads the JSON file plus any journal, and also
-plain JSON Lines files.
+:class:`ResultsStore` only appends each record to a *journal* beside it
+(``results.json.journal``, one JSON line per record, fsynced in small
+batches), so a run killed at any point loses at most the record being
+written; the JSON file is written once, when the run ends (compaction), or
+when the same run is started again after a kill (the journal folded in).
+:func:`read_results` is the one reader of results files: the JSON file plus
+any journal, and also plain JSON Lines files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import json
 import math
 import os
 import platform
 import time
 import types
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, field, fields, make_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, get_args, get_origin, get_type_hints
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 import codecbench
 from codecbench.errors import OutputError, ResultsError
+from codecbench.metrics import METRICS
 
 SCHEMA_VERSION = 1
 AVERAGING = "arithmetic mean over images of per-image values (successful images only; n ok / n total reported)"
@@ -43,49 +46,8 @@ TIMED_REGION = (
 SOURCE_FIELDS = ("source_bytes", "source_format")
 
 
-@dataclass
-class Record:
-    """What one codec setting did to one image.
-
-    Rates: ``bytes`` is the full stored bitstream, ``bpp`` = 8·bytes/(H·W).
-    Quality (see :mod:`codecbench.metrics`): ``psnr``/``psnr_y`` in dB (None
-    when the decoded image is identical), ``ssim``, ``ms_ssim`` (None below
-    161 px); ``lossless_ok`` (lossless codecs only, else None): the decode is
-    bit-exact. Times in seconds per image: ``enc_s`` and ``dec_s`` are the
-    median over the timed calls after warm-up, of the codec call alone.
-    ``error`` is set, and the measurements left None, when this image failed.
-    ``channels``, ``lossless`` and ``versions`` (codec format and library
-    versions) make a record stand on its own. ``source_bytes`` (size in
-    bytes) and ``source_format`` (Pillow's name, ``"PNG"``, ``"JPEG"``)
-    describe the image file the pixels were read from, for the compression
-    rate and ratio against it; None when that file is not one image (a
-    CIFAR-10 pickle) or in results written before they were recorded.
-    """
-
-    codec: str
-    spec: str
-    setting: float | int | str | None
-    dataset: str
-    image: str
-    width: int
-    height: int
-    channels: int = 3
-    bytes: int | None = None
-    bpp: float | None = None
-    psnr: float | None = None
-    psnr_y: float | None = None
-    ssim: float | None = None
-    ms_ssim: float | None = None
-    enc_s: float | None = None
-    dec_s: float | None = None
-    device: str = "cpu"
-    threads: int = 1
-    lossless_ok: bool | None = None
-    error: str | None = None
-    lossless: bool = False
-    versions: dict[str, str] = field(default_factory=dict)
-    source_bytes: int | None = None
-    source_format: str | None = None
+class _RecordMethods:
+    """The behaviour of :class:`Record` (its fields: :data:`_RATE_FIELDS`, one per metric, :data:`_RUN_FIELDS`)."""
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -97,7 +59,10 @@ class Record:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, in declaration order, as a JSON object (``versions`` a copy)."""
+        obj = {name: getattr(self, name) for name in _FIELD_NAMES}
+        obj["versions"] = dict(self.versions)
+        return obj
 
     @classmethod
     def from_json(cls, obj: Any) -> Record:
@@ -115,6 +80,42 @@ class Record:
         for name, value in values.items():
             check_field(name, value)
         return cls(**values)
+
+
+#: The fields of :class:`Record` before and after its metric fields (which :data:`codecbench.metrics.METRICS` adds).
+_RATE_FIELDS: list[tuple[str, Any, Any]] = [
+    ("codec", str), ("spec", str), ("setting", float | int | str | None), ("dataset", str), ("image", str),
+    ("width", int), ("height", int), ("channels", int, 3), ("bytes", int | None, None), ("bpp", float | None, None),
+]
+_RUN_FIELDS: list[tuple[str, Any, Any]] = [
+    ("enc_s", float | None, None), ("dec_s", float | None, None), ("device", str, "cpu"), ("threads", int, 1),
+    ("lossless_ok", bool | None, None), ("error", str | None, None), ("lossless", bool, False),
+    ("versions", dict[str, str], field(default_factory=dict)), ("source_bytes", int | None, None),
+    ("source_format", str | None, None),
+]
+Record = make_dataclass(
+    "Record",
+    [*_RATE_FIELDS, *[(name, float | None, None) for name in METRICS], *_RUN_FIELDS],
+    bases=(_RecordMethods,),
+)
+Record.__module__ = __name__  # so that records pickle (to and from worker processes) by this module's name
+Record.__doc__ = """What one codec setting did to one image.
+
+    Rates: ``bytes`` is the full stored bitstream, ``bpp`` = 8·bytes/(H·W).
+    Quality: one field per metric of :data:`codecbench.metrics.METRICS`, in
+    table order after ``bpp`` (``psnr``/``psnr_y`` in dB, None when the
+    decoded image is identical; ``ssim``; ``ms_ssim``, None below 161 px; a
+    metric that was not computed is None); ``lossless_ok`` (lossless codecs
+    only, else None): the decode is bit-exact. Times in seconds per image: ``enc_s`` and ``dec_s`` are the
+    median over the timed calls after warm-up, of the codec call alone.
+    ``error`` is set, and the measurements left None, when this image failed.
+    ``channels``, ``lossless`` and ``versions`` (codec format and library
+    versions) make a record stand on its own. ``source_bytes`` (size in
+    bytes) and ``source_format`` (Pillow's name, ``"PNG"``, ``"JPEG"``)
+    describe the image file the pixels were read from, for the compression
+    rate and ratio against it; None when that file is not one image (a
+    CIFAR-10 pickle) or in results written before they were recorded.
+    """
 
 
 #: How the JSON types of record values are named in error messages.
@@ -178,6 +179,7 @@ def json_excerpt(value: Any) -> str:
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     name: _accepted_types(hint) for name, hint in get_type_hints(Record).items()
 }
+_FIELD_NAMES = tuple(f.name for f in fields(Record))
 _REQUIRED_FIELDS = tuple(f.name for f in fields(Record) if f.default is MISSING and f.default_factory is MISSING)
 
 
@@ -274,24 +276,56 @@ def parse_json(text: str, where: str) -> Any:
 
 
 def journal_path(path: str | os.PathLike) -> Path:
+    """The journal of results file ``path``: ``<path>.journal``, beside it."""
     return Path(str(path) + ".journal")
 
 
-def read_results(path: str | os.PathLike) -> tuple[dict[str, Any], list[Record]]:
-    """``(meta, records)`` of a results file (JSON, or JSON Lines) plus its journal if present.
+def load_json(path: str | os.PathLike) -> tuple[str, Any]:
+    """The text of the file at ``path`` and its value as one JSON document (None when it is not one: JSON Lines).
 
-    When a spec was measured twice for the same image, the later record wins.
+    For a caller that recognises other formats before handing the file to
+    :func:`read_results` (``compare`` reads pytest-benchmark JSON). Raises
+    :class:`ResultsError` when the file is missing, unreadable, empty or
+    hostile JSON (see :func:`parse_json`).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: unreadable results file ({exc})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty results file")
+    try:
+        return text, parse_json(text, str(path))
+    except json.JSONDecodeError:
+        return text, None
+
+
+def read_results(path: str | os.PathLike, loaded: tuple[str, Any] | None = None) -> tuple[dict[str, Any], list[Record]]:
+    """``(meta, records)`` of a results file plus its journal if present: the one reader of results files.
+
+    The file is a JSON document ``{"meta": …, "records": […]}`` (``meta``
+    optional), JSON Lines (one record per line; no meta), or one record as a
+    JSON object. Every record must hold the fields :class:`Record` has no
+    default for, each as :func:`check_field` accepts. An unterminated last
+    line that is not JSON (a killed writer's) is skipped, in a journal
+    always, in a JSON Lines file after at least one record. When a spec was
+    measured twice for the same image, the later record wins. ``loaded`` is
+    what :func:`load_json` returned for ``path``, when the caller has read
+    it already. Any problem is a :class:`ResultsError` of one line naming
+    the file (and the record: ``file: record N: …`` in a document,
+    ``file:N: …`` in JSON Lines).
     """
     path = Path(path)
     journal = journal_path(path)
-    if not path.exists() and not journal.exists():
-        raise ResultsError(f"{path}: no such results file")
     meta: dict[str, Any] = {}
     records: list[Record] = []
-    if path.exists():
-        meta, records = _read_file(path)
+    if loaded is not None or path.exists() or not journal.exists():
+        meta, records = _parse_results(path, *(loaded or load_json(path)))
     if journal.exists():
-        records += _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"))
+        records += _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"), journal=True)
     return meta, list({r.key: r for r in records}.values())
 
 
@@ -300,23 +334,16 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     return read_results(path)[1]
 
 
-def _read_file(path: Path) -> tuple[dict[str, Any], list[Record]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: unreadable results file ({exc})") from None
-    if not text.strip():
-        raise ResultsError(f"{path}: empty results file")
-    try:
-        obj = parse_json(text, str(path))
-    except json.JSONDecodeError:
-        return {}, _read_lines(path, text)  # JSON Lines
-    if isinstance(obj, dict) and isinstance(obj.get("records"), list):
-        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-        return meta, [_record(r, f"{path}: record {i}") for i, r in enumerate(obj["records"], 1)]
-    if isinstance(obj, dict) and "spec" in obj:  # a JSON Lines file of one record
-        return {}, [_record(obj, str(path))]
-    raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}})")
+def _parse_results(path: Path, text: str, doc: Any) -> tuple[dict[str, Any], list[Record]]:
+    """The meta and records of results file ``path`` whose text is ``text`` and JSON value ``doc``."""
+    if doc is None:
+        return {}, _read_lines(path, text, journal=False)
+    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
+        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        return meta, [_record(r, f"{path}: record {i}") for i, r in enumerate(doc["records"], 1)]
+    if isinstance(doc, dict) and "spec" in doc:  # a JSON Lines file of one record
+        return {}, [_record(doc, str(path))]
+    raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}} or JSON Lines)")
 
 
 def _record(obj: Any, where: str) -> Record:
@@ -327,8 +354,8 @@ def _record(obj: Any, where: str) -> Record:
         raise ResultsError(f"{where}: {exc}") from None
 
 
-def _read_lines(path: Path, text: str) -> list[Record]:
-    """JSON Lines records; an unterminated last line that is not JSON (a killed writer's) is skipped."""
+def _read_lines(path: Path, text: str, *, journal: bool) -> list[Record]:
+    """The records of JSON Lines ``text`` (see :func:`read_results` for the torn last line)."""
     lines = text.split("\n")
     records = []
     for number, line in enumerate(lines, 1):
@@ -337,8 +364,10 @@ def _read_lines(path: Path, text: str) -> list[Record]:
         try:
             obj = parse_json(line, f"{path}:{number}")
         except json.JSONDecodeError:
+            if not journal and not records:
+                raise ResultsError(f"{path}: not JSON or JSON Lines") from None
             if number == len(lines):
-                break  # the line a killed run was writing
+                break  # the line a killed writer was writing
             raise ResultsError(f"{path}:{number}: not a codecbench record (not JSON)") from None
         records.append(_record(obj, f"{path}:{number}"))
     return records
@@ -394,35 +423,73 @@ def _remove_stale_temporaries(path: Path) -> None:
             continue
 
 
-class ResultsStore:
-    """The results file of a run that can be killed and resumed.
+#: Journal lines written between two fsyncs at most, and the most seconds a written line waits for its fsync
+#: (checked when the next record comes): what an OS crash or power loss may cost, never a killed process.
+SYNC_EVERY = 64
+SYNC_S = 1.0
 
-    Opening an existing file (and its journal, if a previous run was killed)
-    loads its records; ``done`` holds the keys of the successful ones, so a
-    resumed run computes only what is missing or failed. :meth:`append`
-    journals each record (one fsynced line) and rewrites the JSON file
-    atomically at most every ``checkpoint_s`` seconds; :meth:`close` writes
-    it a last time and removes the journal.
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of results file ``path``: ``<path>.lock``, beside it (left in place after the run)."""
+    return Path(str(path) + ".lock")
+
+
+def _lock(path: Path) -> IO[str]:
+    """The open :func:`lock_path` of ``path``, holding an exclusive ``flock`` (released when it is closed).
+
+    Raises :class:`ResultsError` at once if another store (in this process or another) holds it: two writers
+    of one results file would lose each other's records. The lock goes with the process, even if it is killed.
+    """
+    lock = lock_path(path)
+    with output_errors(lock, "results lock"):
+        handle = open(lock, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ResultsError(f"{path} is being written by another codecbench run (lock {lock} is held)") from None
+    return handle
+
+
+class ResultsStore:
+    """The results file of a run that can be killed and resumed; its only writer while open.
+
+    Opening takes the exclusive lock :func:`lock_path` (:class:`ResultsError`
+    if another store holds it), discards the file and its journal if
+    ``fresh``, else loads their records (:meth:`get` looks one up in O(1)) and
+    folds a killed run's journal into the file (:meth:`compact`).
+    :meth:`append` adds one JSON line to the journal, handed to the OS before
+    it returns (a killed process loses at most the record being written) and
+    fsynced every :data:`SYNC_EVERY` records or :data:`SYNC_S` seconds: O(1)
+    per record, and the JSON file is not touched while the run goes.
+    :meth:`close` compacts (O(n) in the records; not when nothing was
+    appended, so a run that measured nothing leaves the file as it was) and
+    releases the lock.
     """
 
-    def __init__(self, path: str | os.PathLike, *, meta: dict[str, Any] | None = None,
-                 checkpoint_s: float = 10.0) -> None:
+    def __init__(self, path: str | os.PathLike, *, meta: dict[str, Any] | None = None, fresh: bool = False) -> None:
         self.path = Path(path)
         self.journal = journal_path(self.path)
-        self.checkpoint_s = checkpoint_s
-        if self.path.exists() or self.journal.exists():
-            old_meta, records = read_results(self.path)
-        else:
-            old_meta, records = {}, []
-        self.meta = {**old_meta, **(meta or machine_meta())}
-        self._records: dict[tuple, Record] = {r.key: r for r in records}
-        self.done = {k for k, r in self._records.items() if r.ok}
-        self._last_write = time.monotonic()
         with output_errors(self.path, "results file"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_temporaries(self.path)
-        if self.journal.exists():
-            self.checkpoint()  # fold a killed run's journal into the JSON file
+        self._lock: IO[str] | None = _lock(self.path)
+        self._journal_file: IO[str] | None = None
+        self._unsynced, self._synced_at = 0, time.monotonic()
+        self._appended = False  # since the last compaction
+        try:
+            with output_errors(self.path, "results file"):
+                if fresh:
+                    self.path.unlink(missing_ok=True)
+                    self.journal.unlink(missing_ok=True)
+                _remove_stale_temporaries(self.path)
+            old_meta, records = read_results(self.path) if self.path.exists() or self.journal.exists() else ({}, [])
+            self.meta = {**old_meta, **(meta or machine_meta())}
+            self._records: dict[tuple, Record] = {r.key: r for r in records}
+            if self.journal.exists():
+                self.compact()  # fold a killed run's journal into the JSON file
+        except BaseException:
+            self._release()
+            raise
 
     @property
     def records(self) -> list[Record]:
@@ -433,34 +500,67 @@ class ResultsStore:
         return self._records.get(key)
 
     def append(self, record: Record) -> None:
-        """Journal ``record`` (and checkpoint when due); a write error is an :class:`~codecbench.errors.OutputError`."""
-        with output_errors(self.journal, "results journal"), open(self.journal, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record.to_json(), allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self._records[record.key] = record
-        if record.ok:
-            self.done.add(record.key)
-        if time.monotonic() - self._last_write >= self.checkpoint_s:
-            self.checkpoint()
-
-    def checkpoint(self) -> None:
-        """Write the JSON file with every record so far, then drop the journal."""
-        write_results(self.path, self.records, {**self.meta, "versions": library_versions(self.records)})
+        """Journal ``record`` (it replaces a stored record of the same key); a write error is an
+        :class:`~codecbench.errors.OutputError`."""
+        line = json.dumps(record.to_json(), allow_nan=False) + "\n"
         with output_errors(self.journal, "results journal"):
+            if self._journal_file is None:
+                self._journal_file = open(self.journal, "a", encoding="utf-8")
+            self._journal_file.write(line)
+            self._journal_file.flush()
+            self._unsynced += 1
+            if self._unsynced >= SYNC_EVERY or time.monotonic() - self._synced_at >= SYNC_S:
+                self._sync()
+        self._records[record.key] = record
+        self._appended = True
+
+    def _sync(self) -> None:
+        assert self._journal_file is not None
+        os.fsync(self._journal_file.fileno())
+        self._unsynced, self._synced_at = 0, time.monotonic()
+
+    def compact(self) -> None:
+        """Replace the JSON file atomically with every record so far (O(n)), then remove the journal.
+
+        On a write error (:class:`~codecbench.errors.OutputError`) the file is left as it was and the journal
+        keeps the records.
+        """
+        write_results(self.path, self.records, {**self.meta, "versions": library_versions(self._records.values())})
+        with output_errors(self.journal, "results journal"):
+            self._close_journal()
             self.journal.unlink(missing_ok=True)
-        self._last_write = time.monotonic()
+        self._appended = False
+
+    def _close_journal(self) -> None:
+        if self._journal_file is not None:
+            try:
+                self._sync()
+            finally:
+                self._journal_file.close()
+                self._journal_file = None
 
     def close(self) -> None:
-        self.checkpoint()
+        """Compact if a record was appended since the last compaction, and release the lock (also when
+        compaction fails); a second call does nothing."""
+        if self._lock is None:
+            return
+        try:
+            if self._appended:
+                self.compact()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with output_errors(self.journal, "results journal"):
+            try:
+                self._close_journal()
+            finally:
+                if self._lock is not None:
+                    self._lock.close()
+                    self._lock = None
 
     def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def iter_ok(records: Iterable[Record]) -> Iterator[Record]:
-    """The successful records."""
-    return (r for r in records if r.ok)

@@ -1,9 +1,10 @@
 """Evaluate configured codecs over a dataset and produce result records.
 
 The loop streams the dataset: each image is loaded once, run through every
-codec spec, and dropped. For each (spec, image) the runner encodes, decodes,
-checks the decoded shape, computes the metrics of :mod:`codecbench.metrics`
-and times the two codec calls separately:
+codec spec, and dropped. For each (spec, image) the runner calls
+:func:`codecbench.engine.measure.measure` (encode, decode, shape check, the
+selected metrics of :mod:`codecbench.metrics`, the two codec calls timed
+separately):
 
 - before its first timed call each codec gets ``warmup`` untimed encode and
   decode rounds (on the first image it meets), so one-off set-up (library
@@ -44,20 +45,20 @@ Numeric options are checked up front (:func:`check_options`,
 from __future__ import annotations
 
 import math
-import statistics
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 import codecbench
-from codecbench import metrics
 from codecbench.cache import RunCache
 from codecbench.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
-from codecbench.errors import CodecbenchError, DecodeError, OptionError
+from codecbench.engine.measure import Timing, check_count, measure, retime
+from codecbench.metrics import default_metrics
+from codecbench.errors import CodecbenchError, OptionError
 from codecbench.images import SourceFile, source_file
 from codecbench.isolation import STARTUP_TIMEOUT, Worker
 from codecbench.results import Record, ResultsStore
@@ -91,15 +92,6 @@ class TimeSpent:
 MAX_THREADS = 1024
 
 
-def check_count(name: str, value: int | None, low: int, high: int | None = None) -> None:
-    """Raise :class:`OptionError` unless ``value`` is None or an integer from ``low`` to ``high`` (None: no bound)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise OptionError(f"{name} must be an integer {bound}, got {value!r}")
-
-
 def check_options(*, threads: int | None = None, timeout: float | None = None, max_images: int | None = None) -> None:
     """Raise :class:`OptionError` for a thread count outside 1..MAX_THREADS, a timeout that is not a finite
     number of seconds above 0, or ``max_images`` below 1 (None: not set, always accepted)."""
@@ -107,70 +99,6 @@ def check_options(*, threads: int | None = None, timeout: float | None = None, m
     check_count("--max-images", max_images, 1)
     if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise OptionError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How codec calls are timed: untimed warm-up rounds per codec (≥ 0), timed repeats per image (≥ 1).
-
-    Raises :class:`OptionError` for other values.
-    """
-
-    warmup: int = 1
-    repeats: int = 1
-
-    def __post_init__(self) -> None:
-        check_count("--warmup", self.warmup, 0)
-        check_count("--repeats", self.repeats, 1)
-
-
-def timed(call: Callable[[], object], codec: Codec, repeats: int) -> tuple[object, float]:
-    """Run ``call`` ``repeats`` times; return its last result and the median seconds."""
-    seconds = []
-    result = None
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        result = call()
-        codec.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return result, statistics.median(seconds)
-
-
-def measure(codec: Codec, image: np.ndarray, repeats: int = 1) -> dict:
-    """Encode, decode and score one image; return the measured fields of a Record.
-
-    Raises :class:`DecodeError` if the decoded image does not have the
-    original's shape; any codec exception propagates to the caller.
-    """
-    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
-    decoded, dec_s = timed(lambda: codec.decode(data), codec, repeats)
-    if decoded.shape != image.shape:
-        raise DecodeError(f"decoded shape {decoded.shape} differs from the original {image.shape}")
-    h, w = image.shape[:2]
-    return {
-        "bytes": len(data),
-        "bpp": metrics.bpp(len(data), h, w),
-        **quality_fields(codec, image, decoded),
-        "enc_s": enc_s,
-        "dec_s": dec_s,
-    }
-
-
-def retime(codec: Codec, image: np.ndarray, repeats: int, expected_bytes: int) -> dict | None:
-    """Time encode and decode again (for a cache hit); None if the bitstream size changed."""
-    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
-    if len(data) != expected_bytes:  # the codec no longer writes what was cached: measure afresh
-        return None
-    _, dec_s = timed(lambda: codec.decode(data), codec, repeats)
-    return {"enc_s": enc_s, "dec_s": dec_s}
-
-
-def quality_fields(codec: Codec, image: np.ndarray, decoded: np.ndarray) -> dict:
-    """The metrics of one decoded image; ``lossless_ok`` is kept for lossless codecs only."""
-    fields = metrics.quality(image, decoded)
-    if not codec.lossless:
-        fields["lossless_ok"] = None
-    return fields
 
 
 def versions_of(codec: Codec) -> dict[str, str]:
@@ -229,7 +157,8 @@ class Runner:
 
     ``specs`` may contain sweeps (``jpeg``, ``jpeg:quality=10|90``); they are
     expanded and validated before anything runs, so a bad spec fails fast;
-    so are ``threads`` and ``timeout`` (:func:`check_options`).
+    so are ``threads`` and ``timeout`` (:func:`check_options`). ``metrics``
+    names the metrics to compute (default: the table's default ones).
     """
 
     def __init__(
@@ -243,8 +172,11 @@ class Runner:
         cache: RunCache | None = None,
         timeout: float | None = None,
         isolate: bool = False,
+        metrics: Sequence[str] | None = None,
     ) -> None:
         check_options(threads=threads, timeout=timeout)
+        #: the metric names every record gets (:func:`codecbench.metrics.select_metrics`; None: the defaults)
+        self.metrics = tuple(metrics) if metrics is not None else default_metrics()
         self.specs = [single for spec in specs for single in expand_spec(spec)]
         if not self.specs:
             raise CodecbenchError("no codec specs to run")
@@ -321,13 +253,15 @@ class Runner:
         # results cache (codecbench.cache): look up before encoding ...
         if self.cache is not None:
             hit = self.cache.lookup(codec, image)
+            if hit is not None and not set(self.metrics) <= hit.measurements.keys():
+                hit = None  # measured without a metric asked for now: measure again (and store all of them)
             if hit is not None and not hit.needs_timing:
                 return hit.measurements, 0.0
             if hit is not None:
                 times = self._codec_call(retime, codec, image, self.timing.repeats, hit.measurements["bytes"])
                 if times is not None:
                     return {**hit.measurements, **times}, times["enc_s"] + times["dec_s"]
-        measured = self._codec_call(measure, codec, image, self.timing.repeats)
+        measured = self._codec_call(_measure_with, codec, image, self.timing.repeats, self.metrics)
         if self.cache is not None:  # ... and store after measuring
             self.cache.store(codec, image, measured)
         return measured, measured["enc_s"] + measured["dec_s"]
@@ -418,4 +352,9 @@ def isolated_call(function: str, spec: str, device: str, threads: int | None, im
     """(In a worker process, see ``Runner(isolate=True)``) run ``function`` (measure or retime) on ``image``."""
     from codecbench.isolation import worker_codec
 
-    return {"measure": measure, "retime": retime}[function](worker_codec(spec, device, threads), image, *args)
+    return {f.__name__: f for f in (_measure_with, retime)}[function](worker_codec(spec, device, threads), image, *args)
+
+
+def _measure_with(codec: Codec, image: np.ndarray, repeats: int, metrics: Sequence[str]) -> dict:
+    """:func:`~codecbench.engine.measure.measure` with positional options (as worker calls pass them)."""
+    return measure(codec, image, repeats, metrics=metrics)

@@ -108,7 +108,8 @@ def test_gray_images_are_scored_on_their_one_channel(pair):
 
 @pytest.mark.parametrize("shape", [(200, 240, 3), (170, 300, 1), (60, 80, 3)])
 def test_one_pass_ssim_and_ms_ssim_equal_the_library_functions(shape, monkeypatch):
-    """quality() filters once for both: the values are pytorch_msssim's own, whole or one channel at a time."""
+    """quality() filters once for both, with its own float32 filtering: within 1e-5 of pytorch_msssim's public
+    functions (float32 rounding of a different summation order), whole or one channel at a time."""
     import torch
     from pytorch_msssim import ms_ssim as lib_ms_ssim, ssim as lib_ssim
 
@@ -120,10 +121,10 @@ def test_one_pass_ssim_and_ms_ssim_equal_the_library_functions(shape, monkeypatc
         want_ssim = float(lib_ssim(t(a), t(b), data_range=255.0))
         want_ms = float(lib_ms_ssim(t(a), t(b), data_range=255.0)) if min(shape[:2]) > 160 else None
     got = metrics.quality(a, b)
-    assert got["ssim"] == pytest.approx(want_ssim, abs=1e-6)
-    assert (got["ms_ssim"] is None) if want_ms is None else got["ms_ssim"] == pytest.approx(want_ms, abs=1e-6)
+    assert got["ssim"] == pytest.approx(want_ssim, abs=1e-5)
+    assert (got["ms_ssim"] is None) if want_ms is None else got["ms_ssim"] == pytest.approx(want_ms, abs=1e-5)
     assert metrics.ssim(a, b) == got["ssim"] and metrics.ms_ssim(a, b) == got["ms_ssim"]
     monkeypatch.setattr(metrics, "PER_CHANNEL_SAMPLES", 1)  # the large-image path: one channel at a time
     per_channel = metrics.ssim_ms_ssim(a, b)
-    assert per_channel[0] == pytest.approx(want_ssim, abs=1e-6)
-    assert (per_channel[1] is None) if want_ms is None else per_channel[1] == pytest.approx(want_ms, abs=1e-6)
+    assert per_channel[0] == pytest.approx(want_ssim, abs=1e-5)
+    assert (per_channel[1] is None) if want_ms is None else per_channel[1] == pytest.approx(want_ms, abs=1e-5)

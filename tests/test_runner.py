@@ -11,8 +11,9 @@ from pathlib import Path
 
 from codecbench.cache import ResultsCache, RunCache
 from codecbench.images import SourceFile, source_file
-from codecbench.results import ResultsStore, read_records, read_results
-from codecbench.runner import Runner, Timing, measure
+from codecbench.results import ResultsStore, journal_path, read_records, read_results
+from codecbench.engine.measure import measure
+from codecbench.runner import Runner, Timing
 from codecbench import create_codec
 from tests.conftest import smooth_image
 
@@ -48,13 +49,15 @@ def test_run_over_folder_records_bad_files_and_goes_on(image_folder, tmp_path):
 
 
 def test_resume_after_a_kill_keeps_journaled_records_and_skips_a_torn_line(image_folder, tmp_path):
-    path = tmp_path / "r.json"
-    store = ResultsStore(path, checkpoint_s=1e9)  # nothing but the journal is written until close()
+    killed = tmp_path / "killed.json"
+    store = ResultsStore(killed)  # nothing but the journal is written until close()
     list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
-    journal = Path(str(path) + ".journal")
-    lines = journal.read_text().splitlines()
-    assert not path.exists() and len(lines) == 4
-    journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # as if killed mid-write
+    lines = journal_path(killed).read_text().splitlines()
+    assert not killed.exists() and len(lines) == 4
+    # what a run killed mid-write leaves (its lock died with it): a journal with a torn last line, no JSON file
+    path = tmp_path / "r.json"
+    journal = journal_path(path)
+    journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
     store = ResultsStore(path)
     assert len(store.records) == 2 and path.exists() and not journal.exists()
     kept = {r.key for r in store.records if r.ok}

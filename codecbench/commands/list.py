@@ -1,4 +1,4 @@
-"""``codecbench list``: the registered codecs and known datasets."""
+"""``codecbench list``: the registered codecs, the metrics and the known datasets."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from rich.table import Table
 
 from codecbench.codec import available_codecs
 from codecbench.datasets import available_datasets, data_root, is_available
+from codecbench.metrics import METRICS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list codecs (with settings and sweeps) and datasets (with availability)")
-    p.add_argument("what", nargs="?", choices=("codecs", "datasets"),
-                   help="list only these (default: codecs, then datasets)")
+    p = subparsers.add_parser("list", help="list codecs (with settings and sweeps), metrics and datasets "
+                              "(with availability)")
+    p.add_argument("what", nargs="?", choices=("codecs", "metrics", "datasets"),
+                   help="list only these (default: codecs, metrics, then datasets)")
     p.set_defaults(func=list_command)
 
 
@@ -22,6 +24,8 @@ def list_command(args: argparse.Namespace) -> int:
     console = Console()
     if args.what in (None, "codecs"):
         console.print(codecs_table())
+    if args.what in (None, "metrics"):
+        console.print(metrics_table())
     if args.what in (None, "datasets"):
         console.print(datasets_table())
     return 0
@@ -35,6 +39,15 @@ def codecs_table() -> Table:
         sweep = " ".join(map(str, cls.sweep))
         table.add_row(name, "lossless" if cls.lossless else "lossy", cls.param or "—", sweep, settings,
                       ", ".join(cls.devices))
+    return table
+
+
+def metrics_table() -> Table:
+    """Each metric of the table (built-in and plug-ins): unit, direction, whether runs compute it by default."""
+    table = Table("metric", "label", "unit", "better", "default", "needs torch")
+    for name, m in METRICS.items():
+        table.add_row(name, m.label, m.unit or "—", "higher" if m.higher_is_better else "lower",
+                      "yes" if m.default else "no (--metrics +" + name + ")", "yes" if m.needs_torch else "no")
     return table
 
 

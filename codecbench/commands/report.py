@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from codecbench.reports.bdrate import DEFAULT_ANCHOR, DEFAULT_METHOD, METHODS
-from codecbench.reports.markdown import render_reports, report_filename
-from codecbench.reports.rd import RDOptions, section_renderer
-from codecbench.results import merge_meta, output_errors, read_results
+from codecbench.reports.output import build_reports, write_reports
+from codecbench.reports.rd import RDOptions
+from codecbench.results import merge_meta, read_results
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,37 +41,10 @@ def report_command(args: argparse.Namespace) -> int:
         file_meta, file_records = read_results(path)
         metas.append(file_meta)
         records += file_records
-    meta = merge_meta(metas)
-    sections = []
+    rd = None
     if not args.no_rd:
         plots = None if args.no_plots else args.plots or (args.out / "plots" if args.out else None)
-        options = RDOptions(anchor=args.anchor, method=args.method, references=args.reference, plots_dir=plots,
-                            report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai)
-        sections.append(section_renderer(records, options))
-    write_reports(render_reports(records, meta or None, sections=sections, file_size=args.file_size), args.out)
+        rd = RDOptions(anchor=args.anchor, method=args.method, references=args.reference, plots_dir=plots,
+                       report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai)
+    write_reports(build_reports(records, merge_meta(metas), rd=rd, file_size=args.file_size), args.out)
     return 0
-
-
-def write_reports(reports: dict[str, str], out: Path | None) -> list[Path]:
-    """Write each dataset's report to ``out/<dataset>.md`` (print them when ``out`` is None).
-
-    Each report replaces its file whole or not at all; a write error is an
-    :class:`~codecbench.errors.OutputError` naming the file.
-    """
-    if out is None:
-        print("\n".join(reports.values()), end="")
-        return []
-    with output_errors(out, "report folder"):
-        out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for dataset, text in reports.items():
-        path = out / report_filename(dataset)
-        tmp = path.with_name(path.name + ".tmp")
-        with output_errors(path, "report"):
-            try:
-                tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # undecodable file names
-                tmp.replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        paths.append(path)
-    return paths

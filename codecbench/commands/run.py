@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from codecbench.cache import ResultsCache, RunCache
 from codecbench.codec import split_specs, with_settings
-from codecbench.commands.report import write_reports
 from codecbench.datasets import get_dataset
-from codecbench.errors import ResultsError, SpecError
-from codecbench.reports.markdown import render_reports
+from codecbench.errors import SpecError
+from codecbench.metrics import select_metrics
+from codecbench.reports.output import build_reports, write_reports
+from codecbench.reports.rd import RDOptions
 from codecbench.results import ResultsStore, machine_meta
 from codecbench.runner import MAX_THREADS, Runner, Timing, check_options
+
+
+#: where results go unless --out says otherwise: a git-ignored folder, never the committed reports/
+DEFAULT_OUT = Path("results") / "results.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated datasets (repeatable; default: embedded), e.g. kodak,bsd300:gray,folder:PATH")
     p.add_argument("-s", "--settings", default="", metavar="KEY=VALUES",
                    help="settings for every selected codec that declares them, e.g. quality=30|60|90")
-    p.add_argument("-o", "--out", type=Path, default=Path("results.json"),
-                   help="results file (JSON, written atomically; default: %(default)s)")
-    p.add_argument("--report-dir", type=Path, metavar="DIR", help="also write DIR/<dataset>.md for each dataset")
+    p.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT,
+                   help="results file (JSON, written atomically; default: %(default)s, in a git-ignored folder)")
+    p.add_argument("--report-dir", type=Path, metavar="DIR",
+                   help="also write DIR/<dataset>.md for each dataset: the full report of `codecbench report` "
+                   "(RD analysis and plots included)")
+    p.add_argument("--metrics", default="", metavar="NAMES",
+                   help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
+                   "see `codecbench list metrics`")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores)")
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images (N ≥ 1) of each dataset")
@@ -62,50 +69,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
-def lock_path(out: Path) -> Path:
-    """The lock file of results file ``out``: ``<out>.lock``, next to it (left in place after the run)."""
-    return Path(str(out) + ".lock")
-
-
-@contextlib.contextmanager
-def results_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on results file ``out`` (``flock`` on :func:`lock_path`) while the block runs.
-
-    Raises :class:`ResultsError` at once if another process holds it: two runs writing one results file
-    would lose each other's records. The lock goes with the process, even if it is killed.
-    """
-    path = lock_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ResultsError(f"{out} is being written by another codecbench run (lock {path} is held)") from None
-        yield
-
-
 def run_command(args: argparse.Namespace) -> int:
     specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
     check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images)
+    metrics = select_metrics(args.metrics)
     timing = Timing(warmup=args.warmup, repeats=args.repeats)
-    with results_lock(args.out):
-        return _run_locked(args, specs, timing)
-
-
-def _run_locked(args: argparse.Namespace, specs: list[str], timing: Timing) -> int:
-    """The run itself, while this process holds the results file's lock."""
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
-    if args.fresh:
-        for path in (args.out, Path(str(args.out) + ".journal")):
-            path.unlink(missing_ok=True)
-    store = ResultsStore(args.out, meta=machine_meta(
+    # the store holds the results file's lock until closed: a second run on the same --out fails at once
+    store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
         timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=args.threads))
     cache = None if args.no_cache else RunCache(ResultsCache(args.cache), retime=args.retime, repeats=args.repeats)
     runner = Runner(specs, device=args.device, threads=args.threads,
                     timing=timing, store=store, cache=cache,
-                    timeout=args.timeout, isolate=args.isolate)
+                    timeout=args.timeout, isolate=args.isolate, metrics=metrics)
     failed, start = 0, time.perf_counter()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -119,8 +97,11 @@ def _run_locked(args: argparse.Namespace, specs: list[str], timing: Timing) -> i
                 progress.update(task, completed=size * len(runner.specs))
     finally:
         runner.close()
-        store.close()  # the JSON file holds every record measured, even after Ctrl-C
-    written = write_reports(render_reports(store.records, store.meta), args.report_dir) if args.report_dir else []
+        store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
+    written = []
+    if args.report_dir:
+        rd = RDOptions(plots_dir=args.report_dir / "plots", report_dir=args.report_dir)
+        written = write_reports(build_reports(store.records, store.meta, rd=rd), args.report_dir)
     if cache is not None:
         print(cache.summary(), file=sys.stderr)
         cache.cache.close()
