@@ -37,7 +37,8 @@ decoder allocate gigabytes.
 
 Helpers for payloads: :func:`write_varint`, :func:`read_varint` (with a
 :class:`Reader`), :func:`pack_sections` / :func:`unpack_sections` for nested
-section lists (e.g. the sections of one tile).
+section lists (e.g. the sections of one tile). :func:`declare_size` and
+:func:`recompute_check` forge headers (decode-bomb tests, the fuzzer).
 """
 
 from __future__ import annotations
@@ -321,3 +322,37 @@ def _check_value(check: int, data: bytes | bytearray) -> bytes:
     if check == CHECK_CRC16:
         return binascii.crc_hqx(bytes(data), 0xFFFF).to_bytes(2, "big")
     return b""
+
+
+def recompute_check(data: bytes) -> bytes:
+    """``data`` with the check of its container recomputed over what precedes it; other data unchanged."""
+    if len(data) < 3 or data[:2] != MAGIC:
+        return data
+    nbytes = CHECK_BYTES.get((data[2] >> 4) & 0x03, 0)
+    if not nbytes or len(data) < 3 + nbytes:
+        return data
+    body = data[: len(data) - nbytes]
+    return body + _check_value((data[2] >> 4) & 0x03, body)
+
+
+def declare_size(data: bytes, width: int, height: int) -> bytes:
+    """A container ``data`` whose header declares width×height (sides ≥ 1), its check recomputed.
+
+    Sizes beyond the header's bounds (``MAX_SIDE``, ``MAX_PIXELS``) are
+    written as they come: this forges streams that :meth:`Container.from_bytes`
+    must refuse (decompression bombs, the fuzzer's resize mutation). Data
+    that is not a container, or whose header is cut before the width, is
+    returned unchanged.
+    """
+    if data[:2] != MAGIC:
+        return data
+    r = Reader(data, 5)
+    try:
+        r.varint("format version")
+        start = r.pos
+        r.varint("height")
+        r.varint("width")
+    except DecodeError:
+        return data
+    sides = write_varint(max(height - 1, 0)) + write_varint(max(width - 1, 0))
+    return recompute_check(data[:start] + sides + data[r.pos :])

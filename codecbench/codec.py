@@ -189,6 +189,21 @@ class Codec(ABC):
             raise DecodeError(f"{self.name}: decoder did not produce a uint8 H×W×C image")
         return image
 
+    def forge_oversized(self, data: bytes, width: int, height: int) -> bytes:
+        """``data`` (a stream from :meth:`encode`) with its header rewritten to declare width×height.
+
+        The hook of the decode-bomb tests: a stream that claims a huge image over
+        a small payload, which :meth:`decode` must refuse with DecodeError before
+        allocating the image. Fields narrower than the values take them modulo
+        their range. The default knows the classical formats
+        (:func:`codecbench.codecs._headers.declare_size`: JPEG family, PNG, JPEG
+        2000, AVIF, WebP, JPEG XL) and returns other data unchanged; a codec
+        with another format overrides it (the contract tests fail until it does).
+        """
+        from codecbench.codecs._headers import declare_size
+
+        return declare_size(bytes(data), width, height)
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); called by timers."""
 

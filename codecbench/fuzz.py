@@ -7,7 +7,8 @@ towards the header), truncation, appended bytes, random bytes in place of the
 stream, a zeroed header, an overwritten byte range with boundary values, a
 rewritten declared image size (:func:`rewrite_declared_size`: large, odd or
 tiny width and height in the learned-codec container, a JPEG-family frame
-header, PNG's IHDR, a JPEG 2000 SIZ or an AVIF ``ispe``, with their checks
+header, PNG's IHDR, a JPEG 2000 SIZ, an AVIF ``ispe``, a WebP or a JPEG XL
+size header, with their checks
 recomputed, so that decoders meet wrong-shape and oversized declarations
 over a payload of the original size), up to three of these stacked; for
 codecbench's learned-codec container the CRC may be recomputed afterwards so
@@ -48,7 +49,6 @@ import json
 import os
 import tempfile
 import time
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -159,65 +159,23 @@ def fix_container_check(data: bytes) -> bytes:
     """Recompute the CRC of a codecbench learned-codec container (bitstream.py); other data unchanged."""
     from codecbench import bitstream
 
-    if len(data) < 3 or data[:2] != bitstream.MAGIC:
-        return data
-    check = (data[2] >> 4) & 0x03
-    nbytes = bitstream.CHECK_BYTES.get(check, 0)
-    if not nbytes or len(data) < 3 + nbytes:
-        return data
-    body = data[: len(data) - nbytes]
-    return body + bitstream._check_value(check, body)
+    return bitstream.recompute_check(data)
 
 
 def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
     """``data`` with the image size its header declares replaced by ``height``×``width``.
 
-    Knows codecbench's learned-codec container (varints; its check
-    recomputed; sizes beyond the container's field are written as they
-    come), JPEG-family frame headers (T.81 SOFn, JPEG-LS SOF55: 16-bit
-    fields, values taken mod 2¹⁶), PNG's IHDR (its CRC recomputed), a JPEG
-    2000 SIZ (bare codestream or inside a JP2 file) and an AVIF/HEIF
-    ``ispe`` box (32-bit fields, mod 2³²). Any other data is returned unchanged.
+    Knows codecbench's learned-codec container (:func:`codecbench.bitstream.declare_size`: varints, its
+    check recomputed, sizes beyond the container's field written as they come) and the classical
+    formats of :func:`codecbench.codecs._headers.declare_size` (JPEG family, PNG, JPEG 2000, AVIF,
+    WebP, JPEG XL; narrow fields take the values modulo their range). Any other data is returned unchanged.
     """
     from codecbench import bitstream
-    from codecbench.codecs._headers import jpeg_frame
-    from codecbench.errors import DecodeError
+    from codecbench.codecs import _headers
 
-    out = bytearray(data)
     if data[:2] == bitstream.MAGIC:
-        r = bitstream.Reader(data, 5)
-        try:
-            r.varint("format version")
-            start = r.pos
-            r.varint("height")
-            r.varint("width")
-        except DecodeError:
-            return data
-        out[start : r.pos] = bitstream.write_varint(max(height - 1, 0)) + bitstream.write_varint(max(width - 1, 0))
-        return fix_container_check(bytes(out))
-    if data[:2] == b"\xff\xd8":
-        frame = jpeg_frame(data)
-        if frame is not None and frame.offset + 5 <= len(data):
-            out[frame.offset + 1 : frame.offset + 5] = _be(height, 2) + _be(width, 2)
-        return bytes(out)
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 33:
-        out[16:24] = _be(width, 4) + _be(height, 4)
-        out[29:33] = _be(zlib.crc32(out[12:29]), 4)
-        return bytes(out)
-    siz = data.find(b"\xff\x4f\xff\x51")  # SOC, SIZ: Lsiz, Rsiz, Xsiz, Ysiz (offsets XOsiz, YOsiz kept)
-    if siz >= 0 and siz + 24 <= len(data):
-        x0, y0 = (int.from_bytes(data[siz + k : siz + k + 4], "big") for k in (16, 20))
-        out[siz + 8 : siz + 16] = _be(width + x0, 4) + _be(height + y0, 4)
-        return bytes(out)
-    ispe = data.find(b"ispe")  # box type, version/flags, width, height
-    if ispe >= 4 and ispe + 16 <= len(data):
-        out[ispe + 8 : ispe + 16] = _be(width, 4) + _be(height, 4)
-    return bytes(out)
-
-
-def _be(value: int, nbytes: int) -> bytes:
-    """``value`` modulo 2^(8·nbytes), big-endian."""
-    return (value % (1 << (8 * nbytes))).to_bytes(nbytes, "big")
+        return bitstream.declare_size(data, width, height)
+    return _headers.declare_size(data, width, height)
 
 
 #: declared sides for "resize": tiny, odd, off-by-one around tile and stride multiples, huge

@@ -1,4 +1,5 @@
-"""Header-only reads of declared image sizes, for decoders whose library has none.
+"""Header-only reads of declared image sizes, for decoders whose library has none, and writers that
+forge them (:func:`declare_size`).
 
 A decoder calls these before handing a stream to its library and refuses a
 declared size over :data:`codecbench.images.MAX_PIXELS`
@@ -11,6 +12,7 @@ library then rejects the stream itself).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -163,3 +165,109 @@ def jpegxl_size(data: bytes) -> tuple[int, int] | None:
     else:
         width = (read(5) + 1) * 8 if small else u32()
     return width, height
+
+
+# -- writers: forged declared sizes ---------------------------------------------------
+def _be(value: int, nbytes: int) -> bytes:
+    """``value`` modulo 2^(8·nbytes), big-endian."""
+    return (value % (1 << (8 * nbytes))).to_bytes(nbytes, "big")
+
+
+def _jxl_bits(value: int, n: int) -> list[int]:
+    return [(value >> i) & 1 for i in range(n)]
+
+
+def _jxl_u32(value: int) -> list[list[int]]:
+    """Every U32(BitsOffset(9, 1), …(13, 1), …(18, 1), …(30, 1)) coding of ``value`` (1 … 2³⁰)."""
+    return [_jxl_bits(sel, 2) + _jxl_bits(value - 1, n) for sel, n in enumerate((9, 13, 18, 30)) if value - 1 < 1 << n]
+
+
+def _jpegxl_declare(data: bytes, width: int, height: int) -> bytes:
+    """A bare JPEG XL codestream whose SizeHeader declares width×height (each clamped to 1 … 2³⁰).
+
+    The new header is a non-small one; of its codings, one whose length differs from the old one's
+    by whole bytes is chosen where there is one, so that the fields after it keep their alignment.
+    """
+    bits = [(byte >> i) & 1 for byte in data[2:] for i in range(8)]
+    pos = 0
+
+    def read(n: int) -> int:
+        nonlocal pos
+        value = sum(bits[pos + i] << i for i in range(n)) if pos + n <= len(bits) else 0
+        pos += n
+        return value
+
+    def skip_u32() -> None:
+        read((9, 13, 18, 30)[read(2)])
+
+    small = read(1)
+    read(5) if small else skip_u32()
+    if read(3) == 0:
+        read(5) if small else skip_u32()
+    if pos > len(bits):
+        return data
+    width, height = (min(max(v, 1), 1 << 30) for v in (width, height))
+    codings = [[0] + h + [0, 0, 0] + w for h in _jxl_u32(height) for w in _jxl_u32(width)]
+    aligned = [c for c in codings if (len(c) - pos) % 8 == 0]
+    new = (aligned or codings)[0] + bits[pos:]
+    new += [0] * (-len(new) % 8)
+    return data[:2] + bytes(sum(new[i + j] << j for j in range(8)) for i in range(0, len(new), 8))
+
+
+def _webp_declare(data: bytes, width: int, height: int) -> bytes:
+    """A RIFF WebP whose VP8X canvas (24-bit fields) and VP8 or VP8L frame (14-bit fields) declare
+    width×height, each taken modulo its field's range."""
+    out = bytearray(data)
+    vp8x = data.find(b"VP8X", 12)
+    if vp8x >= 0 and vp8x + 18 <= len(data):
+        out[vp8x + 12 : vp8x + 18] = ((width - 1) % (1 << 24)).to_bytes(3, "little") + (
+            (height - 1) % (1 << 24)).to_bytes(3, "little")
+    vp8 = data.find(b"VP8 ", 12)
+    start = data.find(b"\x9d\x01\x2a", vp8) if vp8 >= 0 else -1
+    if start >= 0 and start + 7 <= len(data):  # after the key-frame start code: 14-bit size, 2-bit scale
+        for offset, value in ((3, width), (5, height)):
+            old = int.from_bytes(data[start + offset : start + offset + 2], "little")
+            out[start + offset : start + offset + 2] = ((old & 0xC000) | (value % (1 << 14))).to_bytes(2, "little")
+    vp8l = data.find(b"VP8L", 12)
+    if vp8l >= 0 and vp8l + 13 <= len(data):  # signature 0x2f, then 14-bit width − 1 and height − 1
+        fields = int.from_bytes(data[vp8l + 9 : vp8l + 13], "little")
+        fields = (fields & ~((1 << 28) - 1)) | ((width - 1) % (1 << 14)) | (((height - 1) % (1 << 14)) << 14)
+        out[vp8l + 9 : vp8l + 13] = fields.to_bytes(4, "little")
+    return bytes(out)
+
+
+def declare_size(data: bytes, width: int, height: int) -> bytes:
+    """``data`` with the image size its header declares replaced by width×height.
+
+    Knows JPEG-family frame headers (T.81 SOFn, JPEG-LS SOF55: 16-bit
+    fields, values taken mod 2¹⁶), PNG's IHDR (its CRC recomputed), a JPEG
+    2000 SIZ (bare codestream or inside a JP2 file), an AVIF/HEIF ``ispe``
+    box (32-bit fields, mod 2³²), WebP (VP8X canvas, VP8 and VP8L frame
+    headers) and a bare JPEG XL codestream's SizeHeader. Any other data is
+    returned unchanged. Used to forge decompression bombs
+    (:meth:`codecbench.codec.Codec.forge_oversized`) and by the fuzzer's
+    resize mutation.
+    """
+    out = bytearray(data)
+    if data[:2] == b"\xff\xd8":
+        frame = jpeg_frame(data)
+        if frame is not None and frame.offset + 5 <= len(data):
+            out[frame.offset + 1 : frame.offset + 5] = _be(height, 2) + _be(width, 2)
+        return bytes(out)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 33:
+        out[16:24] = _be(width, 4) + _be(height, 4)
+        out[29:33] = _be(zlib.crc32(out[12:29]), 4)
+        return bytes(out)
+    if data[:2] == b"\xff\x0a":
+        return _jpegxl_declare(data, width, height)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_declare(data, width, height)
+    siz = data.find(b"\xff\x4f\xff\x51")  # SOC, SIZ: Lsiz, Rsiz, Xsiz, Ysiz (offsets XOsiz, YOsiz kept)
+    if siz >= 0 and siz + 24 <= len(data):
+        x0, y0 = (int.from_bytes(data[siz + k : siz + k + 4], "big") for k in (16, 20))
+        out[siz + 8 : siz + 16] = _be(width + x0, 4) + _be(height + y0, 4)
+        return bytes(out)
+    ispe = data.find(b"ispe")  # box type, version/flags, width, height
+    if ispe >= 4 and ispe + 16 <= len(data):
+        out[ispe + 8 : ispe + 16] = _be(width, 4) + _be(height, 4)
+    return bytes(out)

@@ -77,7 +77,7 @@ import numpy as np
 import PIL.features
 import torch
 
-from codecbench.bitstream import CHECK_CRC32, MAX_SIDE, Container, pack_sections, unpack_sections
+from codecbench.bitstream import CHECK_CRC32, MAX_SIDE, Container, declare_size, pack_sections, unpack_sections
 from codecbench.codec import Codec
 from codecbench.errors import CodecbenchError, DecodeError, EncodeError, SpecError
 from codecbench.images import to_gray
@@ -244,6 +244,11 @@ class TorchCodec(Codec):
         Default 0: no bound known.
         """
         return 0
+
+    def forge_oversized(self, data: bytes, width: int, height: int) -> bytes:
+        """The container's header rewritten to declare width×height, its check recomputed
+        (:func:`codecbench.bitstream.declare_size`)."""
+        return declare_size(bytes(data), width, height)
 
     # -- helpers for subclasses ----------------------------------------
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
