@@ -7,7 +7,7 @@ those bytes, and nothing else, back into an image.
 
 A configured codec is named by a *spec string*: ``name`` or
 ``name:key=value,key=value`` (``jpeg:quality=75``,
-``webp:quality=80,method=6``). A value list ``key=a|b|c`` expands to several
+``webp:quality=80,method=6``), parsed by :meth:`Spec.parse` only. A value list ``key=a|b|c`` expands to several
 specs (:func:`expand_spec`); a spec without its rate knob expands to the
 codec's default sweep.
 
@@ -18,6 +18,7 @@ third-party packages add codecs through the entry-point group
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import math
@@ -145,7 +146,7 @@ class Codec(ABC):
         """The canonical spec string: name and every setting, sorted."""
         if not self.config:
             return self.name
-        return self.name + ":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(self.config.items()))
+        return str(Spec.of(self.name, dict(sorted(self.config.items()))))
 
     @property
     def setting(self) -> Any:
@@ -155,6 +156,14 @@ class Codec(ABC):
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries that produce this codec's bits."""
         return {}
+
+    @functools.cached_property
+    def identity(self) -> dict[str, str]:
+        """What every record of this codec carries as ``versions``: codecbench, the codec's format version and
+        :meth:`library_versions`; computed once per codec object (learned codecs hash their checkpoints)."""
+        from codecbench import __version__
+
+        return {"codecbench": __version__, self.name: self.version, **self.library_versions()}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec} on {self.device}>"
@@ -226,10 +235,62 @@ def check_image(image: Any, channels: Iterable[int] = (1, 3)) -> None:
         raise ImageError(f"expected {' or '.join(map(str, channels))} channels, got {image.shape[2]}")
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A setting value as spec strings write it (``75.0`` → ``75``)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else repr(value)
     return str(value)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec string ``name:key=value,...``: the codec name and its raw settings, in the order given.
+
+    The one parser of spec strings: the CLI, the runner, the pytest plugin,
+    reports and the regression gate all read specs through :meth:`parse`.
+    ``str(spec)`` writes it back.
+    """
+
+    name: str
+    settings: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Spec:
+        """Split ``name:key=value,...``; :class:`SpecError` for an empty spec, a bad or repeated setting."""
+        if not isinstance(text, str) or not text.strip():
+            raise SpecError("empty codec spec")
+        name, _, rest = text.strip().partition(":")
+        settings: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise SpecError(f"bad setting {part!r} in spec {text!r}; expected key=value")
+            if key.strip() in settings:
+                raise SpecError(f"setting {key.strip()!r} given twice in spec {text!r}")
+            settings[key.strip()] = value.strip()
+        return cls(name.strip(), tuple(settings.items()))
+
+    @classmethod
+    def of(cls, name: str, settings: Mapping[str, Any]) -> Spec:
+        """The spec of ``name`` with ``settings`` (values written as :func:`format_value` writes them)."""
+        return cls(name, tuple((k, format_value(v)) for k, v in settings.items()))
+
+    @property
+    def raw(self) -> dict[str, str]:
+        """The settings as a dict of raw strings."""
+        return dict(self.settings)
+
+    def __str__(self) -> str:
+        return self.name + (":" + ",".join(f"{k}={v}" for k, v in self.settings) if self.settings else "")
+
+    def canonical(self) -> str:
+        """The spec as records carry it (every setting, defaults filled, sorted); as given for a codec not
+        registered here or a spec its codec refuses (a results file from another installation)."""
+        try:
+            config = get_codec_class(self.name).parse_settings(self.raw)
+        except SpecError:
+            return str(self)
+        return str(Spec.of(self.name, dict(sorted(config.items()))))
 
 
 # -- registry ----------------------------------------------------------
@@ -306,28 +367,12 @@ def get_codec_class(name: str) -> type[Codec]:
     return codecs[name]
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``name:key=value,...`` into the name and a dict of raw values."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise SpecError("empty codec spec")
-    name, _, rest = spec.strip().partition(":")
-    settings: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise SpecError(f"bad setting {part!r} in spec {spec!r}; expected key=value")
-        if key.strip() in settings:
-            raise SpecError(f"setting {key.strip()!r} given twice in spec {spec!r}")
-        settings[key.strip()] = value.strip()
-    return name.strip(), settings
-
-
 def create_codec(spec: str, *, device: str = "cpu", threads: int | None = None) -> Codec:
     """Build one configured codec from a single-point spec string."""
-    name, raw = parse_spec(spec)
-    if any("|" in v for v in raw.values()):
+    parsed = Spec.parse(spec)
+    if any("|" in v for _, v in parsed.settings):
         raise SpecError(f"spec {spec!r} lists several values; expand it with expand_spec first")
-    return get_codec_class(name)(device=device, threads=threads, **raw)
+    return get_codec_class(parsed.name)(device=device, threads=threads, **parsed.raw)
 
 
 def expand_spec(spec: str) -> list[str]:
@@ -335,16 +380,17 @@ def expand_spec(spec: str) -> list[str]:
 
     Returns single-point specs in sweep order, each validated.
     """
-    name, raw = parse_spec(spec)
+    parsed = Spec.parse(spec)
+    name, raw = parsed.name, parsed.raw
     cls = get_codec_class(name)
     if cls.param is not None and cls.param not in raw and cls.sweep:
-        raw[cls.param] = "|".join(_fmt(v) for v in cls.sweep)
+        raw[cls.param] = "|".join(format_value(v) for v in cls.sweep)
     points: list[dict[str, str]] = [{}]
     for key, value in raw.items():
         points = [{**p, key: v.strip()} for p in points for v in value.split("|")]
     specs = []
     for point in points:
-        single = name + (":" + ",".join(f"{k}={v}" for k, v in point.items()) if point else "")
+        single = str(Spec.of(name, point))
         cls.parse_settings(point)  # validate now, so a bad spec fails before a run starts
         specs.append(single)
     return specs
@@ -373,18 +419,19 @@ def with_settings(specs: Iterable[str], settings: str) -> list[str]:
     A spec that sets a key itself keeps its own value. Raises SpecError for a
     key that no given codec declares.
     """
-    extra = parse_spec("_:" + settings)[1] if settings.strip() else {}
+    extra = Spec.parse("_:" + settings).raw if settings.strip() else {}
     specs = list(specs)
     used: set[str] = set()
     out = []
     for spec in specs:
-        name, raw = parse_spec(spec)
-        declared = get_codec_class(name).settings
+        parsed = Spec.parse(spec)
+        raw = parsed.raw
+        declared = get_codec_class(parsed.name).settings
         for key, value in extra.items():
             if key in declared:
                 used.add(key)
                 raw.setdefault(key, value)
-        out.append(name + (":" + ",".join(f"{k}={v}" for k, v in raw.items()) if raw else ""))
+        out.append(str(Spec.of(parsed.name, raw)))
     unused = sorted(set(extra) - used)
     if unused:
         raise SpecError(f"no selected codec has the setting {', '.join(unused)}")

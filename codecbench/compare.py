@@ -30,14 +30,12 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
-from codecbench.errors import ResultsError
+from codecbench.errors import ResultsError, SpecError
 from codecbench.reports.bdrate import DEFAULT_METHOD, bd_rate
 from codecbench.reports.curves import Curve, CurvePoint, curves, point_of
-from codecbench.results import MAX_MAGNITUDE, Record, check_field, json_excerpt, parse_json, read_records
-
-_REQUIRED = ("codec", "spec", "dataset", "image")
+from codecbench.results import MAX_MAGNITUDE, Record, check_field, json_excerpt, load_json, read_results
 
 
 @dataclass(frozen=True)
@@ -87,74 +85,19 @@ class Comparison:
 
 # -- loading -------------------------------------------------------------
 def load_results(path: str | os.PathLike) -> tuple[list[Record], str]:
-    """Records of a codecbench or pytest-benchmark results file, and the format's name."""
+    """Records of a codecbench results file (:func:`~codecbench.results.read_results`, the one reader) or of
+    pytest-benchmark JSON (:func:`_from_pytest_benchmark`), and the format's name."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: unreadable results file ({exc})") from None
-    if not text.strip():
-        raise ResultsError(f"{path}: empty results file")
-    try:
-        doc = parse_json(text, str(path))
-    except json.JSONDecodeError:
-        doc = None
-    if doc is None:  # JSON Lines
-        first = text.lstrip().split("\n", 1)[0]
-        try:
-            parse_json(first, f"{path}:1")
-        except json.JSONDecodeError:
-            raise ResultsError(f"{path}: not JSON or JSON Lines") from None
-        _check_lines(path, text)
-        return read_records(path), "codecbench"
+    loaded = load_json(path) if path.exists() else None  # else only a journal, or "no such results file"
+    doc = loaded[1] if loaded else None
     if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list):
         return _from_pytest_benchmark(path, doc), "pytest-benchmark"
-    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
-        return _records(path, doc["records"]), "codecbench"
-    if isinstance(doc, dict) and "codec" in doc:  # a one-record JSON Lines file
-        return _records(path, [doc]), "codecbench"
-    if isinstance(doc, list):
-        return _records(path, doc), "codecbench"
     if isinstance(doc, dict) and isinstance(doc.get("results"), dict) and "bpp" in doc["results"]:
         raise ResultsError(
             f"{path}: a CompressAI results file (one curve, no per-setting identity); "
             "compare needs codecbench results or pytest-benchmark JSON — use it with `codecbench report --reference`"
         )
-    raise ResultsError(f"{path}: not a codecbench or pytest-benchmark results file")
-
-
-def _check_lines(path: Path, text: str) -> None:
-    lines = text.split("\n")
-    for number, line in enumerate(lines[:-1], 1):
-        if not line.strip():
-            continue
-        try:
-            obj = parse_json(line, f"{path}:{number}")
-        except json.JSONDecodeError:
-            raise ResultsError(f"{path}:{number}: not a JSON record") from None
-        _check_fields(path, number, obj)
-
-
-def _check_fields(path: Path, number: int, obj: Any) -> None:
-    if not isinstance(obj, dict):
-        raise ResultsError(f"{path}: record {number} is not a JSON object")
-    missing = [k for k in _REQUIRED if k not in obj]
-    if missing:
-        raise ResultsError(f"{path}: record {number} lacks field(s) {', '.join(missing)}")
-
-
-def _records(path: Path, objs: list) -> list[Record]:
-    out = []
-    for number, obj in enumerate(objs, 1):
-        _check_fields(path, number, obj)
-        obj = {"setting": None, "width": 0, "height": 0, "channels": 0, **obj}
-        try:
-            out.append(Record.from_json(obj))
-        except ResultsError as exc:
-            raise ResultsError(f"{path}: record {number}: {exc}") from None
-    return out
+    return read_results(path, loaded)[1], "codecbench"
 
 
 #: The ``extra_info`` values of a pytest-benchmark entry that are :class:`Record` fields (checked with its schema).
@@ -261,14 +204,12 @@ def _check_amount(value: Any, what: str, *, integer: bool = False, minimum: int 
 
 def canonical_spec(spec: str) -> str:
     """The canonical spec (every setting, defaults filled, sorted) as records carry it; as given if unknown."""
-    from codecbench.codec import _fmt, get_codec_class, parse_spec
+    from codecbench.codec import Spec
 
     try:
-        name, raw = parse_spec(spec)
-        config = get_codec_class(name).parse_settings(raw)
-    except Exception:  # a codec not installed here, or a spec this version cannot parse
+        return Spec.parse(spec).canonical()
+    except SpecError:  # a spec this version cannot parse
         return spec
-    return name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(config.items())) if config else "")
 
 
 def _bench_identity(bench: dict, info: dict, params: dict) -> tuple[str | None, str, str]:
@@ -604,7 +545,3 @@ def parse_ratio(text: str | float) -> float:
     if not math.isfinite(value) or value < 1:
         raise ResultsError(f"slowdown ratio must be ≥ 1 (e.g. 1.15 or 15%): {text!r}")
     return value
-
-
-def violations_text(violations: Sequence[Violation]) -> str:
-    return "\n".join(str(v) for v in violations)

@@ -337,13 +337,13 @@ _CODECS: dict[tuple, Any] = {}
 
 def worker_codec(spec: str, device: str = "cpu", threads: int | None = None, **kwargs: Any) -> Any:
     """The configured codec for ``spec`` in this process, created once (models load once per worker)."""
-    from codecbench.codec import create_codec, get_codec_class, parse_spec
+    from codecbench.codec import Spec, create_codec, get_codec_class
 
     key = (spec, device, threads, tuple(sorted(kwargs.items())))
     if key not in _CODECS:
         if kwargs:
-            name, raw = parse_spec(spec)
-            _CODECS[key] = get_codec_class(name)(device=device, threads=threads, **raw, **kwargs)
+            parsed = Spec.parse(spec)
+            _CODECS[key] = get_codec_class(parsed.name)(device=device, threads=threads, **parsed.raw, **kwargs)
         else:
             _CODECS[key] = create_codec(spec, device=device, threads=threads)
     return _CODECS[key]

@@ -29,7 +29,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from codecbench import metrics
-from codecbench.codec import Codec, create_codec, get_codec_class, parse_spec
+from codecbench.codec import Codec, Spec, create_codec, get_codec_class
+from codecbench.engine.measure import encoded_bpp, mean_measures
 from codecbench.errors import SpecError
 
 DEFAULT_SIGMAS = (0.0, 0.1, 0.2, 0.3)
@@ -72,23 +73,19 @@ def center_crop(image: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of the noisy input against the clean image; 99 for σ = 0 (identical: infinite)."""
     v = metrics.psnr(a, b)
     return 99.0 if v is None else float(v)
 
 
 def _run(codec: Codec, clean: Sequence[np.ndarray], noisy: Sequence[np.ndarray]) -> tuple[float, float, float]:
-    bpps, psnrs, ssims = [], [], []
-    for c, n in zip(clean, noisy):
-        data = codec.encode(n)
-        rec = codec.decode(data)
-        bpps.append(metrics.bpp(len(data), c.shape[0], c.shape[1]))
-        psnrs.append(_psnr(c, rec))
-        ssims.append(float(metrics.ssim(c, rec)))
-    return float(np.mean(bpps)), float(np.mean(psnrs)), float(np.mean(ssims))
+    """Mean (bpp, PSNR dB, SSIM) of coding the noisy images, scored against the clean ones."""
+    means = mean_measures(codec, noisy, metrics=("psnr", "ssim"), references=clean)
+    return means["bpp"], means["psnr"], means["ssim"]
 
 
 def _mean_bpp(codec: Codec, images: Sequence[np.ndarray]) -> float:
-    return float(np.mean([metrics.bpp(len(codec.encode(im)), im.shape[0], im.shape[1]) for im in images]))
+    return float(np.mean([encoded_bpp(codec, im) for im in images]))
 
 
 def match_knob(name: str, base: dict[str, str], images: Sequence[np.ndarray], target_bpp: float,
@@ -103,8 +100,7 @@ def match_knob(name: str, base: dict[str, str], images: Sequence[np.ndarray], ta
 
     def rate(v: int) -> float:
         if v not in cache:
-            spec = name + ":" + ",".join(f"{k}={x}" for k, x in {**base, cls.param: v}.items())
-            cache[v] = _mean_bpp(create_codec(spec, threads=threads), images)
+            cache[v] = _mean_bpp(create_codec(str(Spec.of(name, {**base, cls.param: v})), threads=threads), images)
         return cache[v]
 
     increasing = rate(hi) >= rate(lo)
@@ -116,7 +112,7 @@ def match_knob(name: str, base: dict[str, str], images: Sequence[np.ndarray], ta
         else:
             b = mid
     best = min((a, b), key=lambda v: abs(rate(v) - target_bpp))
-    return name + ":" + ",".join(f"{k}={x}" for k, x in {**base, cls.param: best}.items())
+    return str(Spec.of(name, {**base, cls.param: best}))
 
 
 def noise_robustness(
@@ -139,7 +135,8 @@ def noise_robustness(
     ref_bpp: dict[float, float] = {}
     noisy_by_sigma = {s: [add_noise(im, s, key) for key, im in zip(ids, clean)] for s in sigmas}
     for spec in specs:
-        name, raw = parse_spec(spec)
+        parsed = Spec.parse(spec)
+        name, raw = parsed.name, parsed.raw
         for sigma in sigmas:
             noisy = noisy_by_sigma[sigma]
             used, matched = spec, ""

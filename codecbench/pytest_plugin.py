@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
-from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class, parse_spec, split_specs
+from codecbench.codec import Codec, Spec, available_codecs, create_codec, expand_spec, get_codec_class, split_specs
 from codecbench.datasets import get_dataset
 from codecbench.engine.measure import check_count, score
 from codecbench.errors import CodecbenchError, OptionError
@@ -117,7 +117,7 @@ def bench_cases(config: pytest.Config) -> list[BenchCase]:
     cases = []
     for spec in specs:
         for single in expand_spec(spec):
-            cls = get_codec_class(parse_spec(single)[0])
+            cls = get_codec_class(Spec.parse(single).name)
             cases += [BenchCase(single, d, dev) for d in datasets for dev in devices
                       if dev in cls.devices and takes_dataset(cls, d)]
     return cases

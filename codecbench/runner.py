@@ -52,15 +52,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-import codecbench
 from codecbench.cache import RunCache
 from codecbench.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
 from codecbench.engine.measure import Timing, check_count, measure, retime
-from codecbench.metrics import default_metrics
 from codecbench.errors import CodecbenchError, OptionError
 from codecbench.images import SourceFile, source_file
 from codecbench.isolation import STARTUP_TIMEOUT, Worker
+from codecbench.metrics import default_metrics
 from codecbench.results import Record, ResultsStore
 
 
@@ -101,11 +100,6 @@ def check_options(*, threads: int | None = None, timeout: float | None = None, m
         raise OptionError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
 
 
-def versions_of(codec: Codec) -> dict[str, str]:
-    """The versions recorded with every result of ``codec``."""
-    return {"codecbench": codecbench.__version__, codec.name: codec.version, **codec.library_versions()}
-
-
 def _version_change(old: dict[str, str], new: dict[str, str]) -> str:
     return ", ".join(f"{k} {old.get(k, '-')} → {new.get(k, '-')}" for k in sorted(old.keys() | new.keys())
                      if old.get(k) != new.get(k))
@@ -127,7 +121,7 @@ def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | No
         device=codec.device,
         threads=codec.threads,
         lossless=codec.lossless,
-        versions=versions_of(codec),
+        versions=dict(codec.identity),
         source_bytes=source.bytes if source else None,
         source_format=source.format if source else None,
     )
@@ -324,11 +318,11 @@ class Runner:
         record = self.store.get((codec.spec, dataset, item_id, codec.device))
         if record is None or not record.ok:
             return False
-        if record.versions != versions_of(codec):  # e.g. a retrained checkpoint or an upgraded library
+        if record.versions != codec.identity:  # e.g. a retrained checkpoint or an upgraded library
             if codec.spec not in self._stale:
                 self._stale.add(codec.spec)
                 warnings.warn(f"{codec.spec}: stored records were made by other versions "
-                              f"({_version_change(record.versions, versions_of(codec))}); measuring again", stacklevel=2)
+                              f"({_version_change(record.versions, codec.identity)}); measuring again", stacklevel=2)
             return False
         return True
 

@@ -8,20 +8,26 @@ import numpy as np
 import pytest
 
 from codecbench import Codec, SpecError, available_codecs, create_codec, expand_spec
-from codecbench.codec import Setting, check_image, parse_spec
+from codecbench.codec import Setting, Spec, check_image
 from codecbench.codecs.learned.base import TorchCodec
 from codecbench.errors import DecodeError, ImageError
 
 
-def test_parse_spec_splits_name_and_settings():
-    assert parse_spec("jpeg") == ("jpeg", {})
-    assert parse_spec(" webp:quality=80, method=6 ") == ("webp", {"quality": "80", "method": "6"})
+def test_spec_parse_splits_name_and_settings():
+    assert Spec.parse("jpeg") == Spec("jpeg")
+    parsed = Spec.parse(" webp:quality=80, method=6 ")
+    assert (parsed.name, parsed.raw) == ("webp", {"quality": "80", "method": "6"})
+    assert str(parsed) == "webp:quality=80,method=6"
+    from codecbench.codec import create_codec
+
+    assert parsed.canonical() == create_codec(str(parsed)).spec  # defaults filled, sorted: as records carry it
+    assert Spec.parse("nosuchcodec:a=1").canonical() == "nosuchcodec:a=1"  # not registered here: as given
 
 
 @pytest.mark.parametrize("spec", ["", "jpeg:quality", "jpeg:=3", "jpeg:quality=1,quality=2"])
 def test_malformed_specs_are_rejected(spec):
     with pytest.raises(SpecError):
-        parse_spec(spec)
+        Spec.parse(spec)
 
 
 def test_canonical_spec_lists_every_setting():

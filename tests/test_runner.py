@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pathlib import Path
 
 from codecbench.cache import ResultsCache, RunCache
 from codecbench.images import SourceFile, source_file

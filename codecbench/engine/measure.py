@@ -100,6 +100,11 @@ def measure(codec: Codec, image: np.ndarray, repeats: int = 1, *, metrics: Seque
     return {**score(codec, image, data, decoded, metrics=metrics, reference=reference), "enc_s": enc_s, "dec_s": dec_s}
 
 
+def encoded_bpp(codec: Codec, image: np.ndarray) -> float:
+    """Bits per pixel of ``codec``'s stream for ``image`` (encode only: for rate searches, untimed, unscored)."""
+    return _metrics.bpp(len(codec.encode(image)), *image.shape[:2])
+
+
 def retime(codec: Codec, image: np.ndarray, repeats: int, expected_bytes: int) -> dict | None:
     """Time encode and decode again (for a cache hit); None if the bitstream size changed."""
     data, enc_s = timed(lambda: codec.encode(image), codec, repeats)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from PIL import Image
 
 import codecbench.codecs.learned.comcnn  # noqa: F401  (registers the codecs)
 import codecbench.codecs.learned.ssdcae  # noqa: F401
-from codecbench import metrics
 from codecbench.codec import create_codec
 from codecbench.datasets import get_dataset
+from codecbench.engine.measure import measure
 from codecbench.noise import center_crop, match_knob
 
 HERE = Path(__file__).resolve().parent
@@ -39,19 +38,12 @@ def png_size(image: np.ndarray) -> int:
 
 
 def run_codec(spec: str, images: list[np.ndarray]) -> dict:
+    """Means over ``images`` of :func:`codecbench.engine.measure.measure` (after one warm-up round), plus PNG sizes."""
     codec = create_codec(spec, threads=1)
     codec.decode(codec.encode(images[0]))  # warm-up
-    rows = []
-    for im in images:
-        t0 = time.perf_counter()
-        data = codec.encode(im)
-        t1 = time.perf_counter()
-        out = codec.decode(data)
-        t2 = time.perf_counter()
-        rows.append({"bytes": len(data), "png": png_size(im), "bpp": metrics.bpp(len(data), *im.shape[:2]),
-                     "psnr": metrics.psnr(im, out) or 99.0, "ssim": metrics.ssim(im, out),
-                     "enc_s": t1 - t0, "dec_s": t2 - t1})
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    rows = [{**measure(codec, im, metrics=("psnr", "ssim")), "png": png_size(im)} for im in images]
+    keys = ("bytes", "png", "bpp", "psnr", "ssim", "enc_s", "dec_s")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     mean["rate_vs_png_pct"] = float(np.mean([100 * (1 - r["bytes"] / r["png"]) for r in rows]))
     return {"spec": spec, **mean}
 

@@ -107,18 +107,15 @@ class ClippedAdam(torch.optim.Adam):
 
 
 def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarray], **settings: Any) -> dict[str, float]:
-    """Real-codec figures (mean bpp of the full bitstream, PSNR, SSIM) of ``checkpoint`` on ``images``."""
-    from codecbench import metrics
+    """Real-codec figures of ``checkpoint`` on ``images``: mean bpp of the full bitstream, PSNR (dB), SSIM, count.
+
+    Measured by :func:`codecbench.engine.measure.mean_measures`, as every other figure.
+    """
+    from codecbench.engine.measure import mean_measures
 
     codec = codec_cls(checkpoint=checkpoint, threads=torch.get_num_threads(), **settings)
-    bpps, psnrs, ssims = [], [], []
-    for im in images:
-        data = codec.encode(im)
-        out = codec.decode(data)
-        bpps.append(metrics.bpp(len(data), im.shape[0], im.shape[1]))
-        psnrs.append(metrics.psnr(im, out) or 99.0)
-        ssims.append(metrics.ssim(im, out))
-    return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "images": len(images)}
+    means = mean_measures(codec, images, metrics=("psnr", "ssim"))
+    return {key: means[key] for key in ("bpp", "psnr", "ssim", "images")}
 
 
 class CnnAETrainable(Trainable):
