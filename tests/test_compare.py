@@ -158,9 +158,10 @@ def test_pytest_benchmark_json_is_compared_on_dataset_means(base, tmp_path):
     [
         ("", "empty results file"),
         ("{broken", "not JSON or JSON Lines"),
-        ('{"codec": "jpeg", "spec": "jpeg:quality=5"}\n{"codec": "jpeg"}\n', "record 1 lacks field"),
-        ('[1, 2]', "record 1 is not a JSON object"),
-        ('{"hello": "world"}', "not a codecbench or pytest-benchmark results file"),
+        ('{"codec": "jpeg", "spec": "jpeg:quality=5"}\n{"codec": "jpeg"}\n',
+         r"bad\.json:1: not a codecbench record: missing field\(s\) setting, dataset, image, width, height$"),
+        ('[1, 2]', "not a codecbench results file"),
+        ('{"hello": "world"}', "not a codecbench results file"),
         ('{"benchmarks": [{"name": "test_x", "params": {}, "extra_info": {}}]}', "without codecbench benchmarks"),
         ('{"name": "JPEG", "results": {"bpp": [0.1], "psnr-rgb": [30]}}', "CompressAI results file"),
     ],

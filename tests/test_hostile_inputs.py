@@ -149,7 +149,7 @@ def test_disk_full_results_file_keeps_records_in_the_journal(base, tmp_path):
     path = tmp_path / "r.json"
     store = ResultsStore(path, meta={})
     store.append(base[0])
-    store.checkpoint()
+    store.compact()
     store.append(base[1])
     tmp = tmp_path / f".r.json.{os.getpid()}.tmp"
     tmp.symlink_to("/dev/full")

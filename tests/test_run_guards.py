@@ -19,9 +19,8 @@ import pytest
 from PIL import Image
 
 from codecbench.cli import main
-from codecbench.commands.run import lock_path
 from codecbench.errors import OptionError
-from codecbench.results import read_records
+from codecbench.results import lock_path, read_records
 from codecbench.runner import MAX_THREADS, Runner, Timing
 from tests import faulty_plugin
 from tests.conftest import REPO
