@@ -11,21 +11,30 @@ import sys
 from pathlib import Path
 
 import pytest
-from rd_helpers import jpeg_records
 
 from codecbench import results
 from codecbench.compare import load_results
 from codecbench.errors import ResultsError
-from codecbench.results import ResultsStore, journal_path, lock_path, read_results, write_results
+from codecbench.results import Record, ResultsStore, journal_path, lock_path, read_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 META = {"schema": 1, "date": "2026-12-02T00:00:00+00:00"}
 
 
 @pytest.fixture(scope="module")
-def records():
-    """Real JPEG records: 3 qualities × the test photos."""
-    return jpeg_records((10, 50, 90))
+def records() -> list[Record]:
+    """Records of 3 settings × 4 images, one failed, with distinct values (storage does not care what made them)."""
+    out = []
+    for q in (10, 50, 90):
+        for i in range(4):
+            failed = q == 50 and i == 2
+            bpp = None if failed else q / 40 + i / 7
+            out.append(Record(codec="jpeg", spec=f"jpeg:quality={q}", setting=q, dataset="photos", image=f"img{i}",
+                              width=64 + i, height=48, bytes=None if failed else 100 * q + i, bpp=bpp,
+                              psnr=None if failed else 20 + q / 3 + i / 11, enc_s=0.001 * (i + 1), dec_s=0.0005,
+                              error="DecodeError: truncated" if failed else None,
+                              versions={"pillow": "13.0.0", "jpeg": str(i % 2)}))
+    return out
 
 
 def test_append_get_close_round_trip(records, tmp_path):
