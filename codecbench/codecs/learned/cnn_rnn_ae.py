@@ -44,8 +44,8 @@ import torch.nn.functional as F
 
 from codecbench.bitstream import Container, pack_sections, unpack_sections
 from codecbench.codec import Setting
-from codecbench.codecs.learned.base import TorchCodec, make_checkpoint, tile_grid
-from codecbench.errors import DecodeError
+from codecbench.codecs.learned.base import TorchCodec, load_checkpoint, make_checkpoint, tile_grid
+from codecbench.errors import DecodeError, SpecError
 from codecbench.training import Trainable
 
 MAX_ITERATIONS = 16
@@ -124,14 +124,20 @@ class CnnRnnAE(nn.Module):
         self.encoder = Encoder(enc, self.bits)
         self.decoder = Decoder(dec, self.bits)
 
-    def forward(self, x: torch.Tensor, iterations: int) -> list[torch.Tensor]:
-        """Training pass: the reconstructions x̂_1 … x̂_k (stochastic binarization, straight-through)."""
+    def forward(self, x: torch.Tensor, iterations: int, stochastic: bool = True) -> list[torch.Tensor]:
+        """Training pass: the reconstructions x̂_1 … x̂_k (straight-through binarization).
+
+        ``stochastic``: b = +1 with probability (1+a)/2 (Raiko et al.); else
+        b = sign(a), the test-time binarizer (for a final fine-tuning that
+        removes the train/test mismatch while activations are not saturated).
+        """
         enc_s, dec_s = [None] * 3, [None] * 4
         x_hat = torch.full_like(x, 0.5)
         out = []
         for _ in range(iterations):
             a, enc_s = self.encoder(x - x_hat, enc_s)
-            b = a + (torch.where(torch.rand_like(a) < (1 + a.detach()) / 2, 1.0, -1.0) - a).detach()
+            hard = torch.rand_like(a) < (1 + a.detach()) / 2 if stochastic else a.detach() >= 0
+            b = a + (torch.where(hard, 1.0, -1.0) - a).detach()
             d, dec_s = self.decoder(b, dec_s)
             x_hat = x_hat + d
             out.append(x_hat)
@@ -256,17 +262,26 @@ class CnnRnnAETrainable(Trainable):
         "iterations": Setting(int, MAX_ITERATIONS, "residual iterations per training step", low=1, high=MAX_ITERATIONS),
         "bits": Setting(int, DEFAULT_ARCH["bits"], "bits per 16×16 block per iteration (multiple of 8)",
                         choices=(8, 16, 32, 64)),
+        "binarizer": Setting(str, "stochastic", "training binarizer: stochastic (Toderici) or sign (as at test)",
+                             choices=("stochastic", "sign")),
+        "init": Setting(str, "", "checkpoint to start from (fine-tuning); empty: fresh weights"),
     }
 
     def arch(self) -> dict:
         return {**DEFAULT_ARCH, "bits": self.opts["bits"]}
 
     def build(self) -> torch.nn.Module:
-        return build(self.arch())
+        model = build(self.arch())
+        if self.opts["init"]:
+            ck = load_checkpoint(self.opts["init"])
+            if ck.get("arch") != self.arch():
+                raise SpecError(f"init checkpoint {self.opts['init']} has arch {ck.get('arch')}, not {self.arch()}")
+            model.load_state_dict(ck["state_dict"])
+        return model
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         x = batch.float().div(255.0)
-        recs = model(x, self.opts["iterations"])
+        recs = model(x, self.opts["iterations"], self.opts["binarizer"] == "stochastic")
         l1 = torch.stack([(x - r).abs().mean() for r in recs])
         parts = l1.detach()
         with torch.no_grad():
@@ -280,7 +295,9 @@ class CnnRnnAETrainable(Trainable):
         }
 
     def export(self, model: torch.nn.Module, meta: dict) -> dict:
-        return make_checkpoint(self.name, self.arch(), model.state_dict(), {**meta, "iterations": self.opts["iterations"]})
+        return make_checkpoint(self.name, self.arch(), model.state_dict(), {**meta, "iterations": self.opts["iterations"],
+                                                                          "binarizer": self.opts["binarizer"],
+                                                                          "init": self.opts["init"] or None})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
         from codecbench.codecs.learned.cnn_ae import evaluate_codec
