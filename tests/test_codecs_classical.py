@@ -17,7 +17,7 @@ from codecbench.codec import Codec, available_codecs, create_codec, expand_spec,
 from codecbench.errors import DecodeError, EncodeError, ImageError, SpecError
 from codecbench.metrics import bpp, psnr
 
-LOSSY = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl")
+LOSSY = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl", "hevc")
 LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegls", "ljpeg", "jpegxl-lossless")
 ALL = LOSSY + LOSSLESS
 
@@ -189,7 +189,8 @@ def test_images_over_the_formats_side_limit_are_refused_before_the_library(name:
             c.encode(image)
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if get_codec_class(n).max_size <= 65536])
+# hevc: x265 refuses rows under 32 px tall wider than 4216 px; its side limit is tested in tests/test_hevc.py
+@pytest.mark.parametrize("name", [n for n in ALL if get_codec_class(n).max_size <= 65536 and n != "hevc"])
 def test_the_side_limit_is_the_librarys_own(name: str) -> None:
     """A row of max_size pixels codes and decodes; one more pixel does not, in the library itself."""
     c = codec(name)

@@ -198,6 +198,7 @@ BOMBS = {
     "webp": _bomb_webp,
     "webp-lossless": _bomb_webp_lossless,
     "avif": _bomb_avif,
+    "hevc": _bomb_avif,  # the same HEIF ispe box
     "jpegxl": _bomb_jpegxl,
     "jpegxl-lossless": _bomb_jpegxl,
 }

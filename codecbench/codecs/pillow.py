@@ -1,4 +1,4 @@
-"""Codecs that are one Pillow format: JPEG, WebP, WebP lossless, AVIF and PNG.
+"""Codecs that are one Pillow format: JPEG, WebP, WebP lossless, AVIF, HEVC (HEIF) and PNG.
 
 Each returns the file Pillow writes, byte for byte: the format's own headers
 are the only container, so bpp is comparable with published numbers (e.g.
@@ -15,9 +15,11 @@ refuses a header declaring more than
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -34,6 +36,11 @@ if not features.check("avif"):
         import pillow_avif  # noqa: F401  (registers AVIF with Pillow on import)
     except ImportError:
         pass  # AvifCodec says so when it is used
+
+try:
+    import pillow_heif
+except ImportError:  # HevcCodec says so when it is used
+    pillow_heif = None
 
 _DECODED_MODES = ("L", "RGB")  # 8-bit gray and RGB, what codecs hand out
 _SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
@@ -182,13 +189,8 @@ class AvifCodec(PillowCodec):
 
     def _decode(self, data: bytes) -> np.ndarray:
         # The AVIF plugins take the decoder's thread count from a module global only.
-        plugin = _avif_plugin()
-        previous = plugin.DEFAULT_MAX_THREADS
-        plugin.DEFAULT_MAX_THREADS = self.threads
-        try:
+        with _module_option(_avif_plugin(), "DEFAULT_MAX_THREADS", self.threads):
             return super()._decode(data)
-        finally:
-            plugin.DEFAULT_MAX_THREADS = previous
 
     def library_versions(self) -> dict[str, str]:
         plugin = _avif_plugin()
@@ -200,6 +202,17 @@ class AvifCodec(PillowCodec):
         return versions
 
 
+@contextlib.contextmanager
+def _module_option(module: Any, name: str, value: Any) -> Iterator[None]:
+    """Set a plugin's module-level option for the duration of one call, then restore it."""
+    previous = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, previous)
+
+
 def _avif_plugin() -> ModuleType:
     """The module of the AVIF plugin registered with Pillow now (native or pillow-avif-plugin)."""
     Image.init()
@@ -208,6 +221,83 @@ def _avif_plugin() -> ModuleType:
     if module is None or not getattr(module, "SUPPORTED", True):
         raise CodecbenchError("avif: this Pillow has no AVIF support and pillow-avif-plugin is not installed")
     return module
+
+
+_X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                  "placebo")
+
+
+class HevcCodec(PillowCodec):
+    """HEVC intra (HEIC: one HEVC Main still picture in a HEIF file) via pillow-heif, libheif, x265 and libde265.
+
+    The stored bytes are the whole ``.heic`` file pillow-heif writes (ftyp,
+    meta with the item's hvcC/ispe/colr boxes, mdat): bpp counts the container,
+    as CompressAI counts BPG's whole file. The knob is libheif's quality 0-100,
+    which the libheif x265 plugin maps linearly to x265's QP (100 = QP 0,
+    0 = QP 51). Defaults are libheif's own (preset ``slow``, tune ``ssim``):
+    the default bytes equal those of a plain ``Image.save(format="HEIF",
+    quality=q)``. Gray images are coded as HEVC 4:0:0 (monochrome) and decode
+    as gray; ``subsampling`` applies to RGB images. x265 gets ``threads``
+    worker threads (``pools``); its output does not depend on the count.
+
+    Decoding opens only HEIF, reads the declared size from the ``ispe`` box
+    before any pixel is decoded (:data:`codecbench.images.MAX_PIXELS` check);
+    libheif itself refuses an HEVC stream whose SPS declares a larger picture
+    than ``ispe`` and an item extent that points past the end of the file (a
+    truncated file). Thumbnails, depth and auxiliary images are not decoded.
+    """
+
+    name = "hevc"
+    description = (
+        "HEVC intra in HEIF (pillow-heif: libheif, x265 encoder, libde265 decoder); rate knob: quality 0-100 "
+        "(libheif's, linear in x265 QP 51..0); chroma 4:2:0 (x265's default) or 4:4:4, gray as 4:0:0; "
+        "x265 preset slow, tune ssim (libheif's defaults)"
+    )
+    format = "HEIF"
+    # libde265 refuses an SPS picture side over 65528 (65535 rounded down to the 8-pixel minimum coding block
+    # of the default preset; presets with 16-pixel blocks, e.g. ultrafast, pad 65521..65528 past it).
+    # x265 also refuses images under 32 rows that are wider than 4216 pixels (its own error, on encoding).
+    max_size = 65528
+    param = "quality"
+    settings = {
+        "quality": Setting(int, 50, "libheif quality (0 = QP 51, smallest file; 100 = QP 0, best)", low=0, high=100),
+        "subsampling": Setting(str, "4:2:0", "chroma subsampling of RGB images", choices=("4:2:0", "4:4:4")),
+        "preset": Setting(str, "slow", "x265 speed preset (libheif's default: slow)", choices=_X265_PRESETS),
+        "tune": Setting(str, "ssim", "x265 tuning (libheif's default: ssim)", choices=("ssim", "psnr")),
+    }
+    sweep = (5, 10, 20, 30, 40, 50, 60, 70, 80)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _heif_plugin()  # fail at construction, not on the first image
+
+    def save_options(self, image: np.ndarray) -> dict[str, Any]:
+        enc_params = {"preset": self.config["preset"], "tune": self.config["tune"],
+                      "x265:pools": str(self.threads), "x265:frame-threads": "1"}
+        return {"quality": self.config["quality"], "subsampling": self.config["subsampling"],
+                "enc_params": enc_params}
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        with _module_option(_heif_plugin().options, "DECODE_THREADS", self.threads):
+            return super()._decode(data)
+
+    def library_versions(self) -> dict[str, str]:
+        info = _heif_plugin().libheif_info()
+        versions = {"pillow": PIL.__version__, "pillow-heif": pillow_heif.__version__, "libheif": info["libheif"]}
+        for label, text in (("x265", info["encoders"].get("x265", "")), ("libde265", info["decoders"].get("libde265", ""))):
+            if text:  # e.g. "x265 HEVC encoder (4.3+1-e9b8812)", "libde265 HEVC decoder, version 1.1.3"
+                versions[label] = text.rstrip(")").replace("(", "").split()[-1]
+        return versions
+
+
+def _heif_plugin() -> ModuleType:
+    """pillow_heif, its HEIF opener registered with Pillow (thumbnails, depth and auxiliary images not decoded)."""
+    if pillow_heif is None:
+        raise CodecbenchError("hevc: pillow-heif is not installed (pip install pillow-heif)")
+    Image.init()
+    if "HEIF" not in Image.OPEN:
+        pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return pillow_heif
 
 
 class PngCodec(PillowCodec):
