@@ -32,7 +32,8 @@ quoted in crash messages.
 Functions called in a worker can keep per-process state in module globals
 (e.g. configured codecs, see :func:`worker_codec`); state is lost when a
 worker is replaced. ``preload`` names modules the worker imports at start-up
-(outside any call's timeout).
+(outside any call's timeout). ``CODECBENCH_WORKER_CPU`` in ``env`` pins the
+worker to that one core (``sched_setaffinity``) before anything is imported.
 """
 
 from __future__ import annotations
@@ -292,6 +293,9 @@ def serve() -> None:
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
     sys.stdout = sys.stderr
     proto_in = sys.stdin.buffer
+    cpu = os.environ.get("CODECBENCH_WORKER_CPU")
+    if cpu is not None and hasattr(os, "sched_setaffinity"):  # one worker per core (Runner with several jobs)
+        os.sched_setaffinity(0, {int(cpu)})
     # import the codec libraries before the memory limit is measured and applied
     from codecbench.codec import available_codecs
 

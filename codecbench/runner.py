@@ -33,6 +33,18 @@ warm-up rounds are never inside the per-image timeout or a timed region: each
 fresh worker builds and warms a codec in a separate call bounded by
 ``max(STARTUP_TIMEOUT, timeout)`` (a warm-up that hangs is stopped then).
 
+With ``jobs=N`` (``codecbench run --jobs N``; default 1 through the API,
+all cores from the CLI) the (spec, image) calls run in N worker processes at
+once, each pinned to its own core and given ``cores // N`` threads (unless
+``threads`` says otherwise); the records come back to this process, the one
+writer, in the order of a serial run, and the record set is the serial
+run's. Resume, the results cache, timeouts and crash isolation work as
+with one worker. Timing honesty: each timed call runs alone on its core, so
+no two codecs share a core, but they do share the memory bus and the last
+level cache while N calls run; results files say so (``meta.jobs``) and
+reports print it next to the timed region. For the cleanest timings run
+``--jobs 1`` (or time only with ``--retime`` after a parallel run).
+
 A codec that raises anything but ``KeyboardInterrupt`` — ``SystemExit`` from
 a plugin's ``sys.exit()`` included — costs that image's record only.
 
@@ -44,9 +56,15 @@ Numeric options are checked up front (:func:`check_options`,
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import queue
+import threading
 import time
 import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -91,10 +109,30 @@ class TimeSpent:
 MAX_THREADS = 1024
 
 
-def check_options(*, threads: int | None = None, timeout: float | None = None, max_images: int | None = None) -> None:
-    """Raise :class:`OptionError` for a thread count outside 1..MAX_THREADS, a timeout that is not a finite
-    number of seconds above 0, or ``max_images`` below 1 (None: not set, always accepted)."""
+def _cores() -> list[int]:
+    """The CPU cores this process may run on (worker processes of several jobs are pinned one to each)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
+def default_jobs() -> int:
+    """The CLI's default ``--jobs``: one per core this process may use."""
+    return len(_cores())
+
+
+def threads_per_job(threads: int | None, jobs: int) -> int | None:
+    """The threads each codec gets: ``threads`` if given; with several jobs, the cores shared out (≥ 1);
+    else None (the codec's default: all cores)."""
+    if threads is not None or jobs == 1:
+        return threads
+    return max(1, len(_cores()) // jobs)
+
+
+def check_options(*, threads: int | None = None, timeout: float | None = None, max_images: int | None = None,
+                  jobs: int | None = None) -> None:
+    """Raise :class:`OptionError` for a thread or job count outside 1..MAX_THREADS, a timeout that is not a
+    finite number of seconds above 0, or ``max_images`` below 1 (None: not set, always accepted)."""
     check_count("--threads", threads, 1, MAX_THREADS)
+    check_count("--jobs", jobs, 1, MAX_THREADS)
     check_count("--max-images", max_images, 1)
     if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise OptionError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
@@ -151,8 +189,9 @@ class Runner:
 
     ``specs`` may contain sweeps (``jpeg``, ``jpeg:quality=10|90``); they are
     expanded and validated before anything runs, so a bad spec fails fast;
-    so are ``threads`` and ``timeout`` (:func:`check_options`). ``metrics``
-    names the metrics to compute (default: the table's default ones).
+    so are ``threads``, ``timeout`` and ``jobs`` (:func:`check_options`).
+    ``metrics`` names the metrics to compute (default: the table's default
+    ones); ``jobs`` runs that many codec processes at once (module docstring).
     """
 
     def __init__(
@@ -167,15 +206,19 @@ class Runner:
         timeout: float | None = None,
         isolate: bool = False,
         metrics: Sequence[str] | None = None,
+        jobs: int = 1,
     ) -> None:
-        check_options(threads=threads, timeout=timeout)
+        check_options(threads=threads, timeout=timeout, jobs=jobs)
         #: the metric names every record gets (:func:`codecbench.metrics.select_metrics`; None: the defaults)
         self.metrics = tuple(metrics) if metrics is not None else default_metrics()
         self.specs = [single for spec in specs for single in expand_spec(spec)]
         if not self.specs:
             raise CodecbenchError("no codec specs to run")
         self.device = device
-        self.threads = threads
+        #: codec processes at once (1: in this process, or one worker under ``isolate``)
+        self.jobs = jobs
+        #: threads per codec; with several jobs, the cores are shared out (each worker is pinned to its own)
+        self.threads = threads_per_job(threads, jobs)
         self.timing = timing
         self.store = store
         self.cache = cache
@@ -189,16 +232,24 @@ class Runner:
         self._warmup_s = 0.0
         #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
         self.timeout = timeout
-        #: codec calls run in a worker process (always with a timeout: only a process can be stopped)
-        self.isolate = isolate or timeout is not None
-        self._worker: Worker | None = (
-            Worker(label="codec worker process", preload=("codecbench.runner",)) if self.isolate else None
-        )
+        #: codec calls run in worker processes (always with a timeout: only a process can be stopped; always
+        #: with several jobs: one worker per job)
+        self.isolate = isolate or timeout is not None or jobs > 1
+        self._all_workers = [self._new_worker(i) for i in range(jobs)] if self.isolate else []
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        for worker in self._all_workers:
+            self._idle.put(worker)
+        #: guards the shared state that worker threads touch (cache, time accounting, prepared codecs)
+        self._lock = threading.Lock()
+
+    def _new_worker(self, index: int) -> Worker:
+        env = {"CODECBENCH_WORKER_CPU": str(_cores()[index % len(_cores())])} if self.jobs > 1 else {}
+        return Worker(label="codec worker process", preload=("codecbench.runner",), env=env)
 
     def close(self) -> None:
-        """Stop the worker process of ``isolate`` mode (if any)."""
-        if self._worker is not None:
-            self._worker.close()
+        """Stop the worker processes of ``isolate`` mode and of several jobs (if any)."""
+        for worker in self._all_workers:
+            worker.close()
 
     def __enter__(self) -> Runner:
         return self
@@ -238,15 +289,17 @@ class Runner:
         start, warmup_before = time.perf_counter(), self._warmup_s
         measured, timed_calls = self._measure_cached(codec, image)
         codec_s = timed_calls * self.timing.repeats + (self._warmup_s - warmup_before)
-        self.time_spent.codec += codec_s
-        self.time_spent.scoring += time.perf_counter() - start - codec_s
+        with self._lock:
+            self.time_spent.codec += codec_s
+            self.time_spent.scoring += time.perf_counter() - start - codec_s
         return measured
 
     def _measure_cached(self, codec: Codec, image: np.ndarray) -> tuple[dict, float]:
         """The measured fields, and the seconds of one timed encode plus one decode that this call ran (0 on a hit)."""
         # results cache (codecbench.cache): look up before encoding ...
         if self.cache is not None:
-            hit = self.cache.lookup(codec, image)
+            with self._lock:
+                hit = self.cache.lookup(codec, image)
             if hit is not None and not set(self.metrics) <= hit.measurements.keys():
                 hit = None  # measured without a metric asked for now: measure again (and store all of them)
             if hit is not None and not hit.needs_timing:
@@ -257,7 +310,8 @@ class Runner:
                     return {**hit.measurements, **times}, times["enc_s"] + times["dec_s"]
         measured = self._codec_call(_measure_with, codec, image, self.timing.repeats, self.metrics)
         if self.cache is not None:  # ... and store after measuring
-            self.cache.store(codec, image, measured)
+            with self._lock:
+                self.cache.store(codec, image, measured)
         return measured, measured["enc_s"] + measured["dec_s"]
 
     def _codec_call(self, function: Callable, codec: Codec, image: np.ndarray, *args: object) -> Any:
@@ -266,22 +320,26 @@ class Runner:
         In the worker, building and warming the codec is a call of its own (once per worker process), so
         the per-image ``timeout`` bounds ``function`` alone.
         """
-        if self._worker is None:
+        if not self.isolate:
             self._warm_up(codec, image)
             return function(codec, image, *args)
-        self._worker.start()  # a fresh worker after a crash or timeout: its codecs must be built again
-        prepared = (codec.spec, self._worker.starts)
-        if prepared not in self._prepared:
-            self._worker.call(
-                "codecbench.runner:prepare_isolated", codec.spec, self.device, self.threads, image, self.timing.warmup,
-                timeout=None if self.timeout is None else max(STARTUP_TIMEOUT, self.timeout),
-                describe=f"{codec.spec} (building and warm-up)",
+        worker = self._idle.get()  # one call per worker at a time; several jobs: one thread per worker
+        try:
+            worker.start()  # a fresh worker after a crash or timeout: its codecs must be built again
+            prepared = (codec.spec, id(worker), worker.starts)
+            if prepared not in self._prepared:
+                worker.call(
+                    "codecbench.runner:prepare_isolated", codec.spec, self.device, self.threads, image,
+                    self.timing.warmup, timeout=None if self.timeout is None else max(STARTUP_TIMEOUT, self.timeout),
+                    describe=f"{codec.spec} (building and warm-up)",
+                )
+                self._prepared.add(prepared)
+            return worker.call(
+                "codecbench.runner:isolated_call", function.__name__, codec.spec, self.device, self.threads, image,
+                args, timeout=self.timeout, describe=codec.spec,
             )
-            self._prepared.add(prepared)
-        return self._worker.call(
-            "codecbench.runner:isolated_call", function.__name__, codec.spec, self.device, self.threads, image,
-            args, timeout=self.timeout, describe=codec.spec,
-        )
+        finally:
+            self._idle.put(worker)
 
     def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
         """Yield the records of every spec on every image of ``dataset`` (resuming a store)."""
@@ -290,13 +348,30 @@ class Runner:
         skipped = sorted({self.codec(s).name for s in self.specs} - {self.codec(s).name for s in specs})
         if skipped:
             warnings.warn(f"{', '.join(skipped)} take colour images only: skipped on {data.name}", stacklevel=2)
-        for item in data:
-            yield from self._run_item(data.name, item, specs)
+        tasks = (task for item in data for task in self._item_tasks(data.name, item, specs))
+        if self.jobs == 1:
+            for task in tasks:
+                yield self._keep(task())
+            return
+        # several jobs: tasks run on a thread per worker process; records come back in task order (the order
+        # of a serial run), and at most 2 × jobs images' tasks are in flight (bounded memory)
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="codecbench-job") as pool:
+            window: deque[Future[Record]] = deque()
+            for task in tasks:
+                window.append(pool.submit(task))
+                while len(window) > 2 * self.jobs:
+                    yield self._keep(window.popleft().result())
+            while window:
+                yield self._keep(window.popleft().result())
 
-    def _run_item(self, dataset: str, item: DatasetItem, specs: list[str]) -> Iterator[Record]:
+    def _item_tasks(self, dataset: str, item: DatasetItem, specs: list[str]) -> list[Callable[[], Record]]:
+        """The work on one image: one call per spec that the store does not hold yet, each returning its record.
+
+        The image is loaded here (once, in the caller's thread); an unreadable image gives failed records.
+        """
         pending = [s for s in specs if not self._done(self.codec(s), dataset, item.id)]
         if not pending:
-            return
+            return []
         source = source_file(item.path)  # from the file, so cache hits get it too; None for a CIFAR-10 pickle
         start = time.perf_counter()
         try:
@@ -305,11 +380,9 @@ class Runner:
             image, failure = None, exc
         self.time_spent.loading += time.perf_counter() - start
         if failure is not None:
-            for spec in pending:
-                yield self._keep(unreadable_record(self.codec(spec), dataset, item.id, failure, source))
-            return
-        for spec in pending:
-            yield self._keep(self.evaluate(self.codec(spec), dataset, item.id, image, source))
+            return [functools.partial(unreadable_record, self.codec(s), dataset, item.id, failure, source)
+                    for s in pending]
+        return [functools.partial(self.evaluate, self.codec(s), dataset, item.id, image, source) for s in pending]
 
     def _done(self, codec: Codec, dataset: str, item_id: str) -> bool:
         """Whether the store already holds a successful record made by this very codec (same versions)."""

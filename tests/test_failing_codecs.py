@@ -58,14 +58,16 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 def test_crash_without_isolation_keeps_results_and_isolated_rerun_finishes(plugin_env, faulty_folder, tmp_path):
     out = tmp_path / "results.json"
     common = ["run", "faulty-demo", "png", "-d", f"folder:{faulty_folder}", "-o", str(out), "--no-cache"]
-    # 1. in-process, the abort() on b17 takes the whole run down ...
-    first = run_cli(common, plugin_env, tmp_path)
+    # 1. in-process (--jobs 1, no isolation), the abort() on b17 takes the whole run down ...
+    first = run_cli([*common, "--jobs", "1"], plugin_env, tmp_path)
     assert first.returncode == -6, first.stderr  # SIGABRT
     kept = read_records(out)
     assert {(r.codec, r.image) for r in kept} == {("faulty-demo", "a16"), ("png", "a16")} and all(r.ok for r in kept)
-    # 2. ... the same command with a per-image timeout (codec calls in a worker process) resumes and finishes
+    # 2. ... the same command with a per-image timeout (codec calls in worker processes, two at once) resumes and
+    #    finishes
     start = time.monotonic()
-    second = run_cli([*common, "--timeout", "8", "--report-dir", str(tmp_path / "report")], plugin_env, tmp_path)
+    second = run_cli([*common, "--timeout", "8", "--jobs", "2", "--report-dir", str(tmp_path / "report")],
+                     plugin_env, tmp_path)
     assert second.returncode == 0, second.stderr
     assert time.monotonic() - start < 400
     records = {(r.codec, r.image): r for r in read_records(out)}

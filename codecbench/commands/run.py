@@ -17,7 +17,7 @@ from codecbench.metrics import select_metrics
 from codecbench.reports.output import build_reports, write_reports
 from codecbench.reports.rd import RDOptions
 from codecbench.results import ResultsStore, machine_meta
-from codecbench.runner import MAX_THREADS, Runner, Timing, check_options
+from codecbench.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
 
 
 #: where results go unless --out says otherwise: a git-ignored folder, never the committed reports/
@@ -48,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
                    "see `codecbench list metrics`")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores)")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="codec processes at once, each pinned to its own core (default: all cores; 1: in this "
+                   "process, timings without concurrent work)")
+    p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores with "
+                   "--jobs 1, else cores // jobs)")
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images (N ≥ 1) of each dataset")
     p.add_argument("--repeats", type=int, default=1, help="timed calls per image (≥ 1); the median is kept")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds per codec before timing (≥ 0)")
@@ -73,17 +77,18 @@ def run_command(args: argparse.Namespace) -> int:
     specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
-    check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images)
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images, jobs=jobs)
+    threads = threads_per_job(args.threads, jobs)
     metrics = select_metrics(args.metrics)
     timing = Timing(warmup=args.warmup, repeats=args.repeats)
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
     # the store holds the results file's lock until closed: a second run on the same --out fails at once
     store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
-        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=args.threads))
+        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs))
     cache = None if args.no_cache else RunCache(ResultsCache(args.cache), retime=args.retime, repeats=args.repeats)
-    runner = Runner(specs, device=args.device, threads=args.threads,
-                    timing=timing, store=store, cache=cache,
-                    timeout=args.timeout, isolate=args.isolate, metrics=metrics)
+    runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
+                    timeout=args.timeout, isolate=args.isolate, metrics=metrics, jobs=jobs)
     failed, start = 0, time.perf_counter()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

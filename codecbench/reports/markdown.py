@@ -121,6 +121,15 @@ def render_dataset(
     return "\n".join(out) + "\n"
 
 
+def _concurrency_note(meta: Mapping[str, Any]) -> str:
+    """How many codec processes ran at once while timing (``meta.jobs`` of ``codecbench run --jobs``)."""
+    jobs = meta.get("jobs")
+    if not isinstance(jobs, int) or jobs <= 1:
+        return ""
+    return (f"; measured with {jobs} codec processes at once, each pinned to its own core (they share memory "
+            "bandwidth and cache: rerun with --jobs 1 for timings without concurrent work)")
+
+
 def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
     images = len({r.image for r in records})
     devices = ", ".join(
@@ -136,7 +145,7 @@ def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) ->
         f"- **Device and threads**: {devices}",
         f"- **Versions** (codecbench, codec formats, libraries): {versions}",
         f"- **Averaging**: {meta.get('averaging', AVERAGING)}",
-        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}",
+        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}{_concurrency_note(meta)}",
         f"- **Metrics**: {METRIC_CONVENTIONS}",
     ]
 
