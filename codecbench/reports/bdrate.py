@@ -228,8 +228,9 @@ def bd_table(
         lines.append(_row(cells))
     for c in [base] + [c for c in lossy if c is not base]:
         notes.extend(_curve_notes(c))
+    source = f" — {base.description}" if base.reference and base.description else ""
     text = [
-        f"BD-rate and BD-PSNR against the anchor **{display_name(base)}** "
+        f"BD-rate and BD-PSNR against the anchor **{display_name(base)}**{source} "
         f"(negative BD-rate / positive BD-PSNR = better than the anchor).",
         "",
         *lines,

@@ -4,6 +4,13 @@
 curves) into one markdown section per dataset. ``codecbench report`` and the
 pytest session report append it to the summary tables of
 :mod:`codecbench.reports.markdown`.
+
+The anchor option is a comma-separated list (``--anchor jpeg,vtm``): one
+BD-rate table per anchor, and the summary line of each codec gives its
+BD-rate against each. An anchor is a codec name or curve label, or the alias
+of a shipped published curve (:mod:`codecbench.reports.references`:
+``vtm``, ``hm``, ``bpg444``, …), which is then added to the dataset it was
+measured on as a reference curve and named with its source and version.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from codecbench.reports import bdrate
+from codecbench.reports import bdrate, references
 from codecbench.reports.compressai_json import export_curves, references_for
 from codecbench.reports.curves import AVERAGING, Curve, by_dataset, curves
 from codecbench.results import Record
@@ -25,7 +32,7 @@ from codecbench.results import Record
 class RDOptions:
     """What the RD section holds: the anchor, interpolation, references, plots, worst images."""
 
-    anchor: str = bdrate.DEFAULT_ANCHOR
+    anchor: str = bdrate.DEFAULT_ANCHOR  # one anchor, or several comma-separated ("jpeg,vtm")
     method: str = bdrate.DEFAULT_METHOD
     min_overlap: float = bdrate.MIN_OVERLAP
     references: Sequence[str] = ()  # "[DATASET=]PATH" of CompressAI-format files
@@ -48,20 +55,25 @@ def with_references(measured: list[Curve], refs: list[Curve]) -> list[Curve]:
     return out
 
 
-def summary_lines(section: Sequence[Curve], options: RDOptions) -> list[str]:
-    """One pasteable line per lossy codec: BD-rate vs the anchor and PSNR at 0.5 bpp."""
-    base = bdrate.find_anchor(section, options.anchor)
+def summary_lines(section: Sequence[Curve], options: RDOptions, anchors: Sequence[str] | None = None) -> list[str]:
+    """One pasteable line per lossy codec: BD-rate vs each anchor (labels or codec names) and PSNR at 0.5 bpp."""
+    names = references.split_anchors(options.anchor) if anchors is None else anchors
+    bases: list[Curve] = []
+    for base in (bdrate.find_anchor(section, a) for a in names):
+        if base is not None and all(base is not b for b in bases):
+            bases.append(base)
     lines = []
     for c in section:
         if c.lossless:
             continue
         parts = []
-        if base is not None and c is not base:
+        for base in bases:
+            if c is base:
+                parts.append("anchor")
+                continue
             psnr = bdrate.bd_rate(base, c, "psnr", method=options.method, min_overlap=options.min_overlap)
             ms = bdrate.bd_rate(base, c, "ms_ssim_db", method=options.method, min_overlap=options.min_overlap)
             parts.append(f"BD-rate vs {base.label}: {psnr.format('%')} (PSNR), {ms.format('%')} (MS-SSIM dB)")
-        elif c is base:
-            parts.append("anchor")
         q = bdrate.quality_at(c, 0.5, "psnr", method=options.method)
         if q is not None:
             parts.append(f"{q:.2f} dB PSNR at 0.5 bpp")
@@ -105,16 +117,25 @@ def rd_section(
     section = with_references(list(measured), refs)
     if not any(not c.lossless for c in section):
         return ""
+    section, anchors = _resolve_anchors(section, references.split_anchors(options.anchor), dataset)
     out = [f"{h} Rate–distortion analysis — {dataset}", ""]
-    out += [f"{h}# Summary", "", *summary_lines(section, options), ""]
-    out += [f"{h}# BD-rate against {options.anchor}", "", bdrate.bd_table(
-        section, options.anchor, method=options.method, min_overlap=options.min_overlap)]
+    out += [f"{h}# Summary", "", *summary_lines(section, options, [a for _, a in anchors if a]), ""]
+    for name, label in anchors:
+        if label is None:
+            shipped = references.SHIPPED[name]
+            out += [f"{h}# BD-rate against {name}", "", f"No BD-rate table: the shipped `{name}` curve "
+                    f"({shipped.source}) was measured on `{shipped.dataset}`, not on `{dataset}`.", ""]
+            continue
+        title = f"{name} — {references.SHIPPED[name].source}" if label != name else name
+        out += [f"{h}# BD-rate against {title}", "", bdrate.bd_table(
+            section, label, method=options.method, min_overlap=options.min_overlap)]
     out += [f"{h}# Quality at fixed rates, rate at fixed qualities", "",
             bdrate.fixed_table(section, method=options.method)]
     if options.plots_dir is not None:
         from codecbench.reports.plots import plot_dataset, plots_markdown
 
-        written = plot_dataset(section, options.plots_dir, anchor=options.anchor)
+        first = next((label for _, label in anchors if label), bdrate.DEFAULT_ANCHOR)
+        written = plot_dataset(section, options.plots_dir, anchor=first)
         if written:
             rel = options.report_dir if options.report_dir is not None else Path(os.getcwd())
             out += [f"{h}# Plots", "", plots_markdown(written, rel)]
@@ -128,9 +149,54 @@ def rd_section(
     return "\n".join(out)
 
 
+def _resolve_anchors(
+    section: list[Curve], names: Sequence[str], dataset: str
+) -> tuple[list[Curve], list[tuple[str, str | None]]]:
+    """The section with the shipped anchor curves added, and each anchor's (name, curve label to look up).
+
+    A name that is a measured codec or a curve label stays itself; a shipped alias adds its curve (once: a
+    ``--reference`` of the same points is reused) and resolves to that curve's label, or to None where the
+    curve was measured on another dataset.
+    """
+    resolved: list[tuple[str, str | None]] = []
+    for name in names:
+        if name not in references.SHIPPED or any(name in (c.label, c.codec) for c in section if not c.reference):
+            resolved.append((name, name))
+            continue
+        curve = references.shipped_curve(name, dataset)
+        if curve is None:
+            resolved.append((name, None))
+            continue
+        same = next((c for c in section if c.reference and _same_points(c, curve)), None)
+        if same is None:
+            section = with_references(section, [curve])
+            same = section[-1]
+        else:
+            section = [replace(c, description=curve.description) if c is same else c for c in section]
+            same = next(c for c in section if c.label == same.label)
+        resolved.append((name, same.label))
+    return section, resolved
+
+
+def _same_points(a: Curve, b: Curve) -> bool:
+    return [(p.bpp, p.psnr) for p in a.points] == [(p.bpp, p.psnr) for p in b.points]
+
+
+def check_anchors(records: Sequence[Record], options: RDOptions) -> None:
+    """OptionError (one line) for an anchor that is no codec, curve or reference label, nor a shipped alias."""
+    from codecbench.codec import available_codecs
+
+    known = set(available_codecs()) | {r.codec for r in records}
+    known |= {c.label for c in curves(records)}
+    for dataset in {r.dataset for r in records}:
+        known |= {c.label for c in references_for(options.references, dataset)}
+    references.check_anchors(references.split_anchors(options.anchor), known)
+
+
 def rd_report(records: Iterable[Record], options: RDOptions = RDOptions(), *, level: int = 2) -> str:
     """Markdown RD sections of every dataset with lossy curves; exports CompressAI JSON if asked."""
     records = list(records)
+    check_anchors(records, options)
     measured = by_dataset(curves(records))
     if options.compressai_dir is not None:
         export_curves([c for cs in measured.values() for c in cs], options.compressai_dir)
@@ -145,6 +211,7 @@ def section_renderer(records: Sequence[Record], options: RDOptions = RDOptions()
     Exports CompressAI JSON first when ``options.compressai_dir`` is set.
     """
     records = list(records)
+    check_anchors(records, options)
     if options.compressai_dir is not None:
         export_curves(curves(records), options.compressai_dir)
 
