@@ -45,7 +45,7 @@ def ckpts(tmp_path_factory):
     m = t.build()
     out["cnn-ae"] = d / "cnn.pt"
     save_atomic(t.export(m, {}), out["cnn-ae"])
-    t = ssdcae.SSDCAETrainable(latent=8)
+    t = ssdcae.SSDCAETrainable()
     out["ssdcae"] = d / "ss.pt"
     save_atomic(t.export(t.build().eval(), {}), out["ssdcae"])
     for ch in (3, 1):
@@ -58,7 +58,7 @@ def ckpts(tmp_path_factory):
 def _codecs(ckpts, **kw):
     return {
         "cnn-ae": cnn_ae.CnnAECodec(checkpoint=ckpts["cnn-ae"], threads=1, **kw.get("cnn-ae", {})),
-        "ssdcae": ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], threads=1, latent=8, **kw.get("ssdcae", {})),
+        "ssdcae": ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], threads=1, **kw.get("ssdcae", {})),
         "comcnn": comcnn.ComCNNCodec(checkpoint=ckpts["comcnn3"], gray_checkpoint=ckpts["comcnn1"], threads=1),
     }
 
@@ -154,15 +154,15 @@ def test_quantize_pmf_sums_and_keeps_every_symbol():
 
 def test_ssdcae_bits_knob_lowers_rate(ckpts):
     image = _image((128, 256, 3))
-    sizes = [len(ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=b, latent=8, threads=1).encode(image))
+    sizes = [len(ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=b, threads=1).encode(image))
              for b in (8, 6, 4, 2)]
     assert sizes == sorted(sizes, reverse=True)
 
 
 def test_settings_mismatch_and_gray(ckpts):
     image = _image((40, 40, 3))
-    a = ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=8, latent=8, threads=1)
-    b = ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=4, latent=8, threads=1)
+    a = ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=8, threads=1)
+    b = ssdcae.SSDCAECodec(checkpoint=ckpts["ssdcae"], bits=4, threads=1)
     with pytest.raises(DecodeError):
         b.decode(a.encode(image))
     gray = _image((33, 47, 1))

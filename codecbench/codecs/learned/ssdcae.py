@@ -29,9 +29,12 @@ tile. The decoder runs its batches alike and crops the padding away.
 
 Deviations, stated: the network is narrower than the seeds' (~2.1 M
 parameters) so that it trains on a 2-core CPU (see the model card for the
-count and the training length); ``latent`` is a documented option: the
-faithful width 44 gives about 1.3–1.6 bpp at 8 bits, and a narrower model
-(``latent=8``) gives a rate comparable with the classical codecs' mid range.
+count and the training length). One latent width is shipped, the seeds' 44
+(``latent=44``, the only allowed value of the setting, kept so that specs
+and stream headers name it). A narrower ``latent=8`` model was once
+advertised but never shipped; it would not train to a useful quality
+within 20 minutes on one core (0.4–0.6 steps/s; the shipped model took
+3000 steps), so the setting refuses it.
 """
 
 from __future__ import annotations
@@ -96,15 +99,11 @@ class SSDCAETrainable(Trainable):
     description = "stacked denoising conv autoencoder (seeds 000/001): noisy 128×128 inputs, MSE + (1 − SSIM), Adam"
     defaults = {"steps": 1500, "batch": 8, "patch": 128, "lr": 1e-3}
     options = {
-        "latent": Setting(int, 44, "latent channels (44 faithful, 8 narrow option)", choices=(44, 8)),
         "max_sigma": Setting(float, 0.3, "training noise: sigma ~ U(0, max_sigma) on [0, 1]", low=0.0, high=1.0),
     }
 
-    def arch(self) -> dict:
-        return {**DEFAULT_ARCH, "latent": self.opts["latent"]}
-
     def build(self) -> torch.nn.Module:
-        return build(self.arch())
+        return build(DEFAULT_ARCH)
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         from pytorch_msssim import ssim
@@ -120,7 +119,7 @@ class SSDCAETrainable(Trainable):
     def export(self, model: torch.nn.Module, meta: dict) -> dict:
         from codecbench.codecs.learned.base import make_checkpoint
 
-        return make_checkpoint(self.name, self.arch(), model.state_dict(),
+        return make_checkpoint(self.name, DEFAULT_ARCH, model.state_dict(),
                                {**meta, "loss": "MSE + (1 - SSIM)", "noise": f"sigma~U(0,{self.opts['max_sigma']})"})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
@@ -128,12 +127,12 @@ class SSDCAETrainable(Trainable):
 
         out = {}
         for bits in (8, 4):
-            figs = evaluate_codec(SSDCAECodec, checkpoint, images, bits=bits, latent=self.opts["latent"])
+            figs = evaluate_codec(SSDCAECodec, checkpoint, images, bits=bits)
             out.update({f"{k}@bits={bits}": v for k, v in figs.items() if k != "images"})
         return out
 
     def describe(self, model: torch.nn.Module) -> str:
-        w, lat = DEFAULT_ARCH["widths"], self.opts["latent"]
+        w, lat = DEFAULT_ARCH["widths"], DEFAULT_ARCH["latent"]
         return (
             f"Encoder: 3 down-sampling units [conv 3×3 stride 2 + PReLU, conv 3×3 + PReLU] with widths {w}, "
             f"the last unit's second conv giving the {lat} latent channels (16×16×{lat} per 128×128 tile, after PReLU). Decoder: 3 up-sampling units "
@@ -177,18 +176,18 @@ class SSDCAECodec(TorchCodec):
     sweep = (8, 6, 5, 4, 3)
     settings = {
         "bits": Setting(int, 8, "bits per latent value (uniform, per-channel range)", low=1, high=8),
-        "latent": Setting(int, 44, "latent channels (44: the seeds' width; 8: documented narrow option)", choices=(44, 8)),
+        "latent": Setting(int, 44, "latent channels: 44, the seeds' width, the only shipped model", choices=(44,)),
     }
     stride = TILE
     tile_size = None  # the 128×128 tiling happens inside encode_tile (one range for the whole image)
     native_channels = (3,)
     format_version = 1
     libraries = ("numpy", "zlib")  # float16 ranges and rounding; the Deflate payload
-
-    def checkpoint_name(self) -> str:
-        return "ssdcae.pt" if self.config["latent"] == 44 else f"ssdcae-l{self.config['latent']}.pt"
+    checkpoint = "ssdcae.pt"
 
     def build_model(self, arch: dict) -> torch.nn.Module:
+        if int(arch["latent"]) != self.config["latent"]:  # the header names the latent width: it must be the model's
+            raise ValueError(f"checkpoint has {arch['latent']} latent channels, the codec is latent={self.config['latent']}")
         return build(arch)
 
     def _tiles_of(self, x: torch.Tensor) -> torch.Tensor:
