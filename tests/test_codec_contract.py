@@ -33,9 +33,10 @@ import pytest
 from PIL import Image
 
 from codecbench.codec import Codec, Spec, available_codecs, create_codec, format_value, get_codec_class
-from codecbench.codecs.learned.base import CheckpointError, TorchCodec
-from codecbench.errors import CodecbenchError, DecodeError
+from codecbench.codecs.learned.base import TorchCodec
+from codecbench.errors import DecodeError
 from codecbench.images import MAX_PIXELS, load_image
+from tests.codec_cases import all_cases, build_codec
 from tests.conftest import shared_data_root
 
 #: the crop every codec codes (pixels a side; larger where a codec's min_size asks for it)
@@ -50,15 +51,7 @@ REFUSAL_SECONDS = 2.0
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid number of tiles")  # glymur, on the forged J2K SIZ
 
 
-def sweep_points(cls: type[Codec]) -> list[str]:
-    """The specs a codec is tested at: its sweep's first and last point, or its defaults."""
-    if cls.param is None or not cls.sweep:
-        return [cls.name]
-    ends = (cls.sweep[0], cls.sweep[-1])
-    return list(dict.fromkeys(str(Spec.of(cls.name, {cls.param: v})) for v in ends))
-
-
-CASES = [spec for cls in available_codecs().values() for spec in sweep_points(cls)]
+CASES = all_cases()
 
 
 @dataclass
@@ -71,25 +64,6 @@ class Coded:
     data: bytes = b""
     decoded: np.ndarray | None = None
     skip: str = ""
-
-
-def _build(spec: str) -> tuple[Codec, str | None]:
-    """The codec of ``spec``; for a learned codec whose shipped checkpoint is missing, one with an untrained
-    stand-in checkpoint (and the checkpoint's path, which a fresh process needs too)."""
-    try:
-        return create_codec(spec, threads=1), None
-    except CheckpointError as exc:
-        if "missing" not in str(exc):
-            raise
-        from codecbench.fuzz import _standin_codec
-
-        try:
-            standin = _standin_codec(Spec.parse(spec).name)[0]
-        except CodecbenchError as why:
-            pytest.skip(f"{spec}: {exc}; no stand-in either ({why})")
-        parsed = Spec.parse(spec)
-        codec = type(standin)(checkpoint=standin.checkpoint_file, threads=1, **parsed.raw)
-        return codec, str(standin.checkpoint_file)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +84,7 @@ def _entry(spec: str, photo: np.ndarray, cache: dict[str, Coded]) -> Coded:
     if spec not in cache:
         entry = Coded()
         try:
-            codec, entry.checkpoint = _build(spec)
+            codec, entry.checkpoint = build_codec(spec)
         except pytest.skip.Exception as exc:
             entry.skip = str(exc)
         else:
@@ -161,7 +135,7 @@ def fresh_decodes(photo, coded_cache, tmp_path_factory) -> dict[str, np.ndarray]
         cases.append({"spec": entry.codec.spec, "checkpoint": entry.checkpoint, "case": spec})
     (folder / "cases.json").write_text(json.dumps(cases))
     done = subprocess.run([sys.executable, "-c", FRESH_DECODE, str(folder)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return {case["case"]: np.load(folder / f"{i}.npy") for i, case in enumerate(cases)}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rd_helpers import jpeg_records, synthetic_curve
 
-from codecbench.errors import ResultsError
+from codecbench.errors import CodecbenchError, ResultsError
 from codecbench.metrics import ms_ssim_db
 from codecbench.reports import bdrate, plots
 from codecbench.reports.compressai_json import (
@@ -100,7 +100,7 @@ def test_table_states_method_and_anchor_and_marks_references():
         assert bdrate.METHOD_TEXT[method] in table
         assert "bpg (reference, not measured here) | 5 | -30.00%" in table
     assert "anchor `webp` has no lossy curve" in bdrate.bd_table([anchor], "webp")
-    with pytest.raises(Exception, match="unknown interpolation method"):
+    with pytest.raises(CodecbenchError, match="unknown interpolation method"):
         bdrate.bd_table([anchor], method="cubic-ish")
     # a reference curve may serve as the anchor, by its label
     assert "against the anchor **bpg (reference, not measured here)**" in bdrate.bd_table([anchor, ref], "bpg")
