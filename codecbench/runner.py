@@ -184,6 +184,21 @@ def unreadable_record(codec: Codec, dataset: str, item_id: str, failure: BaseExc
     return record
 
 
+def record_of(codec: Codec, dataset: str, item_id: str, image: np.ndarray, source: SourceFile | None,
+              measured: Callable[[], dict]) -> Record:
+    """The record of ``codec`` on one image with the fields ``measured()`` returns; a failure (anything but
+    ``KeyboardInterrupt``, a plugin's ``sys.exit`` included) is the record's ``error``, never raised."""
+    record = base_record(codec, dataset, item_id, image, source)
+    try:
+        for key, value in measured().items():
+            setattr(record, key, value)
+    except BaseException as exc:  # one image's failure must not end the run
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record.error = error_text(exc)
+    return record
+
+
 class Runner:
     """Runs codec specs over datasets, appending records to an optional store.
 
@@ -207,6 +222,7 @@ class Runner:
         isolate: bool = False,
         metrics: Sequence[str] | None = None,
         jobs: int = 1,
+        dask: Any = None,
     ) -> None:
         check_options(threads=threads, timeout=timeout, jobs=jobs)
         #: the metric names every record gets (:func:`codecbench.metrics.select_metrics`; None: the defaults)
@@ -234,11 +250,15 @@ class Runner:
         self.timeout = timeout
         #: codec calls run in worker processes (always with a timeout: only a process can be stopped; always
         #: with several jobs: one worker per job)
-        self.isolate = isolate or timeout is not None or jobs > 1
+        if dask is not None and (isolate or timeout is not None or cache is not None):
+            raise OptionError("Dask runs take neither the results cache (use --no-cache) nor --isolate/--timeout")
+        self.isolate = (isolate or timeout is not None or jobs > 1) and dask is None
         self._all_workers = [self._new_worker(i) for i in range(jobs)] if self.isolate else []
         self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         for worker in self._all_workers:
             self._idle.put(worker)
+        #: a :class:`distributed.Client` (:mod:`codecbench.engine.distributed`): tasks run on its workers
+        self.dask = dask
         #: guards the shared state that worker threads touch (cache, time accounting, prepared codecs)
         self._lock = threading.Lock()
 
@@ -275,15 +295,7 @@ class Runner:
     def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray,
                  source: SourceFile | None = None) -> Record:
         """One record for ``codec`` on one image (read from ``source``); failures are recorded, not raised."""
-        record = base_record(codec, dataset, item_id, image, source)
-        try:
-            for key, value in self._measure(codec, image).items():
-                setattr(record, key, value)
-        except BaseException as exc:  # one image's failure (even a plugin's sys.exit) must not end the run
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            record.error = error_text(exc)
-        return record
+        return record_of(codec, dataset, item_id, image, source, lambda: self._measure(codec, image))
 
     def _measure(self, codec: Codec, image: np.ndarray) -> dict:
         start, warmup_before = time.perf_counter(), self._warmup_s
@@ -348,6 +360,9 @@ class Runner:
         skipped = sorted({self.codec(s).name for s in self.specs} - {self.codec(s).name for s in specs})
         if skipped:
             warnings.warn(f"{', '.join(skipped)} take colour images only: skipped on {data.name}", stacklevel=2)
+        if self.dask is not None:
+            yield from self._run_on_dask(data, specs)
+            return
         tasks = (task for item in data for task in self._item_tasks(data.name, item, specs))
         if self.jobs == 1:
             for task in tasks:
@@ -363,6 +378,22 @@ class Runner:
                     yield self._keep(window.popleft().result())
             while window:
                 yield self._keep(window.popleft().result())
+
+    def _run_on_dask(self, data: Any, specs: list[str]) -> Iterator[Record]:
+        """Every pending (spec, image) as a Dask task; records in task order, at most 4 × jobs in flight."""
+        from codecbench.engine import distributed
+
+        window: deque[Any] = deque()
+        for item in data:
+            for spec in specs:
+                if self._done(self.codec(spec), data.name, item.id):
+                    continue
+                window.append(distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
+                                                 self.timing.warmup, self.timing.repeats, self.metrics))
+                while len(window) > 4 * self.jobs:
+                    yield self._keep(window.popleft().result())
+        while window:
+            yield self._keep(window.popleft().result())
 
     def _item_tasks(self, dataset: str, item: DatasetItem, specs: list[str]) -> list[Callable[[], Record]]:
         """The work on one image: one call per spec that the store does not hold yet, each returning its record.

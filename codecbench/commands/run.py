@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from codecbench.cache import ResultsCache, RunCache
 from codecbench.codec import split_specs, with_settings
 from codecbench.datasets import get_dataset
+from codecbench.engine import distributed
 from codecbench.errors import SpecError
 from codecbench.metrics import select_metrics
 from codecbench.reports.output import build_reports, write_reports
@@ -51,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="codec processes at once, each pinned to its own core (default: all cores; 1: in this "
                    "process, timings without concurrent work)")
+    p.add_argument("--dask", action="store_true",
+                   help="run the (spec, image) tasks on a Dask LocalCluster of --jobs workers on this machine")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the tasks on this Dask cluster (workers read images from their CODECBENCH_DATA)")
     p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores with "
                    "--jobs 1, else cores // jobs)")
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images (N ≥ 1) of each dataset")
@@ -85,10 +90,20 @@ def run_command(args: argparse.Namespace) -> int:
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
     # the store holds the results file's lock until closed: a second run on the same --out fails at once
     store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
-        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs))
-    cache = None if args.no_cache else RunCache(ResultsCache(args.cache), retime=args.retime, repeats=args.repeats)
-    runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
-                    timeout=args.timeout, isolate=args.isolate, metrics=metrics, jobs=jobs)
+        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs,
+        **({"dask": args.scheduler or "LocalCluster"} if args.dask or args.scheduler else {})))
+    on_dask = args.dask or args.scheduler is not None
+    cache = None if args.no_cache or on_dask else RunCache(ResultsCache(args.cache), retime=args.retime,
+                                                           repeats=args.repeats)
+    client = distributed.connect(args.scheduler, jobs) if on_dask else None
+    try:
+        runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
+                        timeout=args.timeout, isolate=args.isolate, metrics=metrics, jobs=jobs, dask=client)
+    except BaseException:
+        if client is not None:
+            distributed.close(client)
+        store.close()
+        raise
     failed, start = 0, time.perf_counter()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -102,6 +117,8 @@ def run_command(args: argparse.Namespace) -> int:
                 progress.update(task, completed=size * len(runner.specs))
     finally:
         runner.close()
+        if client is not None:
+            distributed.close(client)
         store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
     written = []
     if args.report_dir:

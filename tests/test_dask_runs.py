@@ -1,0 +1,78 @@
+"""``codecbench run --dask`` / ``--scheduler``: tasks on Dask workers (a LocalCluster on 127.0.0.1 here), the serial
+run's records, and no record lost when a worker dies mid-run."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from codecbench.errors import OptionError
+from codecbench.results import read_records
+from codecbench.runner import Runner
+
+distributed = pytest.importorskip("distributed", reason="Dask is in the dev extra: pip install -e '.[dev]'")
+
+SPECS = ["jpeg:quality=30|80", "png"]
+MEASURED = ("bytes", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "lossless_ok", "error")
+
+
+def _measured(records):
+    return sorted((r.spec, r.image, *(getattr(r, f) for f in MEASURED)) for r in records)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from codecbench.engine.distributed import close, connect
+
+    dask_client = connect(None, 2)
+    yield dask_client
+    close(dask_client)
+
+
+def test_dask_run_gives_the_serial_records(image_folder, client):
+    with Runner(SPECS) as serial:
+        one = list(serial.run_dataset(f"folder:{image_folder}"))
+    with Runner(SPECS, jobs=2, dask=client) as on_dask:
+        two = list(on_dask.run_dataset(f"folder:{image_folder}"))
+    assert [(r.spec, r.image) for r in two] == [(r.spec, r.image) for r in one]  # task order
+    assert _measured(two) == _measured(one)
+    assert all(r.enc_s > 0 for r in two if r.ok)
+
+
+def test_a_worker_killed_mid_run_loses_no_record(image_folder, client):
+    pids = client.run(os.getpid)
+    records, killed = [], False
+    with Runner(["jpeg:quality=10|20|30|40|50|60|70|80|90", "png"], jobs=2, dask=client) as runner:
+        for record in runner.run_dataset(f"folder:{image_folder}"):
+            records.append(record)
+            if not killed:  # the other tasks are in flight on both workers: kill one of them
+                os.kill(next(iter(pids.values())), signal.SIGKILL)
+                killed = True
+    assert len(records) == 10 * 4 and len({(r.spec, r.image) for r in records}) == 40
+    assert sum(not r.ok for r in records) == 10  # broken.png, once per spec, and nothing else
+    assert all(r.ok for r in records if r.image != "broken")
+
+
+def test_dask_refuses_the_local_cache_and_timeouts(client):
+    from codecbench.cache import ResultsCache, RunCache
+
+    with pytest.raises(OptionError):
+        Runner(["png"], dask=client, timeout=5)
+    with pytest.raises(OptionError):
+        Runner(["png"], dask=client, cache=RunCache(ResultsCache(":memory:")))
+
+
+def test_cli_dask_local_cluster(image_folder, tmp_path):
+    out = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, "-m", "codecbench", "run", "--codecs", "png", "--datasets",
+                           f"folder:{image_folder}", "-o", str(out), "--dask", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = read_records(out)
+    assert len(records) == 4 and sum(r.ok for r in records) == 3
+    unreachable = subprocess.run([sys.executable, "-m", "codecbench", "run", "--codecs", "png", "-o",
+                                  str(tmp_path / "x.json"), "--scheduler", "tcp://127.0.0.1:9"],
+                                 capture_output=True, text=True, timeout=300)
+    assert unreachable.returncode == 2 and unreachable.stderr.strip().count("\n") == 0, unreachable.stderr[-1500:]
