@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -133,20 +134,35 @@ def psnr_differences(ours: Mapping[int, Mapping[str, float]],
     return {q: ours[q]["psnr"] - theirs[q]["psnr-rgb"] for q in sorted(ours)}
 
 
-def timed(command: Sequence[str], env: Mapping[str, str] | None = None,
-          timeout_s: float = 1800) -> tuple[float, str]:
-    """``(wall seconds, stdout)`` of running ``command`` to completion as a whole process.
+@dataclass(frozen=True)
+class Timed:
+    """What one whole process took: wall seconds, CPU seconds (user + system, its reaped children included), stdout."""
 
-    Raises :class:`ResultsError` with the last line of stderr if it exits non-zero.
+    wall_s: float
+    cpu_s: float
+    stdout: str
+
+
+def timed(command: Sequence[str], env: Mapping[str, str] | None = None, timeout_s: float = 3600) -> Timed:
+    """Run ``command`` to completion as a whole process and say how long it took.
+
+    CPU seconds come from this process's ``RUSAGE_CHILDREN`` before and after,
+    so they count what the command and the children it waited for used (e.g.
+    CompressAI's ``-j`` pool), and barely change with the machine's load, while
+    wall seconds do. Raises :class:`ResultsError` with the last line of stderr
+    if the command exits non-zero.
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(list(command), capture_output=True, text=True, env=None if env is None else dict(env),
                           timeout=timeout_s)
-    seconds = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise ResultsError(f"{Path(command[0]).name} … exited with status {done.returncode}: {last}")
-    return seconds, done.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timed(wall, cpu, done.stdout)
 
 
 def link_images(paths: Iterable[Path], folder: Path) -> Path:

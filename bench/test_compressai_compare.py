@@ -15,8 +15,13 @@ qualities (codecbench's default ``jpeg`` sweep):
     ms-ssim-rgb: all the metrics it has);
 (c) the same with ``-j 2`` (CompressAI's process pool).
 
-Wall seconds of each and the ratios CompressAI / codecbench (> 1: codecbench
-faster) go to ``benchmark.extra_info`` and stdout. Both tools save with
+Wall and CPU seconds of each (CPU: user + system of the process and the
+children it waited for) and their ratios CompressAI / codecbench (> 1:
+codecbench faster) go to ``benchmark.extra_info`` and stdout, with the time
+each tool takes only to import itself (part of its wall time) and the load
+averages before and after: wall time depends on what else runs, CPU time much
+less. ``$CODECBENCH_COMPARE_MAX_IMAGES=N`` compares on the first N images
+only (both tools), for a loaded machine. Both tools save with
 Pillow at ``quality=q``, 4:2:0 and standard Huffman tables, so they code the
 same bytes: mean bpp must agree to 1e-9 relative and mean PSNR to 0.01 dB per
 quality (MS-SSIM, from the same pytorch_msssim filters, to 1e-4).
@@ -33,11 +38,12 @@ import pytest
 
 import codecbench
 from codecbench.datasets.registry import get_dataset
-from codecbench.errors import DatasetError
+from codecbench.errors import DatasetError, OptionError
 from codecbench.results import read_records
 from compressai_peer import (
     CODECBENCH_ONLY,
     SAME_METRIC,
+    Timed,
     bench_command,
     codecbench_means,
     find_peer,
@@ -50,6 +56,18 @@ from compressai_peer import (
 PSNR_TOL_DB = 0.01
 MS_SSIM_TOL = 1e-4
 BPP_REL_TOL = 1e-9
+#: what each tool imports before its first image (a part of each wall time; CompressAI's CUDA torch is heavier)
+OURS_IMPORT = "import codecbench.cli, codecbench.codecs.pillow, codecbench.metrics"
+THEIR_IMPORT = "import compressai.utils.bench.__main__"
+MAX_IMAGES_ENV = "CODECBENCH_COMPARE_MAX_IMAGES"
+
+
+def _max_images() -> int | None:
+    """``$CODECBENCH_COMPARE_MAX_IMAGES``: compare on the first N Kodak images only (default: all 24)."""
+    text = os.environ.get(MAX_IMAGES_ENV, "")
+    if text and not (text.isdigit() and int(text) > 0):
+        raise OptionError(f"${MAX_IMAGES_ENV}={text!r}: expected a positive integer")
+    return int(text) if text else None
 
 
 def _uptime() -> str:
@@ -62,7 +80,7 @@ def test_codecbench_vs_compressai_jpeg_kodak(benchmark, tmp_path):
     if peer is None:
         pytest.skip(why)
     try:
-        kodak = get_dataset("kodak")
+        kodak = get_dataset("kodak", max_images=_max_images())
     except DatasetError as exc:
         pytest.skip(f"Kodak is not available: {exc}")
     jpeg = codecbench.get_codec_class("jpeg")
@@ -73,35 +91,39 @@ def test_codecbench_vs_compressai_jpeg_kodak(benchmark, tmp_path):
     out = tmp_path / "results.json"
     env = {**os.environ, "CODECBENCH_CACHE": str(tmp_path / "cache")}
     ours_cmd = [sys.executable, "-m", "codecbench", "run", "--codecs", "jpeg", "--datasets", "kodak", "--no-cache",
-                "--out", str(out)]
+                "--out", str(out), *(["--max-images", str(len(kodak))] if kodak.max_images else [])]
     load_before = _uptime()
 
-    def run_all() -> dict[str, float]:
-        seconds = {"codecbench": timed(ours_cmd, env)[0]}
+    def run_all() -> dict[str, Timed]:
+        runs = {"codecbench": timed(ours_cmd, env),
+                "codecbench_import": timed([sys.executable, "-c", OURS_IMPORT]),
+                "compressai_import": timed([peer.python, "-c", THEIR_IMPORT])}
         for jobs in (1, 2):
-            seconds[f"compressai_j{jobs}"], text = timed(bench_command(peer.python, images, qualities, jobs))
-            theirs[jobs] = parse_bench_output(text, qualities)
-        return seconds
+            runs[f"compressai_j{jobs}"] = run = timed(bench_command(peer.python, images, qualities, jobs))
+            theirs[jobs] = parse_bench_output(run.stdout, qualities)
+        return runs
 
     theirs: dict[int, dict[int, dict[str, float]]] = {}
-    seconds = benchmark.pedantic(run_all, rounds=1, iterations=1)
+    runs = benchmark.pedantic(run_all, rounds=1, iterations=1)
     load_after = _uptime()
 
     records = read_records(out)
     assert sorted({r.image for r in records}) == sorted(kodak.ids()) and len(records) == len(kodak) * len(qualities)
     ours = codecbench_means(records, [*SAME_METRIC.values(), *CODECBENCH_ONLY])
-    report = {
-        "codecbench_s": round(seconds["codecbench"], 2),
-        "compressai_j1_s": round(seconds["compressai_j1"], 2),
-        "compressai_j2_s": round(seconds["compressai_j2"], 2),
-        "ratio_vs_j1": round(seconds["compressai_j1"] / seconds["codecbench"], 3),
-        "ratio_vs_j2": round(seconds["compressai_j2"] / seconds["codecbench"], 3),
+    report: dict[str, object] = {}
+    for name, run in runs.items():
+        report[f"{name}_s"] = round(run.wall_s, 2)
+        report[f"{name}_cpu_s"] = round(run.cpu_s, 2)
+    for jobs in (1, 2):
+        report[f"ratio_vs_j{jobs}"] = round(runs[f"compressai_j{jobs}"].wall_s / runs["codecbench"].wall_s, 3)
+        report[f"cpu_ratio_vs_j{jobs}"] = round(runs[f"compressai_j{jobs}"].cpu_s / runs["codecbench"].cpu_s, 3)
+    report.update({
         "images": len(kodak), "qualities": qualities,
         "codecbench_metrics": ["bpp", "psnr", "psnr_y", "ssim", "ms_ssim"],
         "compressai_metrics": ["bpp", "psnr-rgb", "ms-ssim-rgb"],
         "peer": peer.versions, "load_before": load_before, "load_after": load_after,
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-    }
+    })
     for jobs, per_quality in theirs.items():
         diffs = psnr_differences(ours, per_quality)
         report[f"max_psnr_diff_db_j{jobs}"] = max(abs(d) for d in diffs.values())
