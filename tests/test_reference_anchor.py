@@ -94,3 +94,21 @@ def test_unknown_anchor_is_a_one_line_error(kodak_jpeg, capsys, tmp_path) -> Non
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--anchor vtn" in err and "vtm" in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_pytest_plugin_report_anchor_takes_the_alias(tmp_path, monkeypatch) -> None:
+    """``pytest bench --report-anchor jpeg,vtm``: the session report of Kodak has both BD-rate tables."""
+    from tests.conftest import shared_data_root
+    from tests.test_bench_plugin import run_bench
+
+    root = shared_data_root()
+    if root is None:
+        pytest.skip("Kodak is not in CODECBENCH_DATA")
+    monkeypatch.setenv("CODECBENCH_DATA", str(root))
+    done = run_bench(tmp_path, "--codecs", "jpeg:quality=10|90,webp:quality=10|90", "--datasets", "kodak",
+                     "--max-images", "1", "--report-anchor", "jpeg,vtm")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = (tmp_path / "reports" / "kodak.md").read_text()
+    assert "### BD-rate against jpeg" in report
+    assert f"### BD-rate against vtm — {references.SHIPPED['vtm'].source}" in report
+    assert "| webp | 2 |" in report.split("### BD-rate against vtm")[1]
