@@ -123,8 +123,9 @@ def rd_section(
     for name, label in anchors:
         if label is None:
             shipped = references.SHIPPED[name]
-            out += [f"{h}# BD-rate against {name}", "", f"No BD-rate table: the shipped `{name}` curve "
-                    f"({shipped.source}) was measured on `{shipped.dataset}`, not on `{dataset}`.", ""]
+            note = (f"No BD-rate table: the shipped `{name}` curve ({shipped.source}) was measured on "
+                    f"`{shipped.dataset}`, not on `{dataset}`.")
+            out += [f"{h}# BD-rate against {name}", "", note, ""]
             continue
         title = f"{name} — {references.SHIPPED[name].source}" if label != name else name
         out += [f"{h}# BD-rate against {title}", "", bdrate.bd_table(
