@@ -54,6 +54,26 @@ class LatentConditionalDiscriminator(nn.Module):
         return self.net(torch.cat([x, cond], dim=1))
 
 
+class ScaledGroupsAdam(ClippedAdam):
+    """:class:`ClippedAdam` whose param groups may carry an ``lr_scale``: the step of such a group uses lr × lr_scale.
+
+    The training loop sets one learning rate (and its schedule) for every
+    group; the discriminator, trained from scratch against a generator that
+    starts converged, needs a larger one (here 10×) to learn anything in a
+    short fine-tuning.
+    """
+
+    def step(self, closure=None):
+        saved = [g["lr"] for g in self.param_groups]
+        for g in self.param_groups:
+            g["lr"] = g["lr"] * g.get("lr_scale", 1.0)
+        try:
+            return super().step(closure)
+        finally:
+            for g, lr in zip(self.param_groups, saved):
+                g["lr"] = lr
+
+
 class GanHyperprior(nn.Module):
     """The generator ``g`` (a :class:`ScaleHyperprior`) and its discriminator ``d``, trained together."""
 
@@ -72,6 +92,7 @@ class GanHyperpriorTrainable(HyperpriorTrainable):
         **HyperpriorTrainable.options,
         "init": Setting(str, "", "stage-1 hyperprior checkpoint (a path, or a shipped file name; default hyperprior-q<quality>.pt)"),
         "beta": Setting(float, 0.15, "weight of the generator's adversarial loss (HiFiC: 0.15)", low=0.0, high=100.0),
+        "d_lr_scale": Setting(float, 10.0, "discriminator learning rate ÷ the generator's", low=0.01, high=1000.0),
     }
 
     def build(self) -> torch.nn.Module:
@@ -82,7 +103,8 @@ class GanHyperpriorTrainable(HyperpriorTrainable):
     def configure_optimizer(self, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         main = [p for n, p in model.g.named_parameters() if not n.endswith("quantiles")]
         aux = [p for n, p in model.g.named_parameters() if n.endswith("quantiles")]
-        return ClippedAdam([{"params": main}, {"params": aux}, {"params": list(model.d.parameters())}], lr=lr)
+        return ScaledGroupsAdam([{"params": main}, {"params": aux},
+                                 {"params": list(model.d.parameters()), "lr_scale": self.opts["d_lr_scale"]}], lr=lr)
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         x = batch.float().div(255.0)
@@ -107,7 +129,8 @@ class GanHyperpriorTrainable(HyperpriorTrainable):
     def describe(self, model: torch.nn.Module) -> str:
         return (
             "Generator: " + super().describe(model.g) + " Stage 2 (this checkpoint): GAN fine-tuning of the stage-1 "
-            f"hyperprior checkpoint on λ·255²·MSE + bpp + β·L_adv, β = {self.opts['beta']:g}, non-saturating loss; "
+            f"hyperprior checkpoint on λ·255²·MSE + bpp + β·L_adv, β = {self.opts['beta']:g}, non-saturating loss, "
+            f"discriminator learning rate {self.opts['d_lr_scale']:g}× the generator's; "
             "discriminator (not shipped): ŷ → conv 3×3 (→12) → nearest-upsampled ×16, concatenated with the image, "
             "3 × conv 4×4/2 (32, 64, 128) with LeakyReLU(0.2), conv 1×1 → patch logits. No LPIPS term (no "
             "pretrained weights here)."
