@@ -251,7 +251,9 @@ class IntNet:
         weights = list(weights)
         if first_perm is not None:
             weights[0] = weights[0][:, first_perm]
-        self.w = [np.ascontiguousarray(w.astype(np.float32).T) for w in weights]  # (in, out)
+        # (in, out) as torch tensors: the products run in torch's BLAS under the codec's thread count;
+        # numpy's OpenBLAS keeps its own thread pool, which on a loaded machine cost 10x the CPU time
+        self.w = [torch.from_numpy(np.ascontiguousarray(w.astype(np.float32).T)) for w in weights]
         self.b = [b.astype(np.float32) for b in biases]
         self.r = [r.astype(np.float32) for r in requant]
         # exactness: |acc| < 2^24 for every layer and every possible input
@@ -267,7 +269,7 @@ class IntNet:
         h = x
         last = len(self.w) - 1
         for i, (w, b, r) in enumerate(zip(self.w, self.b, self.r)):
-            acc = h @ w
+            acc = torch.from_numpy(h).matmul(w).numpy()
             acc += b
             acc *= r
             if i == last:
