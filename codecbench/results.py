@@ -91,7 +91,7 @@ _RUN_FIELDS: list[tuple[str, Any, Any]] = [
     ("enc_s", float | None, None), ("dec_s", float | None, None), ("device", str, "cpu"), ("threads", int, 1),
     ("lossless_ok", bool | None, None), ("error", str | None, None), ("lossless", bool, False),
     ("versions", dict[str, str], field(default_factory=dict)), ("source_bytes", int | None, None),
-    ("source_format", str | None, None),
+    ("source_format", str | None, None), ("knob", str | None, None),
 ]
 Record = make_dataclass(
     "Record",
@@ -115,6 +115,9 @@ Record.__doc__ = """What one codec setting did to one image.
     describe the image file the pixels were read from, for the compression
     rate and ratio against it; None when that file is not one image (a
     CIFAR-10 pickle) or in results written before they were recorded.
+    ``knob`` names the rate knob whose value ``setting`` is (None for a codec
+    without one, and in older results files), so that reports group curves
+    without parsing specs or importing codecs.
     """
 
 

@@ -162,6 +162,7 @@ def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | No
         versions=dict(codec.identity),
         source_bytes=source.bytes if source else None,
         source_format=source.format if source else None,
+        knob=codec.param,
     )
 
 

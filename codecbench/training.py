@@ -30,8 +30,7 @@ architecture, parameter count, training data, the exact command, steps, wall
 time, machine, and the held-out figures (plus ``--eval-dir`` figures, e.g. on
 Kodak, when given).
 
-For the CLI: :func:`add_train_arguments` and :func:`train_command`; also
-``python -m codecbench.training MODEL ...``.
+For the CLI (``codecbench train``, :mod:`codecbench.commands.train`): :func:`train_command`.
 """
 
 from __future__ import annotations
@@ -450,30 +449,6 @@ def train(cfg: TrainConfig) -> dict:
 
 
 # -- command line -------------------------------------------------------------
-def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``train`` arguments to ``parser`` (used by ``codecbench train``)."""
-    parser.add_argument("model", help="trainable model name (see --list)", nargs="?")
-    parser.add_argument("--list", action="store_true", help="list the trainable models and exit")
-    parser.add_argument("--data", help="folder of training images (searched recursively), never a test set")
-    parser.add_argument("--out", help="path of the exported checkpoint; the model card goes beside it (.md)")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default: the model's)")
-    parser.add_argument("--batch", type=int, help="patches per step (default: the model's)")
-    parser.add_argument("--patch", type=int, help="patch side in pixels (default: the model's)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
-    parser.add_argument("--resume", action="store_true", help="continue from WORKDIR/state.pt if present")
-    parser.add_argument("--workdir", help="folder for state.pt and train.log (default runs/MODEL)")
-    parser.add_argument("--log-every", type=int, default=50, help="log every N steps (default 50)")
-    parser.add_argument("--save-every", type=int, default=500, help="save the resumable state every N steps")
-    parser.add_argument("--holdout", type=int, default=8, help="images of --data held out for evaluation (default 8)")
-    parser.add_argument("--eval-dir", help="also evaluate the final checkpoint on this folder (e.g. Kodak)")
-    parser.add_argument("--eval-limit", type=int, help="evaluate on at most this many --eval-dir images")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
-    return parser
-
-
 def config_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None) -> TrainConfig:
     if not args.model or not args.data or not args.out:
         raise SpecError("codecbench train needs MODEL, --data DIR and --out CKPT")
@@ -524,21 +499,3 @@ def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -
     for section, figs in result["figures"].items():
         print(section + ": " + ", ".join(f"{k}={_fmt_fig(v)}" for k, v in figs.items()))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = add_train_arguments(argparse.ArgumentParser(prog="codecbench train", description=__doc__.splitlines()[0]))
-    args = parser.parse_args(argv)
-    try:
-        return train_command(args, argv)
-    except CodecbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    # run the imported module's main, so that models register with the same registry
-    from codecbench.training import main as _main
-
-    sys.exit(_main())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench import training
+from codecbench.cli import main as cli_main
 
 
 class _Payload:
@@ -27,7 +27,7 @@ def test_resume_from_an_unsafe_state_is_a_one_line_checkpoint_error(tmp_path, ca
     (work / "state.pt").write_bytes(pickle.dumps({"model": "mlp-huffman", "evil": _Payload()}))
     argv = ["mlp-huffman", "--data", str(data), "--out", str(tmp_path / "toy.pt"), "--workdir", str(work), "--steps", "2",
             "--holdout", "1", "--no-progress", "--resume"]
-    assert training.main(argv) == 2
+    assert cli_main(["train", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert "state.pt refused" in err and len(err.splitlines()) == 1
 

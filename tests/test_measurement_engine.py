@@ -217,3 +217,23 @@ def test_run_report_dir_writes_the_same_full_report_as_codecbench_report(tmp_pat
     assert run_md.read_text() == report_md.read_text()
     assert sorted(p.name for p in (from_run / "plots").iterdir()) == sorted(p.name for p in (from_report / "plots").iterdir())
     assert len(read_records(out)) == 16
+
+
+def test_report_on_the_committed_kodak_results_does_not_import_torch_or_codecs(tmp_path):
+    """Rendering reads records only: the curves take the rate knob from the records, never from the codecs."""
+    code = textwrap.dedent(f'''
+        import sys
+        from codecbench.cli import main
+        status = main(["report", "{REPO}/reports/results/kodak-classical.json",
+                       "{REPO}/reports/results/kodak-learned.json", "--out", "{tmp_path}", "--no-plots"])
+        print(status, "torch" in sys.modules, any(m.startswith("codecbench.codecs") for m in sys.modules))
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
+    assert "BD-rate" in (tmp_path / "kodak.md").read_text()
+
+
+def test_records_name_their_rate_knob(image_folder):
+    with Runner(["jpeg:quality=50", "png"], metrics=("psnr",)) as runner:
+        records = list(runner.run_dataset(f"folder:{image_folder}", max_images=1))
+    assert {(r.codec, r.knob) for r in records} == {("jpeg", "quality"), ("png", "compress_level")}

@@ -104,7 +104,7 @@ def test_timeout_does_not_count_model_loading(plugin_env, tmp_path):
 
 
 # -- item 11: sys.exit() in a codec is one failed record -------------------------------------------
-@pytest.mark.parametrize("isolation, expected", [([], "SystemExit: 3"), (["--isolate"], "RuntimeError: SystemExit: 3")])
+@pytest.mark.parametrize("isolation, expected", [(["--jobs", "1"], "SystemExit: 3"), (["--isolate"], "RuntimeError: SystemExit: 3")])
 def test_sys_exit_in_decode_costs_one_record(plugin_env, tmp_path, isolation, expected):
     folder = image_folder(tmp_path, [16, 31, 18])  # faulty-demo calls sys.exit(3) decoding width 31
     out = tmp_path / "results.json"

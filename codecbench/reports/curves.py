@@ -26,13 +26,14 @@ results from several devices.
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from codecbench.codec import Spec
+from codecbench.errors import SpecError
 from codecbench.metrics import ms_ssim_db
 from codecbench.results import Record
 
@@ -186,24 +187,12 @@ def point_of(records: Sequence[Record]) -> CurvePoint:
 
 
 # -- rate knob and curve identity --------------------------------------
-@functools.lru_cache(maxsize=None)
-def _registered_knob(codec: str) -> str | None:
-    try:
-        from codecbench.codec import available_codecs
-
-        cls = available_codecs().get(codec)
-    except Exception:  # a broken optional codec module must not break a report
-        return None
-    return cls.param if cls is not None else None
-
-
 def _split_spec(spec: str) -> dict[str, str]:
-    _, _, rest = spec.partition(":")
-    out = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, _, value = part.partition("=")
-        out[key.strip()] = value.strip()
-    return out
+    """The raw settings of a recorded spec (empty for one this version cannot parse)."""
+    try:
+        return Spec.parse(spec).raw
+    except SpecError:
+        return {}
 
 
 def _same_value(raw: str, setting: Any) -> bool:
@@ -217,16 +206,16 @@ def _same_value(raw: str, setting: Any) -> bool:
         return False
 
 
-def rate_knob(codec: str, specs: Sequence[str], settings: Sequence[Any]) -> str | None:
-    """The name of the rate knob of ``codec`` given some of its specs and knob values.
+def rate_knob(specs: Sequence[str], settings: Sequence[Any], recorded: Sequence[str | None] = ()) -> str | None:
+    """The name of the rate knob of a codec given some of its specs and knob values.
 
-    The registered codec's ``param`` when the codec is installed; otherwise the
-    setting whose value equals the recorded knob value in every spec (and that
-    varies, when several keys qualify).
+    The knob its records name (``Record.knob``); for records written before
+    they did, the setting whose value equals the recorded knob value in every
+    spec (and that varies, when several keys qualify). Never imports a codec.
     """
-    knob = _registered_knob(codec)
-    if knob is not None:
-        return knob
+    named = [k for k in recorded if k is not None]
+    if named:
+        return named[0]
     parsed = [_split_spec(s) for s in specs]
     keys = set(parsed[0]) if parsed else set()
     candidates = [
@@ -254,11 +243,11 @@ def curves(records: Iterable[Record]) -> list[Curve]:
         by_spec[(r.dataset, r.device, r.spec)].append(r)
 
     knob_cache: dict[str, str | None] = {}
-    specs_of: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    specs_of: dict[str, list[tuple[str, Any, str | None]]] = defaultdict(list)
     for (_, _, spec), group in by_spec.items():
-        specs_of[group[0].codec].append((spec, group[0].setting))
-    for codec, pairs in specs_of.items():
-        knob_cache[codec] = rate_knob(codec, [s for s, _ in pairs], [v for _, v in pairs])
+        specs_of[group[0].codec].append((spec, group[0].setting, group[0].knob))
+    for codec, triples in specs_of.items():
+        knob_cache[codec] = rate_knob([s for s, _, _ in triples], [v for _, v, _ in triples], [k for _, _, k in triples])
 
     groups: dict[tuple, list[tuple[CurvePoint, Record]]] = defaultdict(list)
     for (dataset, device, spec), group in by_spec.items():
