@@ -214,7 +214,7 @@ def test_tiny_training_runs(tmp_path):
     data.mkdir()
     for i in range(3):
         Image.fromarray(_image((48, 48, 3), seed=i)).save(data / f"{i}.png")
-    for model, opts in (("cnn-ae", {"N": "8", "M": "8"}), ("ssdcae", {"latent": "8"}), ("comcnn", {"channels": "1"})):
+    for model, opts in (("cnn-ae", {"N": "8", "M": "8"}), ("ssdcae", {}), ("comcnn", {"channels": "1"})):
         patch = 32
         cfg = TrainConfig(model=model, data=str(data), out=str(tmp_path / f"{model}.pt"), steps=2, batch=2,
                           patch=patch, lr=1e-3, holdout=1, workdir=str(tmp_path / model), threads=1,
