@@ -21,6 +21,22 @@ An image that cannot be read (truncated, not an image) is not timed; every
 case of its dataset gets a failed record for it (``error`` as ``codecbench
 run`` writes it), so reports count it in ``ok/total`` and the benchmark fails
 after its results are recorded.
+
+Under pytest-xdist (``pytest bench --benchmark-only -n auto``) the cases run on
+the workers and the controller writes the one report per dataset. Timings are
+not measured there: pytest-benchmark disables every benchmark when xdist is
+active (it times nothing, even with ``--benchmark-enable``, and rejects
+``--benchmark-only``; this plugin takes ``--benchmark-only`` over so it still
+skips the non-benchmark tests), and timings taken while other workers run would
+be contaminated anyway. So under xdist bytes, bpp and quality are measured in
+parallel, ``enc_s``/``dec_s`` are left empty (None), and the report's timed
+region and the results' ``meta.timed_region`` say "timings not measured: N
+xdist workers; run without -n for timings". Each worker keeps its records and
+hands them to the controller as JSON (``Record.to_json``) through
+``config.workeroutput``; workers write no report. A case whose encode and
+decode tests ran on different workers is scored on both (the same bytes); the
+controller keeps one copy, in the serial run's order. ``--dist loadgroup``
+keeps both tests of a case on one worker, so it is encoded and scored once.
 """
 
 from __future__ import annotations
@@ -56,6 +72,26 @@ SESSION_TIMED_REGION = (
     f"{WARMUP_ROUNDS} untimed warm-up round) / the round's number of images (readable images for encode, "
     "encoded ones for decode); image loading, model loading, the scoring decode and metric computation are outside"
 )
+
+
+#: The session's records under a pytest-xdist controller or worker (``workeroutput`` key and stash).
+_XDIST_RECORDS = "codecbench_records"
+
+
+def xdist_workers(config: pytest.Config) -> int:
+    """How many xdist workers run this session's tests: 0 without xdist (or ``-n 0``), ≥ 1 on controller and workers."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput["workercount"])
+    if config.getoption("dist", "no") == "no":
+        return 0
+    return len(config.getoption("tx", None) or [])
+
+
+def untimed_region(workers: int) -> str:
+    """The ``timed_region`` of a session run on ``workers`` xdist workers (no timings)."""
+    return (f"timings not measured: {workers} xdist workers (pytest-benchmark disables timing under xdist); "
+            "run without -n for timings")
 
 
 @dataclass(frozen=True)
@@ -216,6 +252,17 @@ class BenchSession:
     def all_records(self) -> list[Record]:
         return [r for records in self.records.values() for r in records]
 
+    def to_workeroutput(self) -> list[dict[str, Any]]:
+        """The session's records by case, as JSON for an xdist worker's ``workeroutput``."""
+        return [{"spec": case.spec, "dataset": case.dataset, "device": case.device,
+                 "records": [r.to_json() for r in records]} for case, records in self.records.items()]
+
+    def add_workeroutput(self, cases: list[dict[str, Any]]) -> None:
+        """Add a worker's records (:meth:`to_workeroutput`); a case already held (scored on two workers) is kept."""
+        for case in cases:
+            key = BenchCase(case["spec"], case["dataset"], case["device"])
+            self.records.setdefault(key, [Record.from_json(r) for r in case["records"]])
+
 
 def _require_cuda() -> None:
     import torch
@@ -294,9 +341,19 @@ def codecbench_session(pytestconfig: pytest.Config) -> BenchSession:
     return pytestconfig.stash[_SESSION_KEY]
 
 
+_ONLY_KEY = pytest.StashKey[bool]()  # --benchmark-only, taken over from pytest-benchmark under xdist
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's (trylast) configure reads --benchmark-only
 def pytest_configure(config: pytest.Config) -> None:
     """Check the numeric options (``--max-images`` ≥ 1, ``--rounds`` ≥ 1, ``--report-per-image`` ≥ 0; a
-    one-line ``pytest.UsageError`` otherwise) and create the session."""
+    one-line ``pytest.UsageError`` otherwise) and create the session.
+
+    Under xdist, take ``--benchmark-only`` over from pytest-benchmark (which refuses it there).
+    """
+    if xdist_workers(config) and config.getoption("benchmark_only", False):
+        config.option.benchmark_only = False
+        config.stash[_ONLY_KEY] = True
     try:
         check_count("--max-images", config.getoption("codecbench_max_images"), 1)
         check_count("--rounds", config.getoption("codecbench_rounds"), 1)
@@ -310,18 +367,57 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook appends the group to the node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist: skip non-benchmark tests for ``--benchmark-only``; group each case's tests (``--dist loadgroup``)."""
+    if not xdist_workers(config):
+        return
+    skip_other = pytest.mark.skip(reason="Skipping non-benchmark (--benchmark-only active).")
+    for item in items:
+        if "benchmark" not in getattr(item, "fixturenames", ()):
+            if config.stash.get(_ONLY_KEY, False):
+                item.add_marker(skip_other)
+        else:
+            case = item.callspec.params.get("codec_case") if hasattr(item, "callspec") else None
+            if isinstance(case, BenchCase):
+                item.add_marker(pytest.mark.xdist_group(case.id))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the session's records to the controller."""
+    config = session.config
+    if hasattr(config, "workerinput") and _SESSION_KEY in config.stash:
+        config.workeroutput[_XDIST_RECORDS] = config.stash[_SESSION_KEY].to_workeroutput()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: gather a finished worker's records (none from a worker that crashed)."""
+    session = node.config.stash.get(_SESSION_KEY, None)
+    cases = getattr(node, "workeroutput", {}).get(_XDIST_RECORDS)
+    if session is not None and cases:
+        session.add_workeroutput(cases)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Write ``<report-dir>/<dataset>.md`` and ``.json`` (on the xdist controller: merged from every worker)."""
     session = config.stash.get(_SESSION_KEY, None)
-    records = session.all_records() if session else []
+    if session is None or hasattr(config, "workerinput"):
+        return
+    records = _in_case_order(config, session)
     if not records:
         return
     out = Path(config.getoption("codecbench_report_dir"))
     if not out.is_absolute():
         out = Path(config.rootpath) / out
-    meta = machine_meta(
-        timing={"rounds": session.rounds, "warmup_rounds": WARMUP_ROUNDS, "per_image": "median round / images"},
-        timed_region=SESSION_TIMED_REGION,
-    )
+    workers = xdist_workers(config)
+    if workers:
+        meta = machine_meta(timing={"measured": False, "xdist_workers": workers}, timed_region=untimed_region(workers))
+    else:
+        meta = machine_meta(
+            timing={"rounds": session.rounds, "warmup_rounds": WARMUP_ROUNDS, "per_image": "median round / images"},
+            timed_region=SESSION_TIMED_REGION,
+        )
     terminalreporter.write_sep("-", "codecbench")
     # the RD analysis (codecbench.reports.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
     options = RDOptions(anchor=config.getoption("codecbench_report_anchor"), plots_dir=out / "plots", report_dir=out,
@@ -331,6 +427,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         mine = [r for r in records if r.dataset == dataset]
         write_results(path.with_suffix(".json"), mine, {**meta, **_setup_meta(mine)})
         terminalreporter.write_line(f"{dataset}: report {path}, results {path.with_suffix('.json')}")
+
+
+def _in_case_order(config: pytest.Config, session: BenchSession) -> list[Record]:
+    """The session's records, case by case in collection order (a serial run's order, whichever worker ran them)."""
+    order = {case: i for i, case in enumerate(bench_cases(config))}
+    cases = sorted(session.records, key=lambda case: order.get(case, len(order)))
+    return [r for case in cases for r in session.records[case]]
 
 
 def _setup_meta(records: Sequence[Record]) -> dict[str, Any]:
