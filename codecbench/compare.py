@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from codecbench.errors import ResultsError, SpecError
+from codecbench.metrics import METRICS
 from codecbench.reports.bdrate import DEFAULT_METHOD, bd_rate
 from codecbench.reports.curves import Curve, CurvePoint, curves, point_of
 from codecbench.results import MAX_MAGNITUDE, Record, check_field, json_excerpt, load_json, read_results
@@ -101,8 +102,8 @@ def load_results(path: str | os.PathLike) -> tuple[list[Record], str]:
 
 
 #: The ``extra_info`` values of a pytest-benchmark entry that are :class:`Record` fields (checked with its schema).
-_BENCH_FIELDS = ("codec", "setting", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "lossless", "lossless_ok",
-                 "threads", "bytes", "enc_s", "dec_s")
+_BENCH_FIELDS = ("codec", "setting", "bpp", *METRICS, "lossless", "lossless_ok", "threads", "bytes", "enc_s",
+                 "dec_s")
 
 
 def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
@@ -159,10 +160,7 @@ def _from_pytest_benchmark(path: Path, doc: dict) -> list[Record]:
                 device=device,
                 bytes=e.get("bytes"),
                 bpp=e.get("bpp"),
-                psnr=e.get("psnr"),
-                psnr_y=e.get("psnr_y"),
-                ssim=e.get("ssim"),
-                ms_ssim=e.get("ms_ssim"),
+                **{name: e.get(name) for name in METRICS},
                 lossless_ok=e.get("lossless_ok"),
                 enc_s=e.get("enc_s"),
                 dec_s=e.get("dec_s"),
@@ -484,7 +482,7 @@ def dataset_means(records: list[Record]) -> list[Record]:
         out.append(dataclasses.replace(
             first, image=f"({len(group)} images)", width=int(p.pixels or 0), height=1, bytes=None, bpp=p.bpp,
             source_bytes=None, source_format=None,  # they describe one image's file
-            psnr=p.psnr, psnr_y=p.psnr_y, ssim=p.ssim, ms_ssim=p.ms_ssim, enc_s=p.enc_s, dec_s=p.dec_s,
+            **{name: getattr(p, name) for name in METRICS}, enc_s=p.enc_s, dec_s=p.dec_s,
             lossless_ok=p.exact if first.lossless else None,
             error=None if p.n_ok == p.n_total else f"{p.n_total - p.n_ok} of {p.n_total} images failed",
         ))

@@ -86,6 +86,19 @@ def _jpeg(image: np.ndarray, quality: int, subsampling: int = 0) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
+def test_an_opt_in_metric_gets_a_report_column_only_where_computed(image_folder, tmp_path):
+    from codecbench.reports.output import build_reports
+
+    with Runner(["jpeg:quality=40|80"], metrics=(*metrics.default_metrics(), "ssimulacra2")) as runner:
+        with_s2 = list(runner.run_dataset(f"folder:{image_folder}"))
+    with Runner(["jpeg:quality=40|80"]) as runner:
+        without = list(runner.run_dataset(f"folder:{image_folder}"))
+    (text,) = build_reports(with_s2, None, rd=None).values()
+    assert "SSIMULACRA2" in text and all(r.ssimulacra2 is not None for r in with_s2 if r.ok)
+    (plain,) = build_reports(without, None, rd=None).values()
+    assert "SSIMULACRA2" not in plain and "MS-SSIM" in plain
+
+
 def test_ssimulacra2_is_100_for_identical_images_and_none_for_gray():
     a = smooth_image(64, 64, 2)
     assert metrics.ssimulacra2(a, a) == pytest.approx(100.0)
@@ -177,8 +190,10 @@ def test_a_metric_plugin_reaches_records_and_the_list(tmp_path, image_folder):
     assert listed.returncode == 0 and "mae" in listed.stdout
     out = tmp_path / "r.json"
     done = run_cli("run", "--codecs", "jpeg:quality=30", "--datasets", f"folder:{image_folder}", "--metrics", "+mae",
-                   "-o", str(out), "--no-cache", env=env)
+                   "-o", str(out), "--no-cache", "--report-dir", str(tmp_path / "reports"), env=env)
     assert done.returncode == 0, done.stderr
+    (report,) = (tmp_path / "reports").glob("*.md")
+    assert "| MAE |" in report.read_text()  # the plug-in's column, from its table entry alone
     records = [r for r in json.loads(out.read_text())["records"] if r["error"] is None]
     codec = create_codec("jpeg:quality=30")
     for record in records:

@@ -29,16 +29,17 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Iterable, Sequence
 
 from codecbench.codec import Spec
 from codecbench.errors import SpecError
+from codecbench.metrics import METRICS as QUALITY_METRICS
 from codecbench.metrics import ms_ssim_db
 from codecbench.results import Record
 
-#: The quality and time fields of a curve point, by name.
-METRICS = ("bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db", "enc_s", "dec_s")
+#: The quality and time fields of a curve point, by name: bpp, every metric of the table, MS-SSIM in dB, timings.
+METRICS = ("bpp", *QUALITY_METRICS, "ms_ssim_db", "enc_s", "dec_s")
 
 AVERAGING = (
     "Each curve point is the arithmetic mean over the dataset's images of the per-image values "
@@ -47,29 +48,8 @@ AVERAGING = (
 )
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """Dataset means of one codec setting (one rate-knob value)."""
-
-    setting: Any
-    spec: str
-    n_ok: int
-    n_total: int
-    bpp: float | None
-    psnr: float | None = None
-    psnr_y: float | None = None
-    ssim: float | None = None
-    ms_ssim: float | None = None
-    enc_s: float | None = None
-    dec_s: float | None = None
-    pixels: float | None = None  # mean H×W
-    exact: bool | None = None  # every successful image round-tripped bit-exactly
-    images: tuple[str, ...] = ()  # ids of the successful images
-    #: against the original image files, over the ``n_source`` successful images whose file size is known:
-    #: mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
-    vs_source_pct: float | None = None
-    source_ratio: float | None = None
-    n_source: int = 0
+class _PointMethods:
+    """The behaviour of :class:`CurvePoint` (its fields: :data:`_POINT_FIELDS`, one per metric of the table)."""
 
     @property
     def ms_ssim_db(self) -> float | None:
@@ -93,6 +73,22 @@ class CurvePoint:
     @property
     def dec_mps(self) -> float | None:
         return _rate(self.pixels, self.dec_s)
+
+
+_POINT_FIELDS: list[tuple[str, Any, Any]] = [
+    ("setting", Any), ("spec", str), ("n_ok", int), ("n_total", int), ("bpp", float | None),
+    *[(name, float | None, None) for name in QUALITY_METRICS],
+    ("enc_s", float | None, None), ("dec_s", float | None, None),
+    ("pixels", float | None, None),  # mean H×W
+    ("exact", bool | None, None),  # every successful image round-tripped bit-exactly
+    ("images", tuple[str, ...], ()),  # ids of the successful images
+    # against the original image files, over the ``n_source`` successful images whose file size is known:
+    # mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
+    ("vs_source_pct", float | None, None), ("source_ratio", float | None, None), ("n_source", int, 0),
+]
+CurvePoint = make_dataclass("CurvePoint", _POINT_FIELDS, bases=(_PointMethods,), frozen=True)
+CurvePoint.__module__ = __name__
+CurvePoint.__doc__ = "Dataset means of one codec setting (one rate-knob value): bpp, each metric, timings."
 
 
 def _rate(pixels: float | None, seconds: float | None) -> float | None:
@@ -171,10 +167,7 @@ def point_of(records: Sequence[Record]) -> CurvePoint:
         n_ok=len(ok),
         n_total=len(records),
         bpp=_mean([r.bpp for r in ok]),
-        psnr=_mean([r.psnr for r in ok]),
-        psnr_y=_mean([r.psnr_y for r in ok]),
-        ssim=_mean([r.ssim for r in ok]),
-        ms_ssim=_mean([r.ms_ssim for r in ok]),
+        **{name: _mean([getattr(r, name) for r in ok]) for name in QUALITY_METRICS},
         enc_s=_mean([r.enc_s for r in ok]),
         dec_s=_mean([r.dec_s for r in ok]),
         pixels=_mean([float(r.width * r.height) for r in ok]),

@@ -26,6 +26,7 @@ import re
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from codecbench.metrics import METRICS, Metric
 from codecbench.reports.curves import Curve, CurvePoint, curves
 from codecbench.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
 
@@ -94,14 +95,15 @@ def render_dataset(
         lossy = [c for c in on_device if not c.lossless]
         lossless = [c for c in on_device if c.lossless]
         if lossy:
+            shown = _shown_metrics(lossy)
             out += ["", f"## Lossy codecs — {device}, {threads} threads"]
             for curve in lossy:
                 out += ["", f"### {curve.label}", "", _describe(curve), ""]
                 out += _table(
-                    ["setting", "ok/total", "bpp", *size_header, "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM",
+                    ["setting", "ok/total", "bpp", *size_header, *(_metric_header(m) for m in shown),
                      "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
-                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size), _fmt(p.psnr, 2),
-                      _fmt(p.psnr_y, 2), _fmt(p.ssim, 4), _fmt(p.ms_ssim, 4), *_speeds(p)] for p in curve.points),
+                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
+                      *(_fmt(getattr(p, m.name), m.digits) for m in shown), *_speeds(p)] for p in curve.points),
                 )
         if lossless:
             out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
@@ -208,6 +210,16 @@ def _ok(point: CurvePoint) -> str:
 
 def _speeds(point: CurvePoint) -> list[str]:
     return [_fmt(point.enc_s, 2, 1e3), _fmt(point.dec_s, 2, 1e3), _fmt(point.enc_mps, 2), _fmt(point.dec_mps, 2)]
+
+
+def _shown_metrics(lossy: Sequence[Curve]) -> list[Metric]:
+    """The metric columns of a lossy table: every default metric, and an opt-in one wherever it was computed."""
+    return [m for m in METRICS.values()
+            if m.default or any(getattr(p, m.name) is not None for c in lossy for p in c.points)]
+
+
+def _metric_header(metric: Metric) -> str:
+    return f"{metric.label} {metric.unit}".strip()
 
 
 def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
