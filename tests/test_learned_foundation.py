@@ -18,6 +18,8 @@ from codecbench.codecs.learned.base import CheckpointError, TorchCodec, load_che
 from codecbench.codec import Setting, available_codecs
 from codecbench.errors import DecodeError, EncodeError, SpecError
 from codecbench import training
+from codecbench.cli import main as cli_main
+from codecbench.commands.train import add_train_arguments
 
 
 # -- container -----------------------------------------------------------------
@@ -404,7 +406,7 @@ def test_training_smoke_and_resume(tmp_path, toy_folder):
     work = tmp_path / "work"
     argv = ["toy", "--data", str(toy_folder), "--out", str(out), "--workdir", str(work), "--steps", "4",
             "--save-every", "2", "--log-every", "2", "--holdout", "2", "--no-progress"]
-    assert training.main(argv) == 0
+    assert cli_main(["train", *argv]) == 0
     state = torch.load(work / "state.pt", weights_only=True)
     assert state["step"] == 4
     ckpt = load_checkpoint(out)
@@ -417,7 +419,7 @@ def test_training_smoke_and_resume(tmp_path, toy_folder):
 
     # resume: continues from step 4, with the saved RNG and optimizer states
     argv[argv.index("--steps") + 1] = "6"
-    assert training.main(argv + ["--resume"]) == 0
+    assert cli_main(["train", *argv, "--resume"]) == 0
     log = [json.loads(line) for line in (work / "train.log").read_text().splitlines()]
     assert any(r.get("event") == "resume" and r["step"] == 4 for r in log)
     assert [r["step"] for r in log if "loss" in r] == [2, 4, 6]
@@ -432,7 +434,7 @@ def test_resume_is_exact(tmp_path, toy_folder, monkeypatch):
     """A run killed after its step-3 save and resumed ends with the weights of an uninterrupted run."""
     common = ["toy", "--data", str(toy_folder), "--holdout", "1", "--no-progress", "--steps", "6", "--save-every", "3"]
     a, b = tmp_path / "a", tmp_path / "b"
-    assert training.main(common + ["--out", str(a / "m.pt"), "--workdir", str(a)]) == 0
+    assert cli_main(["train", *common] + ["--out", str(a / "m.pt"), "--workdir", str(a)]) == 0
     calls = {"n": 0}
     original = _ToyTrainable.loss
 
@@ -444,10 +446,10 @@ def test_resume_is_exact(tmp_path, toy_folder, monkeypatch):
 
     monkeypatch.setattr(_ToyTrainable, "loss", dying_loss)
     with pytest.raises(_Killed):
-        training.main(common + ["--out", str(b / "m.pt"), "--workdir", str(b)])
+        cli_main(["train", *common] + ["--out", str(b / "m.pt"), "--workdir", str(b)])
     assert torch.load(b / "state.pt", weights_only=True)["step"] == 3
     monkeypatch.setattr(_ToyTrainable, "loss", original)
-    assert training.main(common + ["--out", str(b / "m.pt"), "--workdir", str(b), "--resume"]) == 0
+    assert cli_main(["train", *common] + ["--out", str(b / "m.pt"), "--workdir", str(b), "--resume"]) == 0
     sa = torch.load(a / "state.pt", weights_only=True)
     sb = torch.load(b / "state.pt", weights_only=True)
     assert sa["step"] == sb["step"] == 6
@@ -487,7 +489,6 @@ def test_image_folder_batch_gives_random_crops_with_random_flips(tmp_path):
 
 
 def test_codecbench_train_list_names_every_trainable_model(capsys):
-    from codecbench.cli import main as cli_main
 
     assert cli_main(["train", "--list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
@@ -527,10 +528,10 @@ def test_codecbench_train_writes_checkpoint_and_model_card(tmp_path):
 
 def test_training_errors(tmp_path, toy_folder):
     with pytest.raises(SpecError, match="unknown trainable"):
-        training.train_command(training.add_train_arguments(__import__("argparse").ArgumentParser()).parse_args(
+        training.train_command(add_train_arguments(__import__("argparse").ArgumentParser()).parse_args(
             ["nope", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt")]))
-    assert training.main(["toy", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert training.main(["toy", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt"), "--opt", "depth=3"]) == 2
+    assert cli_main(["train", "toy", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert cli_main(["train", "toy", "--data", str(toy_folder), "--out", str(tmp_path / "x.pt"), "--opt", "depth=3"]) == 2
 
 
 # -- cache identity of every registered codec ------------------------------------------------
@@ -539,6 +540,11 @@ BIT_LIBRARIES = {
     "avif": {"pillow", "libavif", "av1-codecs"},
     "cnn-ae": {"torch", "numpy", "constriction"},
     "cnn-ae-ft": {"torch", "numpy", "constriction"},
+    "cnn-rnn-ae": {"torch"},
+    "gan-ae": {"torch", "numpy", "constriction"},
+    "gan-hyperprior": {"torch", "numpy", "constriction"},
+    "hevc": {"pillow", "pillow-heif", "libheif", "x265", "libde265"},
+    "hyperprior": {"torch", "numpy", "constriction"},
     "comcnn": {"torch", "pillow", "libjpeg-turbo", "libjpeg-api"},
     "jpeg": {"pillow", "libjpeg-turbo", "libjpeg-api"},
     "jpeg2000": {"glymur", "openjpeg"},

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from codecbench.training import train_command  # torch and the models: only when training
 
-    return train_command(args)
+    return train_command(args, args.argv)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
