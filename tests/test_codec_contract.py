@@ -206,7 +206,8 @@ def test_forged_oversized_header_is_refused_without_allocating(spec, coded):
 @pytest.mark.parametrize("spec", [s for s in CASES if issubclass(get_codec_class(Spec.parse(s).name), TorchCodec)])
 def test_learned_payload_too_small_for_a_declared_tile_is_refused(spec, coded):
     """Within the container's bounds, one tile of the codec's tile side over a 64×64 payload: a decode bomb
-    that only :meth:`TorchCodec.min_tile_payload` catches, before any network runs."""
+    the container accepts, which the codec must refuse before any network runs (its
+    :meth:`TorchCodec.min_tile_payload` bound, or its entropy decoder running out of data)."""
     side = coded.codec.tile_side() or 1024
     assert side * side <= MAX_PIXELS
     seconds, peak = _refused_quickly_without_allocating(coded.codec, coded.codec.forge_oversized(coded.data, side, side))
