@@ -29,7 +29,9 @@ active (it times nothing, even with ``--benchmark-enable``, and rejects
 ``--benchmark-only``; this plugin takes ``--benchmark-only`` over so it still
 skips the non-benchmark tests), and timings taken while other workers run would
 be contaminated anyway. So under xdist bytes, bpp and quality are measured in
-parallel, ``enc_s``/``dec_s`` are left empty (None), and the report's timed
+parallel, ``enc_s``/``dec_s`` are left empty (None), the other benchmarks of
+``bench/`` (speed goals, comparisons: not codec cases) are skipped with
+:data:`UNTIMED_BENCHMARK_SKIP` as the reason, and the report's timed
 region and the results' ``meta.timed_region`` say "timings not measured: N
 xdist workers; run without -n for timings". Each worker keeps its records and
 hands them to the controller as JSON (``Record.to_json``) through
@@ -92,6 +94,11 @@ def untimed_region(workers: int) -> str:
     """The ``timed_region`` of a session run on ``workers`` xdist workers (no timings)."""
     return (f"timings not measured: {workers} xdist workers (pytest-benchmark disables timing under xdist); "
             "run without -n for timings")
+
+
+#: Why a benchmark other than a codec case (a speed goal, a comparison, a table) is skipped under xdist.
+UNTIMED_BENCHMARK_SKIP = ("not a codec case: under xdist pytest-benchmark times nothing and times taken beside "
+                          "other workers are contaminated; run it without -n")
 
 
 @dataclass(frozen=True)
@@ -374,13 +381,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip_other = pytest.mark.skip(reason="Skipping non-benchmark (--benchmark-only active).")
     for item in items:
+        case = item.callspec.params.get("codec_case") if hasattr(item, "callspec") else None
         if "benchmark" not in getattr(item, "fixturenames", ()):
             if config.stash.get(_ONLY_KEY, False):
                 item.add_marker(skip_other)
+        elif isinstance(case, BenchCase):
+            item.add_marker(pytest.mark.xdist_group(case.id))
         else:
-            case = item.callspec.params.get("codec_case") if hasattr(item, "callspec") else None
-            if isinstance(case, BenchCase):
-                item.add_marker(pytest.mark.xdist_group(case.id))
+            item.add_marker(pytest.mark.skip(reason=UNTIMED_BENCHMARK_SKIP))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from codecbench.pytest_plugin import SESSION_TIMED_REGION, untimed_region
+from codecbench.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
 from codecbench.results import read_results
 from tests.conftest import REPO
 
@@ -29,11 +29,14 @@ def finish(run: subprocess.Popen) -> str:
 
 def test_xdist_session_merges_the_serial_records_into_one_report(image_folder, tmp_path):
     (image_folder / "broken.png").unlink()
+    timed = tmp_path / "test_timed_elsewhere.py"  # a benchmark that is not a codec case: skipped under xdist
+    timed.write_text("def test_timed(benchmark):\n    assert benchmark(sum, [1, 2]) == 3\n")
     # both at once: the serial run's timings are not compared, only its records
-    parallel = start_bench(image_folder, tmp_path / "parallel", "-n", "2")
+    parallel = start_bench(image_folder, tmp_path / "parallel", "-n", "2", str(timed), "-rs", "-vv")
     serial = start_bench(image_folder, tmp_path / "serial")
     parallel_out, serial_out = finish(parallel), finish(serial)
-    assert "6 passed" in parallel_out and "6 passed" in serial_out  # 3 specs × (encode, decode), none skipped
+    assert "6 passed, 1 skipped" in parallel_out and "6 passed in" in serial_out  # 3 specs × (encode, decode)
+    assert UNTIMED_BENCHMARK_SKIP in parallel_out
     assert parallel_out.count(": report ") == 1  # the controller's one line per dataset
     reports = list((tmp_path / "parallel").glob("*.md"))
     assert [p.name for p in reports] == [p.name for p in (tmp_path / "serial").glob("*.md")]
