@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from codecbench.errors import ResultsError
-from codecbench.results import Record
+from codecbench.core.errors import ResultsError
+from codecbench.core.results import Record
 
 #: environment variable naming the peer venv's python
 PYTHON_ENV = "CODECBENCH_COMPRESSAI_PYTHON"

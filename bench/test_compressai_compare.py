@@ -38,8 +38,8 @@ import pytest
 
 import codecbench
 from codecbench.datasets.registry import get_dataset
-from codecbench.errors import DatasetError, OptionError
-from codecbench.results import read_records
+from codecbench.core.errors import DatasetError, OptionError
+from codecbench.core.results import read_records
 from compressai_peer import (
     CODECBENCH_ONLY,
     SAME_METRIC,
@@ -57,7 +57,7 @@ PSNR_TOL_DB = 0.01
 MS_SSIM_TOL = 1e-4
 BPP_REL_TOL = 1e-9
 #: what each tool imports before its first image (a part of each wall time; CompressAI's CUDA torch is heavier)
-OURS_IMPORT = "import codecbench.cli, codecbench.codecs.pillow, codecbench.metrics"
+OURS_IMPORT = "import codecbench.cli, codecbench.codecs.classical.pillow, codecbench.core.metrics"
 THEIR_IMPORT = "import compressai.utils.bench.__main__"
 MAX_IMAGES_ENV = "CODECBENCH_COMPARE_MAX_IMAGES"
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codecbench import metrics
-from codecbench.codec import create_codec
+from codecbench.core import metrics
+from codecbench.core.codec import create_codec
 from codecbench.datasets import get_dataset
-from codecbench.errors import DatasetError
+from codecbench.core.errors import DatasetError
 from codecbench.engine.measure import timed
 
 GOAL_S = 10.0  # seconds for one encode plus one decode of one image

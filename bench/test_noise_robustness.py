@@ -1,4 +1,4 @@
-"""Noise-robustness benchmark of seeds 000/001 (see codecbench/noise.py).
+"""Noise-robustness benchmark of seeds 000/001 (see codecbench/tools/noise.py).
 
 Runs with the benchmark suite (``pytest bench --benchmark-only``) for each
 selected ``--datasets`` entry (default: embedded), ``--max-images`` respected:
@@ -17,8 +17,8 @@ import pytest
 
 from codecbench.codecs.learned.base import CHECKPOINT_DIR
 from codecbench.datasets import get_dataset
-from codecbench.noise import noise_robustness, render_table
-from codecbench.reports.markdown import report_filename
+from codecbench.tools.noise import noise_robustness, render_table
+from codecbench.render.markdown import report_filename
 
 REFERENCE = "ssdcae:bits=8"
 CLASSICAL = ("jpeg", "webp")

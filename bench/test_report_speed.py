@@ -2,8 +2,8 @@
 
 Runs with the benchmark suite (``pytest bench --benchmark-only``). The timed
 region is what ``codecbench report --out DIR`` does after reading the records:
-:func:`~codecbench.reports.markdown.render_reports` with the RD section
-(:func:`~codecbench.reports.rd.section_renderer`, plots in ``DIR/plots``), i.e.
+:func:`~codecbench.render.markdown.render_reports` with the RD section
+(:func:`~codecbench.render.rd.section_renderer`, plots in ``DIR/plots``), i.e.
 the full markdown (header, per-codec tables, lossless table where there are
 lossless codecs, failures; RD summary, BD-rate and fixed-rate tables) and the
 four plots. The records are synthetic (smooth monotone curves with per-image
@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from codecbench.reports.markdown import render_reports
-from codecbench.reports.rd import RDOptions, section_renderer
-from codecbench.results import Record
+from codecbench.render.markdown import render_reports
+from codecbench.render.rd import RDOptions, section_renderer
+from codecbench.core.results import Record
 
 GOAL_S = 10.0  # seconds per report generation (median of the timed rounds)
 CODECS, SETTINGS, IMAGES = 10, 10, 24

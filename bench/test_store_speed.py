@@ -2,9 +2,9 @@
 
 Runs with the benchmark suite (``pytest bench --benchmark-only -k store``).
 The timed region is what a run does with its records: 100,000 synthetic
-:class:`~codecbench.results.Record` objects appended one at a time through
-:class:`~codecbench.results.ResultsStore` (journal lines, fsynced in batches),
-then :meth:`~codecbench.results.ResultsStore.close` (compaction into the JSON
+:class:`~codecbench.core.results.Record` objects appended one at a time through
+:class:`~codecbench.core.results.ResultsStore` (journal lines, fsynced in batches),
+then :meth:`~codecbench.core.results.ResultsStore.close` (compaction into the JSON
 results file). It is set against the cheapest real per-record cost, measured
 in the same benchmark: ``jpeg`` (quality 75, the middle of its default sweep)
 encode + decode + the default metrics on Kodak's first image, the median of
@@ -25,8 +25,8 @@ import pytest
 from codecbench import create_codec
 from codecbench.datasets.registry import get_dataset
 from codecbench.engine.measure import measure
-from codecbench.errors import DatasetError
-from codecbench.results import Record, ResultsStore, journal_path, read_results
+from codecbench.core.errors import DatasetError
+from codecbench.core.results import Record, ResultsStore, journal_path, read_results
 
 GOAL_SHARE = 0.05
 N_RECORDS = 100_000

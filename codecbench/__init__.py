@@ -1,7 +1,7 @@
 """codecbench: benchmark and evaluation harness for learned and classical image codecs."""
 
-from codecbench.codec import Codec, Setting, available_codecs, create_codec, expand_spec, get_codec_class
-from codecbench.errors import (
+from codecbench.core.codec import Codec, Setting, available_codecs, create_codec, expand_spec, get_codec_class
+from codecbench.core.errors import (
     CodecbenchError,
     DatasetError,
     DecodeError,

@@ -51,17 +51,17 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
-from codecbench.codec import Codec, Spec, available_codecs, create_codec, expand_spec, get_codec_class, split_specs
+from codecbench.core.codec import Codec, Spec, available_codecs, create_codec, expand_spec, get_codec_class, split_specs
 from codecbench.datasets import get_dataset
 from codecbench.engine.measure import check_count, score
-from codecbench.errors import CodecbenchError, OptionError
-from codecbench.images import SourceFile, source_file
-from codecbench.reports.bdrate import DEFAULT_ANCHOR
-from codecbench.reports.output import build_reports, write_reports
-from codecbench.reports.rd import RDOptions
-from codecbench.results import Record, library_versions, machine_meta, write_results
-from codecbench.metrics import METRICS, select_metrics
-from codecbench.runner import base_record, error_text, takes_dataset, unreadable_record
+from codecbench.core.errors import CodecbenchError, OptionError
+from codecbench.core.images import SourceFile, source_file
+from codecbench.analysis.bdrate import DEFAULT_ANCHOR
+from codecbench.render.output import build_reports, write_reports
+from codecbench.render.rd import RDOptions
+from codecbench.core.results import Record, library_versions, machine_meta, write_results
+from codecbench.core.metrics import METRICS, select_metrics
+from codecbench.engine.runner import base_record, error_text, takes_dataset, unreadable_record
 
 #: where the session writes its reports and results by default: git-ignored, never the committed reports/
 DEFAULT_REPORT_DIR = Path("results")
@@ -427,7 +427,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             timed_region=SESSION_TIMED_REGION,
         )
     terminalreporter.write_sep("-", "codecbench")
-    # the RD analysis (codecbench.reports.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
+    # the RD analysis (codecbench.render.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
     options = RDOptions(anchor=config.getoption("codecbench_report_anchor"), plots_dir=out / "plots", report_dir=out,
                         per_image=config.getoption("codecbench_report_per_image"))
     reports = build_reports(records, meta, rd=options, file_size=config.getoption("codecbench_report_file_size"))

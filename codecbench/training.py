@@ -12,7 +12,7 @@ provides
 ``describe(model)``               the architecture, one paragraph of markdown, for the model card
 
 and may set ``defaults`` (steps, batch, patch, lr), ``options`` (model
-options as :class:`~codecbench.codec.Setting`, given on the command line as
+options as :class:`~codecbench.core.codec.Setting`, given on the command line as
 ``--opt key=value``), ``codec`` (the codec name using the checkpoint) and
 override ``configure_optimizer`` / ``lr_at``.
 
@@ -30,7 +30,7 @@ architecture, parameter count, training data, the exact command, steps, wall
 time, machine, and the held-out figures (plus ``--eval-dir`` figures, e.g. on
 Kodak, when given).
 
-For the CLI (``codecbench train``, :mod:`codecbench.commands.train`): :func:`train_command`.
+For the CLI (``codecbench train``, :mod:`codecbench.cli.train`): :func:`train_command`.
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 import torch
 
-from codecbench.codec import Setting
-from codecbench.errors import CodecbenchError, DatasetError, SpecError
-from codecbench.images import is_image_file, load_image
+from codecbench.core.codec import Setting
+from codecbench.core.errors import CodecbenchError, DatasetError, SpecError
+from codecbench.core.images import is_image_file, load_image
 
 _TRAINABLES: dict[str, type["Trainable"]] = {}
-_MODEL_MODULES = ("codecbench.codecs.learned",)
+_MODEL_MODULES = ("codecbench.codecs.learned.models",)
 
 
 class Trainable(ABC):

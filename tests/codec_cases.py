@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codecbench.codec import Codec, Spec, available_codecs, create_codec
+from codecbench.core.codec import Codec, Spec, available_codecs, create_codec
 from codecbench.codecs.learned.base import CheckpointError
-from codecbench.errors import CodecbenchError
+from codecbench.core.errors import CodecbenchError
 
 
 def sweep_points(cls: type[Codec]) -> list[str]:
@@ -31,7 +31,7 @@ def build_codec(spec: str) -> tuple[Codec, str | None]:
     except CheckpointError as exc:
         if "missing" not in str(exc):
             raise
-        from codecbench.fuzz import _standin_codec
+        from codecbench.tools.fuzz import _standin_codec
 
         parsed = Spec.parse(spec)
         try:

@@ -36,7 +36,7 @@ MODULE = textwrap.dedent('''
 
     import numpy as np
 
-    from codecbench.codec import Codec
+    from codecbench.core.codec import Codec
 
 
     def _encode(image):

@@ -13,9 +13,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from codecbench import metrics
-from codecbench.reports.curves import Curve, CurvePoint
-from codecbench.results import Record
+from codecbench.core import metrics
+from codecbench.analysis.curves import Curve, CurvePoint
+from codecbench.core.results import Record
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,7 +6,7 @@ that is not an image, truncated PNG and JPEG, 1×1, 1×N and N×1 images,
 16-bit gray and 16-bit colour PNGs, a CMYK JPEG, a JPEG with an EXIF
 orientation, animated GIF/WebP/PNG, and decompression bombs (a header
 declaring 60000×60000, and one just over ``MAX_PIXELS``). The conversion rules
-are those of :mod:`codecbench.images` (the README's robustness section has the table).
+are those of :mod:`codecbench.core.images` (the README's robustness section has the table).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from codecbench import images as images_module
-from codecbench.codec import available_codecs, get_codec_class
+from codecbench.core import images as images_module
+from codecbench.core.codec import available_codecs, get_codec_class
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
-from codecbench.errors import EncodeError, ImageError
-from codecbench.images import MAX_PIXELS, load_image
-from codecbench.results import read_records
+from codecbench.core.errors import EncodeError, ImageError
+from codecbench.core.images import MAX_PIXELS, load_image
+from codecbench.core.results import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -304,7 +304,7 @@ def _learned(name: str) -> TorchCodec:
     except CheckpointError as exc:
         if "missing" not in str(exc):
             raise
-        from codecbench.fuzz import _standin_codec
+        from codecbench.tools.fuzz import _standin_codec
 
         return _standin_codec(name)[0]
 
@@ -329,7 +329,7 @@ def test_tiny_images_are_padded_or_refused_by_learned_codecs(name, shape):
 
 def test_codec_minimum_size_is_enforced_before_the_network():
     """A codec declaring ``min_size`` refuses smaller images with EncodeError, never reaching _encode."""
-    from codecbench.codec import Codec
+    from codecbench.core.codec import Codec
 
     class Picky(Codec):
         min_size = 8

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from codecbench.datasets import get_dataset
-from codecbench.errors import ImageError
+from codecbench.core.errors import ImageError
 from codecbench.pytest_plugin import SESSION_TIMED_REGION
-from codecbench.reports.markdown import FILE_SIZE_COLUMNS
-from codecbench.results import library_versions, read_results
-from codecbench.runner import error_text
+from codecbench.render.markdown import FILE_SIZE_COLUMNS
+from codecbench.core.results import library_versions, read_results
+from codecbench.engine.runner import error_text
 from tests.conftest import REPO
 
 

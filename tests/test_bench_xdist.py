@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from codecbench.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
-from codecbench.results import read_results
+from codecbench.core.results import read_results
 from tests.conftest import REPO
 
 pytest.importorskip("xdist", reason="pytest-xdist is not installed (it is in the dev extra: pip install -e .[dev])")

@@ -9,9 +9,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from codecbench.cache import ResultsCache, default_cache_path, image_digest
-from codecbench.errors import CacheError
-from codecbench.results import Record
+from codecbench.engine.cache import ResultsCache, default_cache_path, image_digest
+from codecbench.core.errors import CacheError
+from codecbench.core.results import Record
 
 
 class FakeCodec:
@@ -142,9 +142,9 @@ def test_a_damaged_cache_file_gives_a_clear_error_and_can_be_removed(tmp_path):
 
 
 # -- the runner with the cache (real codecs, real photographs) --------------------------
-from codecbench import runner as runner_module  # noqa: E402
-from codecbench.cache import RunCache  # noqa: E402
-from codecbench.runner import Runner  # noqa: E402
+from codecbench.engine import runner as runner_module  # noqa: E402
+from codecbench.engine.cache import RunCache  # noqa: E402
+from codecbench.engine.runner import Runner  # noqa: E402
 
 
 @pytest.fixture
@@ -257,8 +257,8 @@ def test_a_cache_entry_never_overwrites_a_records_identity(tmp_path, count_measu
 
 
 def test_every_measured_field_is_cacheable(tmp_path):
-    from codecbench.cache import MEASURED_FIELDS
-    from codecbench.codec import create_codec
+    from codecbench.engine.cache import MEASURED_FIELDS
+    from codecbench.core.codec import create_codec
 
     codec = create_codec("jpeg:quality=50", threads=1)
     measured = runner_module.measure(codec, np.full((16, 16, 3), 100, dtype=np.uint8), 1)

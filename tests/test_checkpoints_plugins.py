@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from codecbench.codec import available_codecs, get_codec_class
+from codecbench.core.codec import available_codecs, get_codec_class
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
 
 PACKAGE = Path(__file__).resolve().parents[1] / "codecbench"
@@ -75,7 +75,7 @@ def test_no_code_path_unpickles_files():
 EVIL = textwrap.dedent('''
     from pathlib import Path
     Path(__file__).with_name("PWNED-" + __name__).touch()
-    from codecbench.codec import Codec
+    from codecbench.core.codec import Codec
 
     class Evil(Codec):
         name = "evil-" + __name__.replace("_", "-").replace(".", "-")

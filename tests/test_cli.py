@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from codecbench.cli import main
-from codecbench.results import Record, merge_meta, read_records, read_results, write_results
+from codecbench.core.results import Record, merge_meta, read_records, read_results, write_results
 from tests.conftest import REPO, smooth_image
 
 

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench import metrics
-from codecbench.bitstream import Container, pack_sections
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import cnn_rnn_ae
+from codecbench.core import metrics
+from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import cnn_rnn_ae
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
-from codecbench.codecs.learned.cnn_rnn_ae import MAX_ITERATIONS, CnnRnnAECodec, CnnRnnAETrainable, iteration_bytes
-from codecbench.errors import DecodeError
-from codecbench.images import load_image
+from codecbench.codecs.learned.models.cnn_rnn_ae import MAX_ITERATIONS, CnnRnnAECodec, CnnRnnAETrainable, iteration_bytes
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
 
 #: absolute PSNR floors (dB) of the shipped model at ``iterations=8`` (1 bpp of payload). The shipped
@@ -128,7 +128,7 @@ def test_quality_floor_on_kodak_and_cifar(data_root, tmp_path):
 
 _FRESH = """
 import sys, numpy as np
-from codecbench.codec import create_codec
+from codecbench.core.codec import create_codec
 data = open(sys.argv[1], "rb").read()
 np.save(sys.argv[2], create_codec("cnn-rnn-ae", threads=1).decode(data))
 """

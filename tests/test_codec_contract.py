@@ -5,8 +5,8 @@ default settings if it has no sweep) on a 64×64 crop of a real photograph
 (Kodak): the round trip gives a uint8 image of the input's shape (bit-exact
 for a lossless codec); the bytes alone, decoded in a fresh Python process,
 give the same image; empty, truncated, foreign and garbage streams raise
-:class:`~codecbench.errors.DecodeError` and nothing else; a stream whose
-header :meth:`~codecbench.codec.Codec.forge_oversized` rewrote to declare a
+:class:`~codecbench.core.errors.DecodeError` and nothing else; a stream whose
+header :meth:`~codecbench.core.codec.Codec.forge_oversized` rewrote to declare a
 huge image is refused quickly, without allocating it; the codec names the
 library versions that make its bits; its canonical spec re-parses to the
 same codec.
@@ -32,10 +32,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench.codec import Codec, Spec, available_codecs, create_codec, format_value, get_codec_class
+from codecbench.core.codec import Codec, Spec, available_codecs, create_codec, format_value, get_codec_class
 from codecbench.codecs.learned.base import TorchCodec
-from codecbench.errors import DecodeError
-from codecbench.images import MAX_PIXELS, load_image
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import MAX_PIXELS, load_image
 from tests.codec_cases import all_cases, build_codec
 from tests.conftest import shared_data_root
 
@@ -109,7 +109,7 @@ FRESH_DECODE = textwrap.dedent('''
     import json, sys
     from pathlib import Path
     import numpy as np
-    from codecbench.codec import Spec, create_codec, get_codec_class
+    from codecbench.core.codec import Spec, create_codec, get_codec_class
 
     folder = Path(sys.argv[1])
     for i, case in enumerate(json.loads((folder / "cases.json").read_text())):

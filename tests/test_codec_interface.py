@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from codecbench import Codec, SpecError, available_codecs, create_codec, expand_spec
-from codecbench.codec import Setting, Spec, check_image
+from codecbench.core.codec import Setting, Spec, check_image
 from codecbench.codecs.learned.base import TorchCodec
-from codecbench.errors import DecodeError, ImageError
+from codecbench.core.errors import DecodeError, ImageError
 
 
 def test_spec_parse_splits_name_and_settings():
@@ -18,7 +18,7 @@ def test_spec_parse_splits_name_and_settings():
     parsed = Spec.parse(" webp:quality=80, method=6 ")
     assert (parsed.name, parsed.raw) == ("webp", {"quality": "80", "method": "6"})
     assert str(parsed) == "webp:quality=80,method=6"
-    from codecbench.codec import create_codec
+    from codecbench.core.codec import create_codec
 
     assert parsed.canonical() == create_codec(str(parsed)).spec  # defaults filled, sorted: as records carry it
     assert Spec.parse("nosuchcodec:a=1").canonical() == "nosuchcodec:a=1"  # not registered here: as given
@@ -109,7 +109,7 @@ def test_third_party_codec_is_discovered_through_its_entry_point(tmp_path):
     (tmp_path / "cb_plugin_demo.py").write_text(textwrap.dedent('''
         import zlib
         import numpy as np
-        from codecbench.codec import Codec, Setting
+        from codecbench.core.codec import Codec, Setting
 
         class ZlibRaw(Codec):
             name = "zlib-raw-demo"
@@ -150,7 +150,7 @@ def test_third_party_codec_is_discovered_through_its_entry_point(tmp_path):
 def test_codecs_are_not_imported_from_the_working_directory(tmp_path):
     """A stray module in the current directory never becomes a codec."""
     (tmp_path / "evil_codec.py").write_text(
-        "from codecbench.codec import Codec\nclass Evil(Codec):\n    name = 'evil'\n"
+        "from codecbench.core.codec import Codec\nclass Evil(Codec):\n    name = 'evil'\n"
     )
     script = "from codecbench import available_codecs; print('evil' in available_codecs())"
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)

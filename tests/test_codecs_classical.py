@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 import codecbench
-from codecbench.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class
-from codecbench.errors import DecodeError, EncodeError, ImageError, SpecError
-from codecbench.metrics import bpp, psnr
+from codecbench.core.codec import Codec, available_codecs, create_codec, expand_spec, get_codec_class
+from codecbench.core.errors import DecodeError, EncodeError, ImageError, SpecError
+from codecbench.core.metrics import bpp, psnr
 
 LOSSY = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl", "hevc")
 LOSSLESS = ("png", "webp-lossless", "jpeg2000-lossless", "jpegls", "ljpeg", "jpegxl-lossless")
@@ -280,7 +280,7 @@ def test_glymur_calls_a_real_openjpeg_with_matching_structures() -> None:
     import glymur
     import glymur.lib.openjp2 as opj2
 
-    import codecbench.codecs.jpeg2000  # noqa: F401  (binds OpenJPEG where glymur found none)
+    import codecbench.codecs.classical.jpeg2000  # noqa: F401  (binds OpenJPEG where glymur found none)
 
     assert opj2.OPENJP2 is not None
     assert glymur.version.openjpeg_version != "0.0.0"
@@ -297,7 +297,7 @@ def test_fresh_process_without_a_findable_openjpeg_uses_pillows_copy(tmp_path: P
         "ctypes.util.find_library = lambda name: None\n"
         "import numpy as np, glymur\n"
         "assert glymur.version.openjpeg_version == '0.0.0'\n"
-        "from codecbench.codecs.jpeg2000 import Jpeg2000LosslessCodec\n"
+        "from codecbench.codecs.classical.jpeg2000 import Jpeg2000LosslessCodec\n"
         "c = Jpeg2000LosslessCodec(threads=1)\n"
         "image = np.random.default_rng(0).integers(0, 256, (37, 23, 3), dtype=np.uint8)\n"
         "assert (c.decode(c.encode(image)) == image).all()\n"

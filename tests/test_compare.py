@@ -9,9 +9,9 @@ import pytest
 from rd_helpers import jpeg_records
 
 from codecbench.cli import main
-from codecbench.compare import Thresholds, compare_files, compare_records, load_results, parse_percent
-from codecbench.errors import ResultsError
-from codecbench.results import Record, write_results
+from codecbench.analysis.gate import Thresholds, compare_files, compare_records, load_results, parse_percent
+from codecbench.core.errors import ResultsError
+from codecbench.core.results import Record, write_results
 
 
 @pytest.fixture(scope="module")

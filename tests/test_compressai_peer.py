@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from codecbench.errors import ResultsError
-from codecbench.results import Record
+from codecbench.core.errors import ResultsError
+from codecbench.core.results import Record
 from conftest import REPO
 
 _spec = importlib.util.spec_from_file_location("compressai_peer", REPO / "bench" / "compressai_peer.py")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from codecbench.errors import OptionError
-from codecbench.results import read_records
-from codecbench.runner import Runner
+from codecbench.core.errors import OptionError
+from codecbench.core.results import read_records
+from codecbench.engine.runner import Runner
 
 distributed = pytest.importorskip("distributed", reason="Dask is in the dev extra: pip install -e '.[dev]'")
 
@@ -56,7 +56,7 @@ def test_a_worker_killed_mid_run_loses_no_record(image_folder, client):
 
 
 def test_dask_refuses_the_local_cache_and_timeouts(client):
-    from codecbench.cache import ResultsCache, RunCache
+    from codecbench.engine.cache import ResultsCache, RunCache
 
     with pytest.raises(OptionError):
         Runner(["png"], dask=client, timeout=5)

@@ -18,7 +18,6 @@ import socket
 import tarfile
 import threading
 import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +38,8 @@ from codecbench.datasets import (
 )
 from codecbench.datasets.cifar import read_batch
 from codecbench.datasets.sources import Cifar10
-from codecbench.errors import DatasetError, ImageError
-from codecbench.images import load_image, to_gray
+from codecbench.core.errors import DatasetError, ImageError
+from codecbench.core.images import load_image, to_gray
 
 REPO = Path(__file__).resolve().parents[1]
 

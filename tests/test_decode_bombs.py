@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench.bitstream import Container, pack_sections
-from codecbench.codec import create_codec
+from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.core.codec import create_codec
 from codecbench.codecs._headers import jpeg_frame
-from codecbench.entropy import deflate
-from codecbench.errors import DecodeError
+from codecbench.codecs.learned.coders import deflate
+from codecbench.core.errors import DecodeError
 
 #: far below the declared images (a 9792×9792 RGB image is 274 MiB), far above a header parse
 ALLOCATION_LIMIT = 16 << 20
@@ -129,7 +129,7 @@ def test_mlp_ans_50_byte_stream_declaring_862x450(codecs):
 
 def test_mlp_ans_real_image_with_a_black_end_stays_above_the_bound(codecs, data_root):
     """A Kodak crop whose last rows (the decoder's last values) are black: once free in rANS, now coded."""
-    from codecbench.images import load_image
+    from codecbench.core.images import load_image
 
     c = codecs["mlp-ans"]
     image = load_image(data_root / "kodak" / "kodim23.png")[:48, :64].copy()

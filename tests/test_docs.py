@@ -108,7 +108,7 @@ def test_the_link_checker_finds_a_missing_file_and_a_missing_heading(tmp_path):
 
 
 def test_the_path_checker_finds_moved_modules_and_renamed_tests():
-    text = ("`codecbench/metrics.py` `codecbench/gone.py` `tests/test_docs.py::test_docs_name_existing_paths` "
+    text = ("`codecbench/core/metrics.py` `codecbench/gone.py` `tests/test_docs.py::test_docs_name_existing_paths` "
             "`tests/test_docs.py::test_never_written` `reports/<dataset>.md` `codecbench/codecs/`")
     assert missing_paths(named_paths(text)) == [
         "codecbench/gone.py: no such file or folder",

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench.errors import CodecCrashError, CodecTimeoutError, ImageError
-from codecbench.isolation import Worker
-from codecbench.results import read_records
-from codecbench.runner import Runner
+from codecbench.core.errors import CodecCrashError, CodecTimeoutError, ImageError
+from codecbench.engine.isolation import Worker
+from codecbench.core.results import read_records
+from codecbench.engine.runner import Runner
 from tests import faulty_plugin
 
 #: image file -> what faulty-demo does on it (by width; see tests/faulty_plugin.py)
@@ -115,7 +115,7 @@ def worker():
 def test_worker_returns_results_and_reraises_errors(worker):
     assert worker.call("math:factorial", 5) == 120
     with pytest.raises(ImageError, match="not an image"):  # codecbench's errors come back as themselves
-        worker.call("codecbench.images:load_image", b"junk")
+        worker.call("codecbench.core.images:load_image", b"junk")
     with pytest.raises(ZeroDivisionError):
         worker.call("operator:truediv", 1, 0)
 

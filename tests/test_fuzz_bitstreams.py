@@ -20,14 +20,15 @@ import pytest
 from hypothesis import given, settings
 from PIL import Image
 
-from codecbench import bitstream, fuzz
+from codecbench.codecs.learned import container as bitstream
+from codecbench.tools import fuzz
 from codecbench.cli import main as cli_main
-from codecbench.codec import available_codecs, create_codec
+from codecbench.core.codec import available_codecs, create_codec
 from codecbench.codecs._headers import ljpeg_size
-from codecbench.errors import DecodeError, EncodeError
-from codecbench.fuzz import ACCEPTABLE, FAILURES, Fuzzer, FuzzFailure, Mutation, Op, fix_container_check
-from codecbench.images import MAX_PIXELS
-from codecbench.isolation import Worker
+from codecbench.core.errors import DecodeError, EncodeError
+from codecbench.tools.fuzz import ACCEPTABLE, FAILURES, Fuzzer, FuzzFailure, Mutation, Op, fix_container_check
+from codecbench.core.images import MAX_PIXELS
+from codecbench.engine.isolation import Worker
 from tests import faulty_plugin
 from tests.codec_cases import build_codec
 

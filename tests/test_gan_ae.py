@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from codecbench import metrics
-from codecbench.bitstream import Container, pack_sections
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import cnn_ae, gan_ae
+from codecbench.core import metrics
+from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import cnn_ae, gan_ae
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, load_checkpoint, save_atomic
-from codecbench.errors import DecodeError
-from codecbench.images import load_image
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
 
 #: (loss, quality) of every shipped point, and the absolute PSNR floor (dB) on three 256×256 Kodak crops
@@ -82,7 +82,7 @@ def test_quality_floor_on_kodak_crops(data_root, loss, quality, tmp_path):
 
 _FRESH = """
 import sys, numpy as np
-from codecbench.codec import create_codec
+from codecbench.core.codec import create_codec
 data = open(sys.argv[2], "rb").read()
 np.save(sys.argv[3], create_codec(sys.argv[1], threads=1).decode(data))
 """

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench.codec import create_codec, get_codec_class
-from codecbench.errors import DecodeError
-from codecbench.images import load_image
-from codecbench.metrics import bpp, psnr
+from codecbench.core.codec import create_codec, get_codec_class
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import load_image
+from codecbench.core.metrics import bpp, psnr
 from tests.conftest import shared_data_root
 
 pillow_heif = pytest.importorskip("pillow_heif")
@@ -51,7 +51,7 @@ def test_round_trip_and_chroma_formats() -> None:
 def test_default_bytes_are_pillow_heifs_own_defaults() -> None:
     """preset slow / tune ssim are libheif's defaults, and x265's thread count does not change the bits."""
     image = _kodak_crop()
-    from codecbench.codecs.pillow import _heif_plugin
+    from codecbench.codecs.classical.pillow import _heif_plugin
 
     _heif_plugin()
     plain = io.BytesIO()

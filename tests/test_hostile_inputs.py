@@ -10,9 +10,9 @@ from rd_helpers import jpeg_records
 from test_compare import _pytest_benchmark_doc
 
 from codecbench.cli import main
-from codecbench.compare import compare_files
-from codecbench.errors import OutputError, ResultsError
-from codecbench.results import ResultsStore, read_results, write_results
+from codecbench.analysis.gate import compare_files
+from codecbench.core.errors import OutputError, ResultsError
+from codecbench.core.results import ResultsStore, read_results, write_results
 
 
 @pytest.fixture(scope="module")

@@ -60,8 +60,8 @@ def test_folder_sort_takes_only_ascii_digits_as_numbers(tmp_path):
 
 def test_a_fifo_in_a_folder_dataset_is_skipped_not_waited_on(tmp_path):
     from codecbench.datasets.sources import folder_refs
-    from codecbench.errors import ImageError
-    from codecbench.images import load_image, source_file
+    from codecbench.core.errors import ImageError
+    from codecbench.core.images import load_image, source_file
 
     root = _folder(tmp_path / "imgs", ["a.png"])
     os.mkfifo(root / "z.png")

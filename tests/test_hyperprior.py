@@ -15,20 +15,20 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench import metrics
-from codecbench.bitstream import Container
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import gan_hyperprior, hyperprior
+from codecbench.core import metrics
+from codecbench.codecs.learned.container import Container
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import gan_hyperprior, hyperprior
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
-from codecbench.codecs.learned.entropy_models import (
+from codecbench.codecs.learned.priors import (
     FREQ_PRECISION,
     GaussianConditional,
     code_indexed,
     decode_indexed,
     min_indexed_bytes,
 )
-from codecbench.errors import DecodeError
-from codecbench.images import load_image
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
 
 from tests.conftest import smooth_image
@@ -143,7 +143,7 @@ def test_gan_codec_shares_the_hyperprior_bitstream(tiny):
 def test_huge_declared_image_with_a_tiny_payload_is_refused_fast():
     q = _shipped("hyperprior")[0]
     codec = create_codec(f"hyperprior:quality={q}", threads=1)
-    from codecbench.bitstream import pack_sections
+    from codecbench.codecs.learned.container import pack_sections
 
     tiles = [pack_sections([b"", b"", b"", b""])] * 100
     data = Container("hyperprior", 9792, 9792, 3, tiles, codec._header_settings(), codec.format_version,
@@ -244,7 +244,7 @@ def test_same_stream_and_image_for_any_thread_count(data_root, name):
 
 _FRESH = """
 import sys, numpy as np
-from codecbench.codec import create_codec
+from codecbench.core.codec import create_codec
 codec = create_codec(sys.argv[1], threads=2)
 np.save(sys.argv[3], codec.decode(open(sys.argv[2], "rb").read()))
 """

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench.cache import ResultsCache
-from codecbench.results import journal_path, read_records
+from codecbench.engine.cache import ResultsCache
+from codecbench.core.results import journal_path, read_records
 
 N_IMAGES = 24
 SPECS = ["jpeg:quality=30|70", "png"]
@@ -119,7 +119,7 @@ def _writer_script(path: Path) -> str:
     return f"""
 import numpy as np
 from codecbench import create_codec
-from codecbench.cache import ResultsCache
+from codecbench.engine.cache import ResultsCache
 codec = create_codec("png")
 cache = ResultsCache({str(path)!r})
 i = 0
@@ -160,7 +160,7 @@ def test_results_cache_survives_sigkill_mid_write(tmp_path):
 
 def test_a_killed_writers_temporary_file_is_removed(tmp_path):
     """A kill during the atomic rewrite leaves ``.<name>.<pid>.tmp``; the next run removes it (never reads it)."""
-    from codecbench.results import ResultsStore
+    from codecbench.core.results import ResultsStore
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True).stdout)

@@ -15,14 +15,14 @@ import pytest
 import torch
 from PIL import Image
 
-from codecbench import metrics
-from codecbench.bitstream import Container
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import cnn_ae, comcnn, ssdcae
+from codecbench.core import metrics
+from codecbench.codecs.learned.container import Container
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import cnn_ae, comcnn, ssdcae
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic, tile_grid
-from codecbench.codecs.learned.entropy_models import FactorizedPrior, code_latent, decode_latent, quantize_pmf
-from codecbench.errors import DecodeError
-from codecbench.noise import add_noise, match_knob, noise_robustness, render_table
+from codecbench.codecs.learned.priors import FactorizedPrior, code_latent, decode_latent, quantize_pmf
+from codecbench.core.errors import DecodeError
+from codecbench.tools.noise import add_noise, match_knob, noise_robustness, render_table
 from codecbench.training import TrainConfig, train
 
 ODD_SHAPES = [(1, 1, 3), (17, 33, 3), (130, 129, 3), (31, 200, 1)]

@@ -11,15 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
-from codecbench import bitstream, entropy
-from codecbench.bitstream import Container
+from codecbench.codecs.learned import container as bitstream
+from codecbench.codecs.learned import coders as entropy
+from codecbench.codecs.learned.container import Container
 from codecbench.codecs.learned import base
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec, load_checkpoint, make_checkpoint, save_atomic
-from codecbench.codec import Setting, available_codecs
-from codecbench.errors import DecodeError, EncodeError, SpecError
+from codecbench.core.codec import Setting, available_codecs
+from codecbench.core.errors import DecodeError, EncodeError, SpecError
 from codecbench import training
 from codecbench.cli import main as cli_main
-from codecbench.commands.train import add_train_arguments
+from codecbench.cli.train import add_train_arguments
 
 
 # -- container -----------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_padding_cropping_and_tiling_equivalence(toy_ckpt, shape):
 
 def test_retrained_weights_change_the_cache_key(tmp_path, toy_ckpt):
     """The checkpoint's digest is part of the codec's identity: new weights never hit old cached results."""
-    from codecbench.cache import ResultsCache
+    from codecbench.engine.cache import ResultsCache
 
     image = np.zeros((8, 8, 3), np.uint8)
     retrained = tmp_path / "retrained" / toy_ckpt.name
@@ -567,7 +568,7 @@ def test_identity_names_bit_shaping_libraries_and_checkpoint_digests(name):
     """Every library and weights file that shapes a codec's bits is in its identity (the cache key)."""
     import hashlib
 
-    from codecbench.codec import create_codec
+    from codecbench.core.codec import create_codec
 
     assert name in BIT_LIBRARIES, f"{name}: declare the libraries that shape its bits in BIT_LIBRARIES"
     codec = create_codec(name)

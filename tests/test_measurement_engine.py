@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecbench import metrics
-from codecbench.codec import create_codec
+from codecbench.core import metrics
+from codecbench.core.codec import create_codec
 from codecbench.engine.measure import mean_measures, measure
-from codecbench.errors import DecodeError, OptionError
-from codecbench.results import Record, read_records
-from codecbench.runner import Runner
+from codecbench.core.errors import DecodeError, OptionError
+from codecbench.core.results import Record, read_records
+from codecbench.engine.runner import Runner
 from tests.conftest import REPO, smooth_image
 
 
@@ -74,7 +74,7 @@ def test_unknown_metric_on_the_cli_is_one_line_exit_2(tmp_path):
 
 
 def test_importing_the_metric_table_does_not_import_torch():
-    code = "import sys, codecbench.metrics, codecbench.results; print('torch' in sys.modules)"
+    code = "import sys, codecbench.core.metrics, codecbench.core.results; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -87,7 +87,7 @@ def _jpeg(image: np.ndarray, quality: int, subsampling: int = 0) -> np.ndarray:
 
 
 def test_an_opt_in_metric_gets_a_report_column_only_where_computed(image_folder, tmp_path):
-    from codecbench.reports.output import build_reports
+    from codecbench.render.output import build_reports
 
     with Runner(["jpeg:quality=40|80"], metrics=(*metrics.default_metrics(), "ssimulacra2")) as runner:
         with_s2 = list(runner.run_dataset(f"folder:{image_folder}"))
@@ -156,7 +156,7 @@ def test_runner_computes_only_the_selected_metrics(image_folder):
 
 
 def test_the_cache_measures_again_when_a_metric_is_added(image_folder, tmp_path):
-    from codecbench.cache import ResultsCache, RunCache
+    from codecbench.engine.cache import ResultsCache, RunCache
 
     cache = RunCache(ResultsCache(tmp_path / "cache.sqlite"))
     with Runner(["jpeg:quality=50"], metrics=("psnr",), cache=cache) as runner:
@@ -170,7 +170,7 @@ def test_the_cache_measures_again_when_a_metric_is_added(image_folder, tmp_path)
 # -- plug-in metrics --------------------------------------------------------------------
 PLUGIN = textwrap.dedent('''
     import numpy as np
-    from codecbench.metrics import Metric
+    from codecbench.core.metrics import Metric
 
     def _mae(original, decoded):
         return {"mae": float(np.mean(np.abs(original.astype(float) - decoded)))}
@@ -184,7 +184,7 @@ def test_a_metric_plugin_reaches_records_and_the_list(tmp_path, image_folder):
     (site / "tinymetric-0.1.dist-info").mkdir(parents=True)
     (site / "tinymetric.py").write_text(PLUGIN)
     (site / "tinymetric-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: tinymetric\nVersion: 0.1\n")
-    (site / "tinymetric-0.1.dist-info" / "entry_points.txt").write_text("[codecbench.metrics]\nmae = tinymetric:METRIC\n")
+    (site / "tinymetric-0.1.dist-info" / "entry_points.txt").write_text("[codecbench.core.metrics]\nmae = tinymetric:METRIC\n")
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}:{REPO}"}
     listed = run_cli("list", "metrics", env=env)
     assert listed.returncode == 0 and "mae" in listed.stdout

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 
 SCRIPT = textwrap.dedent('''
     import json, sys
-    from codecbench.results import ResultsStore
-    from codecbench.runner import Runner, Timing
+    from codecbench.core.results import ResultsStore
+    from codecbench.engine.runner import Runner, Timing
 
     def status(key):
         for line in open("/proc/self/status"):
@@ -106,7 +106,7 @@ def test_decoded_images_are_released_before_the_next_one_is_loaded(tmp_path, mon
     import weakref
 
     from codecbench.datasets import sources
-    from codecbench.runner import Runner, Timing
+    from codecbench.engine.runner import Runner, Timing
 
     folder = tmp_path / "imgs"
     folder.mkdir()

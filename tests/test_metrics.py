@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from codecbench import metrics
+from codecbench.core import metrics
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from codecbench import entropy
-from codecbench.bitstream import Container
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import mlp
+from codecbench.codecs.learned import coders as entropy
+from codecbench.codecs.learned.container import Container
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import mlp
 from codecbench.codecs.learned.base import (
     CHECKPOINT_DIR,
     CheckpointError,
@@ -19,8 +19,8 @@ from codecbench.codecs.learned.base import (
     save_atomic,
     tile_grid,
 )
-from codecbench.errors import DecodeError, SpecError
-from codecbench.images import load_image, to_gray
+from codecbench.core.errors import DecodeError, SpecError
+from codecbench.core.images import load_image, to_gray
 from codecbench.training import TrainConfig, card_path, train
 
 CODECS = [mlp.MLPHuffmanCodec, mlp.MLPAnsCodec]

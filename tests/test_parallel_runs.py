@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from codecbench.errors import OptionError
-from codecbench.results import ResultsStore, read_records
-from codecbench.runner import Runner, threads_per_job
+from codecbench.core.errors import OptionError
+from codecbench.core.results import ResultsStore, read_records
+from codecbench.engine.runner import Runner, threads_per_job
 
 SPECS = ["jpeg:quality=30|80", "png", "webp:quality=60"]
 MEASURED = ("bytes", "bpp", "psnr", "psnr_y", "ssim", "ms_ssim", "lossless_ok", "error")

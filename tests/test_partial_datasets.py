@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from codecbench.datasets import SOURCES, get_dataset, is_available
-from codecbench.errors import DatasetError
+from codecbench.core.errors import DatasetError
 
 
 @pytest.fixture(autouse=True)

@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench.codec import Codec, Spec, available_codecs, create_codec, format_value
+from codecbench.core.codec import Codec, Spec, available_codecs, create_codec, format_value
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
-from codecbench.errors import CodecbenchError
-from codecbench.images import load_image
-from codecbench.metrics import bpp, psnr
+from codecbench.core.errors import CodecbenchError
+from codecbench.core.images import load_image
+from codecbench.core.metrics import bpp, psnr
 from tests.codec_cases import sweep_points
 from tests.conftest import shared_data_root
 

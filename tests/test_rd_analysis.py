@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 from rd_helpers import jpeg_records, synthetic_curve
 
-from codecbench.errors import CodecbenchError, ResultsError
-from codecbench.metrics import ms_ssim_db
-from codecbench.reports import bdrate, plots
-from codecbench.reports.compressai_json import (
+from codecbench.core.errors import CodecbenchError, ResultsError
+from codecbench.core.metrics import ms_ssim_db
+from codecbench.analysis import bdrate
+from codecbench.render import plots
+from codecbench.analysis.compressai_json import (
     curve_to_compressai,
     export_curves,
     load_reference,
     parse_reference_arg,
     references_for,
 )
-from codecbench.reports.curves import curves
-from codecbench.results import Record
+from codecbench.analysis.curves import curves
+from codecbench.core.results import Record
 
 BPP = np.array([0.15, 0.3, 0.6, 1.2, 2.4])
 PSNR = np.array([27.0, 30.0, 33.5, 37.0, 41.0])
@@ -259,7 +260,7 @@ def test_report_command_writes_rd_tables_plots_references_and_exports(jpeg, tmp_
 
 
 def test_plot_curves_get_distinct_colours():
-    from codecbench.reports.plots import curve_styles
+    from codecbench.render.plots import curve_styles
 
     labels = [f"codec-{i:02d}" for i in range(18)]
     styles = curve_styles(reversed(labels))
@@ -279,7 +280,7 @@ def _sized(image: str, bytes_: int, source: int | None, *, lossless: bool = Fals
 
 def test_file_size_columns_are_per_image_means_against_the_original_files(tmp_path):
     from codecbench.cli import main
-    from codecbench.reports.markdown import render_reports
+    from codecbench.render.markdown import render_reports
 
     records = [
         # jpeg: 100 and 300 of 1000 bytes → 90 % and 70 % smaller (mean 80.00), ratios 10 and 3.33 (mean 6.67)
@@ -312,7 +313,7 @@ def test_file_size_columns_are_per_image_means_against_the_original_files(tmp_pa
 def test_results_without_file_sizes_still_load_and_report(tmp_path, capsys):
     """A results file written before ``source_bytes``/``source_format`` existed."""
     from codecbench.cli import main
-    from codecbench.results import SOURCE_FIELDS, read_records
+    from codecbench.core.results import SOURCE_FIELDS, read_records
 
     old = [{k: v for k, v in r.to_json().items() if k not in SOURCE_FIELDS}
            for r in (_sized("a", 100, 1000), _sized("b", 300, 1000))]

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from codecbench.cli import main as cli_main
-from codecbench.errors import OptionError
-from codecbench.reports import references
-from codecbench.reports.bdrate import bd_rate
-from codecbench.reports.curves import curves
-from codecbench.reports.rd import RDOptions, rd_report
-from codecbench.results import read_results
+from codecbench.core.errors import OptionError
+from codecbench.analysis import references
+from codecbench.analysis.bdrate import bd_rate
+from codecbench.analysis.curves import curves
+from codecbench.render.rd import RDOptions, rd_report
+from codecbench.core.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "references" / "compressai-kodak"

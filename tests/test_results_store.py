@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from codecbench import results
-from codecbench.compare import load_results
-from codecbench.errors import ResultsError
-from codecbench.results import Record, ResultsStore, journal_path, lock_path, read_results, write_results
+from codecbench.core import results
+from codecbench.analysis.gate import load_results
+from codecbench.core.errors import ResultsError
+from codecbench.core.results import Record, ResultsStore, journal_path, lock_path, read_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 META = {"schema": 1, "date": "2026-12-02T00:00:00+00:00"}
@@ -97,7 +97,7 @@ def test_journal_is_fsynced_in_small_batches(records, tmp_path, monkeypatch):
 
 KILLED_WRITER = """
 import json, os, sys
-from codecbench.results import Record, ResultsStore
+from codecbench.core.results import Record, ResultsStore
 store = ResultsStore(sys.argv[1], meta={})
 for obj in json.loads(sys.argv[2]):
     store.append(Record.from_json(obj))

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from codecbench.cli import main
-from codecbench.errors import OptionError
-from codecbench.results import lock_path, read_records
-from codecbench.runner import MAX_THREADS, Runner, Timing
+from codecbench.core.errors import OptionError
+from codecbench.core.results import lock_path, read_records
+from codecbench.engine.runner import MAX_THREADS, Runner, Timing
 from tests import faulty_plugin
 from tests.conftest import REPO
 

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 
-from codecbench.cache import ResultsCache, RunCache
-from codecbench.images import SourceFile, source_file
-from codecbench.results import ResultsStore, journal_path, read_records, read_results
+from codecbench.engine.cache import ResultsCache, RunCache
+from codecbench.core.images import SourceFile, source_file
+from codecbench.core.results import ResultsStore, journal_path, read_records, read_results
 from codecbench.engine.measure import measure
-from codecbench.runner import Runner, Timing
+from codecbench.engine.runner import Runner, Timing
 from codecbench import create_codec
 from tests.conftest import smooth_image
 

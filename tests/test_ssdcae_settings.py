@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from codecbench.codec import create_codec
-from codecbench.codecs.learned import ssdcae
+from codecbench.core.codec import create_codec
+from codecbench.codecs.learned.models import ssdcae
 from codecbench.codecs.learned.base import CheckpointError, make_checkpoint, save_atomic
-from codecbench.errors import SpecError
+from codecbench.core.errors import SpecError
 
 
 def test_latent_8_spec_is_a_spec_error_naming_the_allowed_width():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codecbench.errors import DecodeError
-from codecbench.images import MAX_PIXELS
+from codecbench.core.errors import DecodeError
+from codecbench.core.images import MAX_PIXELS
 
 
 def check_decoded_size(codec: str, width: int, height: int) -> None:

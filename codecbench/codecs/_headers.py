@@ -2,7 +2,7 @@
 forge them (:func:`declare_size`).
 
 A decoder calls these before handing a stream to its library and refuses a
-declared size over :data:`codecbench.images.MAX_PIXELS`
+declared size over :data:`codecbench.core.images.MAX_PIXELS`
 (:func:`codecbench.codecs._common.check_decoded_size`): a tiny stream that
 declares a huge image (a decompression bomb: a constant 12000×9000 image is
 a 1.3 kB JPEG-LS or a 23 kB JPEG XL stream) then costs no memory. Each
@@ -245,7 +245,7 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
     box (32-bit fields, mod 2³²), WebP (VP8X canvas, VP8 and VP8L frame
     headers) and a bare JPEG XL codestream's SizeHeader. Any other data is
     returned unchanged. Used to forge decompression bombs
-    (:meth:`codecbench.codec.Codec.forge_oversized`) and by the fuzzer's
+    (:meth:`codecbench.core.codec.Codec.forge_oversized`) and by the fuzzer's
     resize mutation.
     """
     out = bytearray(data)

@@ -15,8 +15,8 @@ Usage::
 that scikit-image ships in its wheel, offline), ``kodak`` (24 PNG), ``bsd300``
 (BSDS300 test split, 100 JPEG), ``cifar10`` (test split, 10,000 images 32×32),
 ``folder:PATH`` (every image file under PATH). Any name takes a ``:gray`` suffix:
-images become H×W×1 BT.601 luma, by :func:`codecbench.images.load_image` with
-``gray=True`` (files) or :func:`codecbench.images.to_gray` (arrays), so the same
+images become H×W×1 BT.601 luma, by :func:`codecbench.core.images.load_image` with
+``gray=True`` (files) or :func:`codecbench.core.images.to_gray` (arrays), so the same
 file gives the same luma everywhere. ``Dataset.name`` is the full name
 (``"kodak:gray"``, ``"folder:~/photos"``), the one reports use.
 
@@ -26,7 +26,7 @@ decodes the image when called, each time, so iteration never holds more than
 the images the caller keeps (10,000 CIFAR images or a folder of 6000×4000
 photos stream in bounded memory). Listing never opens an image:
 ``ds.ids()``, ``ds.paths()``, ``len(ds)``. A file that cannot be decoded does
-not stop iteration: its ``load()`` raises :class:`~codecbench.errors.ImageError`
+not stop iteration: its ``load()`` raises :class:`~codecbench.core.errors.ImageError`
 naming the file and the reason, and the runner records that image as failed.
 ``item.image`` is shorthand for ``item.load()``. Loaders are module-level
 functions, so items can be pickled to worker processes.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from codecbench.errors import DatasetError
+from codecbench.core.errors import DatasetError
 
 log = logging.getLogger("codecbench.datasets")
 

@@ -19,7 +19,7 @@ class DatasetItem:
     ``path`` is the file the pixels come from (for a CIFAR-10 pickle, the pickle file;
     ``None`` where there is no file). The item holds no pixel data: ``load()`` reads
     and decodes the image each time it is called and returns a fresh uint8 array,
-    H×W×3 (H×W×1 for a ``:gray`` view). It raises :class:`~codecbench.errors.ImageError`
+    H×W×3 (H×W×1 for a ``:gray`` view). It raises :class:`~codecbench.core.errors.ImageError`
     (with the file name and reason) for an unreadable, truncated or invalid image.
     """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codecbench.errors import DatasetError, ImageError
+from codecbench.core.errors import DatasetError, ImageError
 
 ROW_BYTES = 3 * 32 * 32
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from codecbench.datasets import _store as store
 from codecbench.datasets import sources
 from codecbench.datasets.base import Dataset
-from codecbench.errors import DatasetError
+from codecbench.core.errors import DatasetError
 
 GRAY_SUFFIX = ":gray"
 FOLDER_PREFIX = "folder:"
@@ -129,7 +129,7 @@ def _folder_dataset(path_text: str, full_name: str, gray: bool, max_images: int 
 
 
 def _suffixes() -> tuple[str, ...]:
-    from codecbench.images import IMAGE_SUFFIXES
+    from codecbench.core.images import IMAGE_SUFFIXES
 
     return IMAGE_SUFFIXES
 

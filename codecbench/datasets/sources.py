@@ -16,8 +16,8 @@ import numpy as np
 from codecbench.datasets import _checksums as sums
 from codecbench.datasets import _store as store
 from codecbench.datasets.cifar import read_batch, read_row
-from codecbench.errors import DatasetError, ImageError
-from codecbench.images import is_image_file, load_image, to_gray
+from codecbench.core.errors import DatasetError, ImageError
+from codecbench.core.images import is_image_file, load_image, to_gray
 
 Refs = list[tuple[str, "Path | None", Any]]
 
@@ -30,7 +30,7 @@ class DatasetWarning(UserWarning):
 
 
 def load_file(path: Path, gray: bool) -> np.ndarray:
-    """Load an image file by codecbench's conversion rules (:func:`codecbench.images.load_image`)."""
+    """Load an image file by codecbench's conversion rules (:func:`codecbench.core.images.load_image`)."""
     return load_image(path, gray=gray)
 
 

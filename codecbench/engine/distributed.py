@@ -7,7 +7,7 @@ codec spec, a dataset and an image id; the worker reads the image from its
 own data root (``CODECBENCH_DATA`` must point at the same datasets on every
 worker: a shared folder), builds the codec once per worker process, warms it
 up once, measures through :func:`codecbench.engine.measure.measure` and
-returns the :class:`~codecbench.results.Record`. The client keeps the
+returns the :class:`~codecbench.core.results.Record`. The client keeps the
 results file: it skips what the store already holds (resume) and appends
 records in task order as they arrive. A worker that dies mid-task loses no
 record: the scheduler gives its tasks to another worker (``retries``).
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from codecbench.errors import CodecbenchError, OptionError
+from codecbench.core.errors import CodecbenchError, OptionError
 
 #: times the scheduler re-runs a task whose worker died (a crash or a killed machine)
 RETRIES = 3
@@ -80,9 +80,9 @@ def remote_record(spec: str, device: str, threads: int | None, dataset: str, ite
                   repeats: int, metrics: tuple[str, ...]) -> Any:
     """(On a Dask worker) the record of ``spec`` on image ``item_id`` of ``dataset``, measured here."""
     from codecbench.engine.measure import measure
-    from codecbench.images import source_file
-    from codecbench.isolation import worker_codec
-    from codecbench.runner import record_of, unreadable_record
+    from codecbench.core.images import source_file
+    from codecbench.engine.isolation import worker_codec
+    from codecbench.engine.runner import record_of, unreadable_record
 
     codec = worker_codec(spec, device, threads)
     item = _item(dataset, item_id)

@@ -6,8 +6,8 @@ benchmark and the seed-claims scripts — so a figure means the same wherever
 it appears:
 
 - ``bytes`` is the length of the stored stream, ``bpp`` = 8·bytes/(H·W) of
-  the image (:func:`codecbench.metrics.bpp`);
-- the quality fields are :func:`codecbench.metrics.score` of the decoded
+  the image (:func:`codecbench.core.metrics.bpp`);
+- the quality fields are :func:`codecbench.core.metrics.score` of the decoded
   image against the *reference* (the input image, unless a caller scores
   against another one: the noise benchmark encodes a noisy image and scores
   against the clean one), plus ``lossless_ok`` for lossless codecs;
@@ -16,7 +16,7 @@ it appears:
   ``codec.synchronize()`` (a device sync for GPU codecs).
 
 A decoded image whose shape differs from the original's is a
-:class:`~codecbench.errors.DecodeError`; codec exceptions propagate.
+:class:`~codecbench.core.errors.DecodeError`; codec exceptions propagate.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from codecbench import metrics as _metrics
-from codecbench.codec import Codec
-from codecbench.errors import DecodeError, OptionError
+from codecbench.core import metrics as _metrics
+from codecbench.core.codec import Codec
+from codecbench.core.errors import DecodeError, OptionError
 
 
 def check_count(name: str, value: int | None, low: int, high: int | None = None) -> None:

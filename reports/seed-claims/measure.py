@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import codecbench.codecs.learned.comcnn  # noqa: F401  (registers the codecs)
-import codecbench.codecs.learned.ssdcae  # noqa: F401
-from codecbench.codec import create_codec
+import codecbench.codecs.learned.models.comcnn  # noqa: F401  (registers the codecs)
+import codecbench.codecs.learned.models.ssdcae  # noqa: F401
+from codecbench.core.codec import create_codec
 from codecbench.datasets import get_dataset
 from codecbench.engine.measure import measure
-from codecbench.noise import center_crop, match_knob
+from codecbench.tools.noise import center_crop, match_knob
 
 HERE = Path(__file__).resolve().parent
 

@@ -27,7 +27,7 @@ Everything else is the base's: :meth:`TorchCodec._encode` splits the image
 into tiles (only when a side exceeds ``tile_size``), pads each tile to a
 multiple of ``stride`` (``pad_mode``, default edge replication), calls
 :meth:`encode_tile` under :func:`torch.inference_mode`, and writes the
-:class:`~codecbench.bitstream.Container` (header: codec id, format version,
+:class:`~codecbench.codecs.learned.container.Container` (header: codec id, format version,
 size, channels, ``header_settings``; 16 bytes for a Kodak image with one
 section and CRC-32). :meth:`TorchCodec._decode` parses and checks the
 container (a foreign, truncated or corrupt stream is a DecodeError), decodes
@@ -43,7 +43,7 @@ Class attributes a subclass may set:
                       this side (None: never tile); part of the format
 ``native_channels``   channel counts the network takes; a 1-channel image given to an
                       RGB-only network is coded as 3 equal channels and decoded back to
-                      1 channel with BT.601 luma (:func:`codecbench.images.to_gray`)
+                      1 channel with BT.601 luma (:func:`codecbench.core.images.to_gray`)
 ``format_version``    bump (with ``version``) when the bits change
 ``header_settings``   the settings written into the header (None: all of them); the
                       decoder refuses a stream whose settings differ from its own
@@ -77,10 +77,10 @@ import numpy as np
 import PIL.features
 import torch
 
-from codecbench.bitstream import CHECK_CRC32, MAX_SIDE, Container, declare_size, pack_sections, unpack_sections
-from codecbench.codec import Codec
-from codecbench.errors import CodecbenchError, DecodeError, EncodeError, SpecError
-from codecbench.images import to_gray
+from codecbench.codecs.learned.container import CHECK_CRC32, MAX_SIDE, Container, declare_size, pack_sections, unpack_sections
+from codecbench.core.codec import Codec
+from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, SpecError
+from codecbench.core.images import to_gray
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CHECKPOINT_FORMAT = "codecbench-checkpoint"
@@ -247,7 +247,7 @@ class TorchCodec(Codec):
 
     def forge_oversized(self, data: bytes, width: int, height: int) -> bytes:
         """The container's header rewritten to declare width×height, its check recomputed
-        (:func:`codecbench.bitstream.declare_size`)."""
+        (:func:`codecbench.codecs.learned.container.declare_size`)."""
         return declare_size(bytes(data), width, height)
 
     # -- helpers for subclasses ----------------------------------------

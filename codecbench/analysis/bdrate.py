@@ -1,0 +1,299 @@
+"""Bjøntegaard deltas and fixed-rate/fixed-quality interpolation of RD curves.
+
+BD values come from the ``bjontegaard`` package (FAU-LMS), whose PCHIP
+method matches the JCT-VC common-test-conditions Excel sheet; Akima is the
+alternative it offers (``method="akima"``). The curve is interpolated on
+log10(bpp), as Bjøntegaard defined it.
+
+Rules that keep the numbers honest:
+
+- **Envelope.** BD interpolation needs rate and quality strictly increasing
+  together. A curve is first reduced to its upper envelope: points sorted by
+  bpp, and a point is kept only if its quality is higher than that of every
+  cheaper point. Dropped points are reported.
+- **No extrapolation.** A BD value is averaged over the overlap of the two
+  curves on the integration axis (quality for BD-rate, log-rate for
+  BD-PSNR). If the overlap is empty or covers less than ``min_overlap`` of
+  the shorter curve's range, the result is "n/a (no overlap)". Fixed-rate
+  and fixed-quality values are only given inside a curve's measured range.
+- **Complete points only.** A setting where some images failed is left out
+  (its mean is over a different set of images); reference curves are taken
+  as published.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from codecbench.core.errors import CodecbenchError
+from codecbench.analysis.curves import Curve
+
+METHODS = ("pchip", "akima")
+DEFAULT_METHOD = "pchip"
+DEFAULT_ANCHOR = "jpeg"
+#: minimum overlap, as a fraction of the shorter curve's range on the integration axis
+MIN_OVERLAP = 0.5
+FIXED_RATES = (0.25, 0.5, 1.0)
+FIXED_QUALITIES = (30.0, 35.0)
+
+#: BD-rate metrics: curve metric -> column title
+BD_RATE_METRICS = {"psnr": "PSNR", "psnr_y": "PSNR-Y", "ms_ssim_db": "MS-SSIM (dB)"}
+
+METHOD_TEXT = {
+    "pchip": "piecewise cubic Hermite interpolation (PCHIP, as the JCT-VC CTC reference sheet)",
+    "akima": "Akima interpolation",
+}
+
+
+@dataclass(frozen=True)
+class BD:
+    """A Bjøntegaard delta, or why there is none (``value`` None, ``reason`` set)."""
+
+    value: float | None
+    reason: str | None = None
+    interval: tuple[float, float] | None = None  # integration interval (quality, or bpp for BD-PSNR)
+
+    def format(self, unit: str = "%", digits: int = 2) -> str:
+        if self.value is None:
+            return f"n/a ({self.reason})"
+        sign = "+" if self.value > 0 else ""
+        return f"{sign}{self.value:.{digits}f}{'' if unit == '%' else ' '}{unit}"
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise CodecbenchError(f"unknown interpolation method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def envelope(bpp: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The upper envelope of a curve: bpp and quality strictly increasing.
+
+    Returns (bpp, quality, number of points dropped).
+    """
+    pts = sorted(
+        ((float(x), float(y)) for x, y in zip(bpp, quality) if x > 0 and math.isfinite(x) and math.isfinite(y)),
+        key=lambda p: (p[0], -p[1]),
+    )
+    xs: list[float] = []
+    ys: list[float] = []
+    for x, y in pts:
+        if (not xs or x > xs[-1]) and (not ys or y > ys[-1]):
+            xs.append(x)
+            ys.append(y)
+    return np.array(xs), np.array(ys), len(bpp) - len(xs)
+
+
+def curve_arrays(curve: Curve, metric: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Envelope arrays of ``curve`` for ``metric`` (complete points only)."""
+    xs, ys = curve.series(metric, complete_only=True)
+    return envelope(xs, ys)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, min_overlap: float) -> tuple[float, float] | None:
+    lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
+    if hi <= lo:
+        return None
+    shorter = min(a.max() - a.min(), b.max() - b.min())
+    if shorter <= 0 or (hi - lo) / shorter < min_overlap:
+        return None
+    return float(lo), float(hi)
+
+
+def _prepare(anchor: Curve, test: Curve, metric: str, method: str):
+    _check_method(method)
+    ra, qa, _ = curve_arrays(anchor, metric)
+    rt, qt, _ = curve_arrays(test, metric)
+    if len(ra) == 0 or len(rt) == 0:
+        return None, BD(None, "no data")
+    if len(ra) < 2 or len(rt) < 2:
+        return None, BD(None, "too few points")
+    return (ra, qa, rt, qt), None
+
+
+def bd_rate(
+    anchor: Curve, test: Curve, metric: str = "psnr", *, method: str = DEFAULT_METHOD, min_overlap: float = MIN_OVERLAP
+) -> BD:
+    """BD-rate (%) of ``test`` against ``anchor`` on ``metric``: negative = fewer bits for the same quality."""
+    import bjontegaard
+
+    arrays, problem = _prepare(anchor, test, metric, method)
+    if problem:
+        return problem
+    ra, qa, rt, qt = arrays
+    interval = _overlap(qa, qt, min_overlap)
+    if interval is None:
+        return BD(None, "no overlap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = bjontegaard.bd_rate(ra, qa, rt, qt, method=method, require_matching_points=False, min_overlap=0)
+    return BD(float(value), interval=interval) if math.isfinite(value) else BD(None, "no overlap")
+
+
+def bd_quality(
+    anchor: Curve, test: Curve, metric: str = "psnr", *, method: str = DEFAULT_METHOD, min_overlap: float = MIN_OVERLAP
+) -> BD:
+    """BD-quality (BD-PSNR for ``psnr``) of ``test`` against ``anchor``, in the metric's unit."""
+    import bjontegaard
+
+    arrays, problem = _prepare(anchor, test, metric, method)
+    if problem:
+        return problem
+    ra, qa, rt, qt = arrays
+    interval = _overlap(np.log10(ra), np.log10(rt), min_overlap)
+    if interval is None:
+        return BD(None, "no overlap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = bjontegaard.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False, min_overlap=0)
+    bounds = (10 ** interval[0], 10 ** interval[1])
+    return BD(float(value), interval=bounds) if math.isfinite(value) else BD(None, "no overlap")
+
+
+def _interpolator(x: np.ndarray, y: np.ndarray, method: str):
+    from bjontegaard.interpolation import interpolate
+
+    return interpolate(x, y, method)
+
+
+def quality_at(curve: Curve, bpp: float, metric: str = "psnr", *, method: str = DEFAULT_METHOD) -> float | None:
+    """``metric`` at ``bpp`` interpolated on log10(bpp); None outside the measured range."""
+    _check_method(method)
+    r, q, _ = curve_arrays(curve, metric)
+    if len(r) == 0 or not (r[0] <= bpp <= r[-1]):
+        return None
+    if len(r) == 1:
+        return float(q[0])
+    return float(_interpolator(np.log10(r), q, method)(math.log10(bpp)))
+
+
+def rate_at(curve: Curve, quality: float, metric: str = "psnr", *, method: str = DEFAULT_METHOD) -> float | None:
+    """bpp needed for ``quality`` (log-rate interpolated); None outside the measured range."""
+    _check_method(method)
+    r, q, _ = curve_arrays(curve, metric)
+    if len(r) == 0 or not (q[0] <= quality <= q[-1]):
+        return None
+    if len(r) == 1:
+        return float(r[0])
+    return float(10 ** _interpolator(q, np.log10(r), method)(quality))
+
+
+# -- tables --------------------------------------------------------------
+def find_anchor(curves: Sequence[Curve], anchor: str) -> Curve | None:
+    """The anchor curve: the one labelled ``anchor``, else the first curve of codec ``anchor`` (CPU first).
+
+    A reference curve can be the anchor (e.g. a published BPG curve) by its label.
+    """
+    lossy = [c for c in curves if not c.lossless]
+    for c in sorted(lossy, key=lambda c: c.reference):  # a measured curve before a reference of the same label
+        if c.label == anchor:
+            return c
+    named = [c for c in lossy if c.codec == anchor and not c.reference]
+    named.sort(key=lambda c: (c.device != "cpu", c.label))
+    return named[0] if named else None
+
+
+def display_name(curve: Curve) -> str:
+    return f"{curve.label} (reference, not measured here)" if curve.reference else curve.label
+
+
+def bd_table(
+    curves: Sequence[Curve],
+    anchor: str = DEFAULT_ANCHOR,
+    *,
+    method: str = DEFAULT_METHOD,
+    min_overlap: float = MIN_OVERLAP,
+) -> str:
+    """Markdown BD-rate/BD-PSNR table of every lossy curve of one dataset against ``anchor``."""
+    _check_method(method)
+    base = find_anchor(curves, anchor)
+    lossy = [c for c in curves if not c.lossless]
+    if base is None:
+        names = ", ".join(sorted({c.label for c in lossy})) or "none"
+        return f"No BD-rate table: the anchor `{anchor}` has no lossy curve here (curves: {names}).\n"
+    head = ["Codec", "Points"] + [f"BD-rate {t}" for t in BD_RATE_METRICS.values()] + ["BD-PSNR"]
+    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
+    notes: list[str] = []
+    for c in lossy:
+        if c is base:
+            continue
+        cells = [display_name(c), str(len(c.points))]
+        for metric in BD_RATE_METRICS:
+            cells.append(bd_rate(base, c, metric, method=method, min_overlap=min_overlap).format("%"))
+        cells.append(bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap).format("dB"))
+        lines.append(_row(cells))
+    for c in [base] + [c for c in lossy if c is not base]:
+        notes.extend(_curve_notes(c))
+    source = f" — {base.description}" if base.reference and base.description else ""
+    text = [
+        f"BD-rate and BD-PSNR against the anchor **{display_name(base)}**{source} "
+        f"(negative BD-rate / positive BD-PSNR = better than the anchor).",
+        "",
+        *lines,
+        "",
+        f"Interpolation: {METHOD_TEXT[method]} on log10(bpp), `bjontegaard` package. "
+        f"Values are averaged over the overlap of the two curves only, never extrapolated; "
+        f"\"n/a (no overlap)\" where the overlap is under {min_overlap:.0%} of the shorter curve's range. "
+        "Curves are reduced to their upper envelope (quality rising with rate) first; "
+        "settings where some images failed are left out.",
+    ]
+    if notes:
+        text += ["", *[f"- {n}" for n in notes]]
+    return "\n".join(text) + "\n"
+
+
+def _curve_notes(c: Curve) -> list[str]:
+    notes = []
+    incomplete = [p for p in c.points if not c.reference and not p.complete]
+    if incomplete:
+        specs = ", ".join(f"{p.setting} ({p.n_ok}/{p.n_total} ok)" for p in incomplete)
+        notes.append(f"{c.label}: settings left out because images failed: {specs}")
+    _, _, dropped = curve_arrays(c, "psnr")
+    xs, _ = c.series("psnr", complete_only=True)
+    if dropped and xs:
+        notes.append(f"{c.label}: {dropped} of {len(xs)} points not on the PSNR upper envelope, left out")
+    return notes
+
+
+def fixed_table(
+    curves: Sequence[Curve],
+    *,
+    rates: Sequence[float] = FIXED_RATES,
+    qualities: Sequence[float] = FIXED_QUALITIES,
+    method: str = DEFAULT_METHOD,
+) -> str:
+    """Markdown table: PSNR at fixed bpp and bpp at fixed PSNR, per lossy curve, inside the measured range only."""
+    _check_method(method)
+    lossy = [c for c in curves if not c.lossless]
+    if not lossy:
+        return "No lossy curves.\n"
+    head = ["Codec"] + [f"PSNR @ {r:g} bpp" for r in rates] + [f"bpp @ {q:g} dB" for q in qualities]
+    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
+    for c in lossy:
+        cells = [display_name(c)]
+        cells += [_fmt(quality_at(c, r, "psnr", method=method), 2) for r in rates]
+        cells += [_fmt(rate_at(c, q, "psnr", method=method), 4) for q in qualities]
+        lines.append(_row(cells))
+    return (
+        "\n".join(
+            [
+                *lines,
+                "",
+                f"Interpolated ({METHOD_TEXT[method]}, PSNR against log10(bpp)) on each curve's upper envelope; "
+                "— where the value lies outside the measured range (never extrapolated).",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

@@ -1,0 +1,299 @@
+"""Rate–distortion curves: per-setting dataset means of result records.
+
+This is the one place where the averaging rule for curves is applied: every
+figure of a curve point is the **arithmetic mean over images** of the
+per-image values (as CompressAI and most papers do), taken over the images
+that succeeded. A quality mean is only formed when every successful image
+has the value (an identical decode has an infinite PSNR, an image below
+161 px has no MS-SSIM): otherwise it is ``None``, never a mean over a
+different subset of images.
+The one exception is the compression rate and ratio against the original
+image files: they are means over the images whose file size is recorded
+(``n_source`` of them; results written before it was recorded have none).
+
+MS-SSIM in dB is ``−10·log10(1 − mean MS-SSIM)``: the dB scale is applied to
+the dataset mean, exactly as ``compressai.utils.plot`` converts the
+``ms-ssim-rgb`` values of a CompressAI results file, so exported and imported
+curves line up.
+
+A *curve* is one codec configuration (every setting except the rate knob)
+on one dataset and one device; its points are its rate-knob settings sorted
+by mean bpp. Its ``label`` is the codec name, with the fixed settings added
+only when the same codec appears with different ones (``jpeg`` or
+``jpeg[subsampling=4:4:4]``), and the device added when a dataset holds
+results from several devices.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Iterable, Sequence
+
+from codecbench.core.codec import Spec
+from codecbench.core.errors import SpecError
+from codecbench.core.metrics import METRICS as QUALITY_METRICS
+from codecbench.core.metrics import ms_ssim_db
+from codecbench.core.results import Record
+
+#: The quality and time fields of a curve point, by name: bpp, every metric of the table, MS-SSIM in dB, timings.
+METRICS = ("bpp", *QUALITY_METRICS, "ms_ssim_db", "enc_s", "dec_s")
+
+AVERAGING = (
+    "Each curve point is the arithmetic mean over the dataset's images of the per-image values "
+    "(only images that succeeded; a mean is left empty unless every such image has the value). "
+    "MS-SSIM (dB) = −10·log10(1 − mean MS-SSIM)."
+)
+
+
+class _PointMethods:
+    """The behaviour of :class:`CurvePoint` (its fields: :data:`_POINT_FIELDS`, one per metric of the table)."""
+
+    @property
+    def ms_ssim_db(self) -> float | None:
+        return ms_ssim_db(self.ms_ssim)
+
+    @property
+    def complete(self) -> bool:
+        """Every image of the dataset succeeded for this setting."""
+        return self.n_ok == self.n_total and self.n_ok > 0
+
+    def get(self, metric: str) -> float | None:
+        if metric not in METRICS:
+            raise KeyError(f"unknown curve metric {metric!r}; known: {', '.join(METRICS)}")
+        return getattr(self, metric)
+
+    @property
+    def enc_mps(self) -> float | None:
+        """Encode throughput in megapixels per second (mean pixels / mean seconds)."""
+        return _rate(self.pixels, self.enc_s)
+
+    @property
+    def dec_mps(self) -> float | None:
+        return _rate(self.pixels, self.dec_s)
+
+
+_POINT_FIELDS: list[tuple[str, Any, Any]] = [
+    ("setting", Any), ("spec", str), ("n_ok", int), ("n_total", int), ("bpp", float | None),
+    *[(name, float | None, None) for name in QUALITY_METRICS],
+    ("enc_s", float | None, None), ("dec_s", float | None, None),
+    ("pixels", float | None, None),  # mean H×W
+    ("exact", bool | None, None),  # every successful image round-tripped bit-exactly
+    ("images", tuple[str, ...], ()),  # ids of the successful images
+    # against the original image files, over the ``n_source`` successful images whose file size is known:
+    # mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
+    ("vs_source_pct", float | None, None), ("source_ratio", float | None, None), ("n_source", int, 0),
+]
+CurvePoint = make_dataclass("CurvePoint", _POINT_FIELDS, bases=(_PointMethods,), frozen=True)
+CurvePoint.__module__ = __name__
+CurvePoint.__doc__ = "Dataset means of one codec setting (one rate-knob value): bpp, each metric, timings."
+
+
+def _rate(pixels: float | None, seconds: float | None) -> float | None:
+    if pixels is None or not seconds:
+        return None
+    return pixels / seconds / 1e6
+
+
+@dataclass
+class Curve:
+    """One codec configuration's rate–distortion curve on one dataset and device.
+
+    ``reference`` marks a curve imported from a file (e.g. CompressAI's
+    published results): reported and plotted, but not measured here.
+    """
+
+    codec: str
+    label: str
+    dataset: str
+    device: str
+    points: list[CurvePoint]
+    lossless: bool = False
+    reference: bool = False
+    description: str = ""
+    fixed: dict[str, str] = field(default_factory=dict)  # the settings other than the rate knob
+    knob: str | None = None  # the rate knob's name
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.label, self.device)
+
+    def series(self, metric: str, *, complete_only: bool = False) -> tuple[list[float], list[float]]:
+        """(bpp, metric) of the points that have both, in bpp order."""
+        xs, ys = [], []
+        for p in self.points:
+            if complete_only and not self.reference and not p.complete:
+                continue
+            x, y = p.bpp, p.get(metric)
+            if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+                continue
+            xs.append(x)
+            ys.append(y)
+        return xs, ys
+
+    @property
+    def identity(self) -> tuple:
+        """What makes two curves the same configuration: (dataset, device, codec, fixed settings)."""
+        return (self.dataset, self.device, self.codec, tuple(sorted(self.fixed.items())))
+
+    def setting_text(self, point: CurvePoint) -> str:
+        if point.setting is None:
+            return "—"  # a codec without a rate knob
+        return f"{self.knob}={point.setting}" if self.knob else str(point.setting)
+
+    @property
+    def n_images(self) -> int:
+        return max((p.n_total for p in self.points), default=0)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """Mean when every value is present and finite, else None."""
+    if not values or any(v is None or not math.isfinite(v) for v in values):
+        return None
+    return statistics.fmean(values)  # type: ignore[arg-type]
+
+
+def point_of(records: Sequence[Record]) -> CurvePoint:
+    """Aggregate the records of one spec on one dataset and device into a point."""
+    ok = [r for r in records if r.ok]
+    sized = [r for r in ok if r.source_bytes and r.bytes]
+    first = records[0]
+    return CurvePoint(
+        setting=first.setting,
+        spec=first.spec,
+        n_ok=len(ok),
+        n_total=len(records),
+        bpp=_mean([r.bpp for r in ok]),
+        **{name: _mean([getattr(r, name) for r in ok]) for name in QUALITY_METRICS},
+        enc_s=_mean([r.enc_s for r in ok]),
+        dec_s=_mean([r.dec_s for r in ok]),
+        pixels=_mean([float(r.width * r.height) for r in ok]),
+        exact=all(bool(r.lossless_ok) for r in ok) if ok else None,
+        images=tuple(sorted(r.image for r in ok)),
+        vs_source_pct=_mean([100.0 * (1.0 - r.bytes / r.source_bytes) for r in sized]),
+        source_ratio=_mean([r.source_bytes / r.bytes for r in sized]),
+        n_source=len(sized),
+    )
+
+
+# -- rate knob and curve identity --------------------------------------
+def _split_spec(spec: str) -> dict[str, str]:
+    """The raw settings of a recorded spec (empty for one this version cannot parse)."""
+    try:
+        return Spec.parse(spec).raw
+    except SpecError:
+        return {}
+
+
+def _same_value(raw: str, setting: Any) -> bool:
+    if setting is None:
+        return False
+    if raw == str(setting):
+        return True
+    try:
+        return float(raw) == float(setting)
+    except (TypeError, ValueError):
+        return False
+
+
+def rate_knob(specs: Sequence[str], settings: Sequence[Any], recorded: Sequence[str | None] = ()) -> str | None:
+    """The name of the rate knob of a codec given some of its specs and knob values.
+
+    The knob its records name (``Record.knob``); for records written before
+    they did, the setting whose value equals the recorded knob value in every
+    spec (and that varies, when several keys qualify). Never imports a codec.
+    """
+    named = [k for k in recorded if k is not None]
+    if named:
+        return named[0]
+    parsed = [_split_spec(s) for s in specs]
+    keys = set(parsed[0]) if parsed else set()
+    candidates = [
+        k for k in sorted(keys) if all(k in p and _same_value(p[k], s) for p, s in zip(parsed, settings))
+    ]
+    if len(candidates) > 1:
+        varying = [k for k in candidates if len({p[k] for p in parsed}) > 1]
+        candidates = varying or candidates
+    return candidates[0] if candidates else None
+
+
+def curves(records: Iterable[Record]) -> list[Curve]:
+    """Aggregate records into curves, ordered by dataset, then label, then device.
+
+    Records are grouped by (dataset, device, spec) into points and by
+    (dataset, device, codec, fixed settings) into curves. When a spec was
+    run more than once, the last record per image counts (as
+    :meth:`ResultsStore.latest`).
+    """
+    latest: dict[tuple, Record] = {}
+    for r in records:
+        latest[r.key] = r
+    by_spec: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
+    for r in latest.values():
+        by_spec[(r.dataset, r.device, r.spec)].append(r)
+
+    knob_cache: dict[str, str | None] = {}
+    specs_of: dict[str, list[tuple[str, Any, str | None]]] = defaultdict(list)
+    for (_, _, spec), group in by_spec.items():
+        specs_of[group[0].codec].append((spec, group[0].setting, group[0].knob))
+    for codec, triples in specs_of.items():
+        knob_cache[codec] = rate_knob([s for s, _, _ in triples], [v for _, v, _ in triples], [k for _, _, k in triples])
+
+    groups: dict[tuple, list[tuple[CurvePoint, Record]]] = defaultdict(list)
+    for (dataset, device, spec), group in by_spec.items():
+        first = group[0]
+        knob = knob_cache[first.codec]
+        fixed = tuple(sorted((k, v) for k, v in _split_spec(spec).items() if k != knob))
+        groups[(dataset, device, first.codec, fixed)].append((point_of(group), first))
+
+    # labels: the codec name, plus fixed settings where one codec has several configurations,
+    # plus the device where a dataset has results from several devices
+    configs: dict[tuple[str, str], set] = defaultdict(set)
+    devices: dict[str, set] = defaultdict(set)
+    for dataset, device, codec, fixed in groups:
+        configs[(dataset, codec)].add(fixed)
+        devices[dataset].add(device)
+
+    out = []
+    for (dataset, device, codec, fixed), members in groups.items():
+        label = codec
+        variants = configs[(dataset, codec)]
+        if len(variants) > 1:
+            differing = {k for k, v in fixed if any(dict(other).get(k) != v for other in variants)}
+            shown = [f"{k}={v}" for k, v in fixed if k in differing]
+            if shown:
+                label += "[" + ",".join(shown) + "]"
+        if len(devices[dataset]) > 1:
+            label += f"@{device}"
+        points = sorted((p for p, _ in members), key=_point_order)
+        first = members[0][1]
+        out.append(
+            Curve(
+                codec=codec,
+                label=label,
+                dataset=dataset,
+                device=device,
+                points=points,
+                lossless=first.lossless,
+                fixed=dict(fixed),
+                knob=knob_cache[codec],
+                versions=dict(first.versions),
+            )
+        )
+    out.sort(key=lambda c: (c.dataset, c.label, c.device))
+    return out
+
+
+def _point_order(p: CurvePoint) -> tuple:
+    return (p.bpp is None, p.bpp if p.bpp is not None else 0.0, str(p.setting))
+
+
+def by_dataset(items: Iterable[Curve]) -> dict[str, list[Curve]]:
+    """Curves grouped by dataset, datasets in sorted order."""
+    out: dict[str, list[Curve]] = defaultdict(list)
+    for c in items:
+        out[c.dataset].append(c)
+    return dict(sorted(out.items()))

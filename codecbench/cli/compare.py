@@ -1,0 +1,67 @@
+"""``codecbench compare BASE NEW``: the quality/rate regression gate for CI.
+
+Exit status: 0 when every change is within the thresholds, 1 when one is
+crossed (each named with codec and setting on stderr), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from codecbench.analysis.gate import Thresholds, compare_files, parse_db, parse_percent, parse_ratio
+from codecbench.core.errors import CodecbenchError
+from codecbench.analysis.bdrate import DEFAULT_METHOD, METHODS
+from codecbench.core.results import output_errors
+
+
+def _arg(parse):
+    def convert(text: str):
+        try:
+            return parse(text)
+        except CodecbenchError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__.replace("parse_", "")
+    return convert
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="compare two results files; exit 1 on a quality/rate regression",
+        description="Compare NEW results against BASE (codecbench results JSON or JSON Lines, or pytest-benchmark "
+        "JSON with extra_info): per codec, BD-rate (PSNR) of NEW against BASE, per-setting bpp and PSNR changes and "
+        "speed ratios. Exits 1 when a threshold is crossed, naming the codec and setting.",
+    )
+    p.add_argument("base", type=Path, metavar="BASE", help="baseline results file")
+    p.add_argument("new", type=Path, metavar="NEW", help="new results file")
+    p.add_argument("--max-bd-rate", type=_arg(parse_percent), default=0.5, metavar="PCT",
+                   help="largest allowed BD-rate (PSNR) of NEW vs BASE, percent (default: %(default)s)")
+    p.add_argument("--max-psnr-drop", type=_arg(parse_db), default=0.05, metavar="DB",
+                   help="largest allowed PSNR drop at any setting, dB (default: %(default)s)")
+    p.add_argument("--max-bpp-rise", type=_arg(parse_percent), default=0.5, metavar="PCT",
+                   help="largest allowed bpp rise at any setting, percent (default: %(default)s%%)")
+    p.add_argument("--max-slowdown", type=_arg(parse_ratio), default=None, metavar="RATIO",
+                   help="fail when a codec's encode or decode time exceeds RATIO × BASE (e.g. 1.15 or 15%%); "
+                   "off by default: latency is gated by pytest-benchmark's --benchmark-compare-fail")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="BD interpolation (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="also write the markdown report to this file")
+    p.set_defaults(func=compare_command)
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    thresholds = Thresholds(args.max_bd_rate, args.max_psnr_drop, args.max_bpp_rise, args.max_slowdown)
+    result = compare_files(args.base, args.new, thresholds, method=args.method)
+    if args.out:
+        with output_errors(args.out, "report"):
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(result.markdown, encoding="utf-8")
+    print(result.markdown)
+    if result.violations:
+        print(f"codecbench compare: {len(result.violations)} regression(s):", file=sys.stderr)
+        for v in result.violations:
+            print(f"  {v}", file=sys.stderr)
+        return 1
+    return 0

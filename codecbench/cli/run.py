@@ -1,0 +1,134 @@
+"""``codecbench run``: evaluate codec specs over datasets into a results file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from codecbench.engine.cache import ResultsCache, RunCache
+from codecbench.core.codec import split_specs, with_settings
+from codecbench.datasets import get_dataset
+from codecbench.engine import distributed
+from codecbench.core.errors import SpecError
+from codecbench.core.metrics import select_metrics
+from codecbench.render.output import build_reports, write_reports
+from codecbench.render.rd import RDOptions
+from codecbench.core.results import ResultsStore, machine_meta
+from codecbench.engine.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
+
+
+#: where results go unless --out says otherwise: a git-ignored folder, never the committed reports/
+DEFAULT_OUT = Path("results") / "results.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run codecs over datasets, writing result records",
+        description="Run codec specs over datasets. Re-running the same command resumes: records already "
+        "in the results file are kept and only missing or failed ones are computed.",
+    )
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="codec specs (also accepted through --codecs)")
+    p.add_argument("-c", "--codecs", action="append", default=[], metavar="SPECS",
+                   help="comma-separated codec specs (repeatable), e.g. jpeg,webp:quality=80,method=6; "
+                   "a spec without its rate knob runs the default sweep, key=a|b lists values")
+    p.add_argument("-d", "--datasets", action="append", default=[], metavar="NAMES",
+                   help="comma-separated datasets (repeatable; default: embedded), e.g. kodak,bsd300:gray,folder:PATH")
+    p.add_argument("-s", "--settings", default="", metavar="KEY=VALUES",
+                   help="settings for every selected codec that declares them, e.g. quality=30|60|90")
+    p.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT,
+                   help="results file (JSON, written atomically; default: %(default)s, in a git-ignored folder)")
+    p.add_argument("--report-dir", type=Path, metavar="DIR",
+                   help="also write DIR/<dataset>.md for each dataset: the full report of `codecbench report` "
+                   "(RD analysis and plots included)")
+    p.add_argument("--metrics", default="", metavar="NAMES",
+                   help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
+                   "see `codecbench list metrics`")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="codec processes at once, each pinned to its own core (default: all cores; 1: in this "
+                   "process, timings without concurrent work)")
+    p.add_argument("--dask", action="store_true",
+                   help="run the (spec, image) tasks on a Dask LocalCluster of --jobs workers on this machine")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the tasks on this Dask cluster (workers read images from their CODECBENCH_DATA)")
+    p.add_argument("--threads", type=int, help=f"threads per codec, 1 to {MAX_THREADS} (default: all cores with "
+                   "--jobs 1, else cores // jobs)")
+    p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images (N ≥ 1) of each dataset")
+    p.add_argument("--repeats", type=int, default=1, help="timed calls per image (≥ 1); the median is kept")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds per codec before timing (≥ 0)")
+    p.add_argument("--download", action="store_true", help="download missing datasets (checksummed)")
+    p.add_argument("--fresh", action="store_true", help="discard an existing results file instead of resuming")
+    p.add_argument("--isolate", action="store_true",
+                   help="run codec calls in a worker process: a native crash (segfault, abort) costs one record "
+                   "and the run goes on")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="stop a codec that takes longer than this (> 0) on one image (encode, decode and metrics; "
+                   "not model loading or warm-up) and record the image as failed; implies --isolate (a hung codec is stopped by killing its worker)")
+    # results cache (codecbench.engine.cache)
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
+    p.add_argument("--retime", action="store_true",
+                   help="on a cache hit, reuse size and quality but time encode/decode again")
+    p.add_argument("--cache", type=Path, metavar="PATH",
+                   help="results cache file (default: cache.sqlite in $CODECBENCH_CACHE or ~/.cache/codecbench)")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
+    if not specs:
+        raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images, jobs=jobs)
+    threads = threads_per_job(args.threads, jobs)
+    metrics = select_metrics(args.metrics)
+    timing = Timing(warmup=args.warmup, repeats=args.repeats)
+    datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
+    # the store holds the results file's lock until closed: a second run on the same --out fails at once
+    store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
+        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs,
+        **({"dask": args.scheduler or "LocalCluster"} if args.dask or args.scheduler else {})))
+    on_dask = args.dask or args.scheduler is not None
+    cache = None if args.no_cache or on_dask else RunCache(ResultsCache(args.cache), retime=args.retime,
+                                                           repeats=args.repeats)
+    client = distributed.connect(args.scheduler, jobs) if on_dask else None
+    try:
+        runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
+                        timeout=args.timeout, isolate=args.isolate, metrics=metrics, jobs=jobs, dask=client)
+    except BaseException:
+        if client is not None:
+            distributed.close(client)
+        store.close()
+        raise
+    failed, start = 0, time.perf_counter()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
+            for name in datasets:
+                size = len(get_dataset(name, max_images=args.max_images, download=args.download))
+                task = progress.add_task(name, total=size * len(runner.specs))
+                for record in runner.run_dataset(name, max_images=args.max_images, download=args.download):
+                    failed += not record.ok
+                    progress.advance(task)
+                progress.update(task, completed=size * len(runner.specs))
+    finally:
+        runner.close()
+        if client is not None:
+            distributed.close(client)
+        store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
+    written = []
+    if args.report_dir:
+        rd = RDOptions(plots_dir=args.report_dir / "plots", report_dir=args.report_dir)
+        written = write_reports(build_reports(store.records, store.meta, rd=rd), args.report_dir)
+    if cache is not None:
+        print(cache.summary(), file=sys.stderr)
+        cache.cache.close()
+    print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run)", file=sys.stderr)
+    print(runner.time_spent.summary(time.perf_counter() - start), file=sys.stderr)
+    for path in written:
+        print(f"report: {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,410 @@
+"""Rate and distortion metrics, and the one table of metrics that records, curves and reports follow.
+
+Conventions (the field's):
+
+- **bpp** = 8 × bitstream bytes / (H × W) of the original image, every byte
+  of the stored stream (headers included) counted, all channels together.
+- **PSNR** (dB) = 10·log10(255² / MSE), MSE over all pixels and channels of
+  the 8-bit images (CompressAI's ``psnr-rgb``); ``None`` when the images are
+  identical (infinite PSNR).
+- **PSNR-Y** (dB): PSNR of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B,
+  computed in floating point on the 0–255 scale (no rounding).
+- **SSIM**: Wang et al. 2004, 11×11 Gaussian window with σ = 1.5, K1 = 0.01,
+  K2 = 0.03, data range 255, 'valid' filtering, mean over channels;
+  ``None`` for images whose shorter side is below the 11 px window.
+- **MS-SSIM**: Wang et al. 2003, the same window, 5 scales with weights
+  (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); ``None`` for images whose shorter
+  side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
+  −10·log10(1 − MS-SSIM).
+- **SSIMULACRA 2** (0–100, 100 = identical; the ``ssimulacra2`` package, a
+  port of libjxl's tool): a perceptual metric that needs no downloaded
+  weights. It costs seconds per Kodak image, so it is computed only when
+  asked for (``--metrics +ssimulacra2``); RGB images only.
+
+SSIM and MS-SSIM are computed together, in float32 with torch's public
+``conv2d``/``avg_pool2d`` (within 1e-6 of float64): MS-SSIM's finest scale
+*is* SSIM, so one filtering of the full-size images serves both. The tests
+hold them to 1e-4 against scikit-image, pytorch_msssim's public functions and
+an independent scipy reference. Dataset figures are the arithmetic mean over
+images of the per-image values.
+
+:data:`METRICS` is the table (name, label, unit, direction, format, cost)
+from which result records get their fields and reports their columns:
+adding a metric is one :class:`Metric` entry. Third-party packages add
+metrics through the entry-point group ``codecbench.core.metrics`` (each entry
+point names a :class:`Metric` or a sequence of them); importing this module
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+MS_SSIM_MIN_SIDE = 161
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+SSIM_MIN_SIDE = 11
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
+_LUMA = np.array([0.299, 0.587, 0.114])
+ENTRY_POINT_GROUP = "codecbench.core.metrics"
+
+#: what a metric's ``compute`` returns: values keyed by metric name (None where undefined for the image)
+Scores = dict[str, "float | None"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One quality metric of a decoded image, as records store it and reports show it.
+
+    ``name`` is the record field and JSON key; ``label`` and ``unit`` head
+    report columns; ``digits`` is how many decimals reports print;
+    ``higher_is_better`` orders it in comparisons and the regression gate.
+    ``compute(original, decoded)`` takes two uint8 H×W×C images and returns
+    a mapping with at least ``name`` (several metrics may share one compute
+    function, which is then called once per image). ``default``: computed
+    in every run unless deselected (a costly metric is off by default and
+    asked for with ``--metrics +name``). ``needs_torch``: computing it
+    imports torch (reports never compute metrics, so they never do).
+    ``bd_axis``: the metric (``name`` or a derived view such as
+    ``ms_ssim_db``) that BD-rate uses as its quality axis, None if none.
+    """
+
+    name: str
+    label: str
+    unit: str
+    compute: Callable[[np.ndarray, np.ndarray], Mapping[str, float | None]]
+    higher_is_better: bool = True
+    digits: int = 2
+    default: bool = True
+    needs_torch: bool = False
+    bd_axis: str | None = None
+    channels: tuple[int, ...] = (1, 3)
+
+    def format(self, value: float | None) -> str:
+        """``value`` as a report cell (``-`` for None or a non-finite value)."""
+        if value is None or not math.isfinite(value):
+            return "-"
+        return f"{value:.{self.digits}f}"
+
+
+# -- the computations ------------------------------------------------------------
+def bpp(num_bytes: int, height: int, width: int) -> float:
+    """Bits per pixel of a ``num_bytes`` bitstream for an H×W image."""
+    return 8.0 * num_bytes / (height * width)
+
+
+def _mse_to_psnr(mse: float) -> float | None:
+    return None if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+#: samples per band of rows in the PSNR sums, so that a large image needs little memory beyond itself
+BAND_SAMPLES = 1 << 20
+
+
+def _row_bands(image: np.ndarray) -> list[tuple[int, int]]:
+    h, w, c = image.shape
+    rows = max(1, BAND_SAMPLES // (w * c))
+    return [(y, min(h, y + rows)) for y in range(0, h, rows)]
+
+
+def psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """PSNR in dB over all channels of two uint8 images; None if identical."""
+    sse = 0.0
+    for y0, y1 in _row_bands(original):  # squared errors are integers: every partial sum is exact
+        diff = (original[y0:y1].astype(np.float64) - decoded[y0:y1]).ravel()
+        sse += float(np.dot(diff, diff))
+    return _mse_to_psnr(sse / original.size)
+
+
+def psnr_y(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """PSNR in dB of BT.601 luma (the single channel of a gray image); None if identical."""
+    sse = 0.0
+    for y0, y1 in _row_bands(original):
+        diff = (luma(original[y0:y1]) - luma(decoded[y0:y1])).ravel()
+        sse += float(np.dot(diff, diff))
+    return _mse_to_psnr(sse / (original.shape[0] * original.shape[1]))
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of a uint8 H×W×C image as float64 H×W on the 0–255 scale."""
+    if image.shape[2] == 1:
+        return image[..., 0].astype(np.float64)
+    return image[..., :3].astype(np.float64) @ _LUMA
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread: the SSIM filters are small, and extra threads only
+    spin against the codecs and each other (several times slower on a loaded machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _gaussian_window():
+    import torch
+
+    t = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
+    g = torch.exp(-(t**2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+def _ssim_level(x, y, window):
+    """Per-channel (SSIM, contrast-structure) means of two 1×C×H×W float32 tensors at one scale.
+
+    The five local statistics (μx, μy, E[x²], E[y²], E[xy]) are filtered in
+    one separable 'valid' Gaussian pass over a 5C-channel stack.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    kernel = window.to(x.dtype)
+    filtered = F.conv2d(stack, kernel.view(1, 1, 1, -1).expand(5 * c, 1, 1, -1), groups=5 * c)
+    filtered = F.conv2d(filtered, kernel.view(1, 1, -1, 1).expand(5 * c, 1, -1, 1), groups=5 * c)
+    mu_x, mu_y, xx, yy, xy = filtered.split(c, dim=1)
+    c1, c2 = (SSIM_K[0] * 255.0) ** 2, (SSIM_K[1] * 255.0) ** 2
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    cs_map = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
+    ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
+    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+
+
+def _ssim_pair(x, y, multiscale: bool) -> tuple[float, float | None]:
+    """(SSIM, MS-SSIM or None) of two 1×C×H×W float32 tensors, means over channels.
+
+    SSIM is the finest scale's mean; MS-SSIM goes on to the coarser scales
+    (2×2 average pooling, odd sides padded) with the standard weights.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    window = _gaussian_window()
+    ssim_c, cs = _ssim_level(x, y, window)
+    ssim_value = float(ssim_c.mean())
+    if not multiscale:
+        return ssim_value, None
+    mcs = []
+    for _ in range(len(MS_SSIM_WEIGHTS) - 1):
+        mcs.append(torch.relu(cs))
+        padding = [s % 2 for s in x.shape[2:]]
+        x = F.avg_pool2d(x, kernel_size=2, padding=padding)
+        y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+        ssim_c, cs = _ssim_level(x, y, window)
+    stacked = torch.stack(mcs + [torch.relu(ssim_c)], dim=0)  # (scale, batch, channel)
+    weights = x.new_tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
+    return ssim_value, float(torch.prod(stacked**weights, dim=0).mean())
+
+
+def _tensor(image: np.ndarray):
+    import torch
+
+    # converting to float32 in numpy makes the one copy needed, writable even when the input is not
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+
+
+#: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time
+PER_CHANNEL_SAMPLES = 1 << 20
+
+
+def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
+    """:func:`_ssim_pair` of two uint8 H×W×C images, large ones one channel at a time.
+
+    Channels are independent and averaged with equal weights, so scoring each
+    on its own gives the same values (to float32 rounding) with a third of
+    the peak memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
+    """
+    with _one_thread():
+        if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
+            return _ssim_pair(_tensor(original), _tensor(decoded), multiscale)
+        pairs = [_ssim_pair(_tensor(original[..., c : c + 1]), _tensor(decoded[..., c : c + 1]), multiscale)
+                 for c in range(original.shape[2])]
+    return float(np.mean([p[0] for p in pairs])), (float(np.mean([p[1] for p in pairs])) if multiscale else None)
+
+
+def ssim_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> tuple[float | None, float | None]:
+    """(SSIM, MS-SSIM) of two uint8 H×W×C images from one filtering pass; each None where undefined."""
+    side = min(original.shape[:2])
+    if side < SSIM_MIN_SIDE:
+        return None, None
+    return _scores(original, decoded, multiscale=side >= MS_SSIM_MIN_SIDE)
+
+
+def ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels; None below 11 px a side."""
+    if min(original.shape[:2]) < SSIM_MIN_SIDE:
+        return None
+    return _scores(original, decoded, multiscale=False)[0]
+
+
+def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """MS-SSIM (5 scales, standard weights); None if the shorter side is ≤ 160 px."""
+    if min(original.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return None
+    return _scores(original, decoded, multiscale=True)[1]
+
+
+def ms_ssim_db(value: float | None) -> float | None:
+    """MS-SSIM on the dB scale, −10·log10(1 − MS-SSIM); None for None, inf-safe."""
+    if value is None:
+        return None
+    return 10.0 * math.log10(1.0 / max(1.0 - value, 1e-10))
+
+
+#: SSIMULACRA 2 downsamples 6 times by 2: below this side it is undefined
+SSIMULACRA2_MIN_SIDE = 8
+
+
+def ssimulacra2(original: np.ndarray, decoded: np.ndarray) -> float | None:
+    """SSIMULACRA 2 score (≤ 100, 100 = identical) of two uint8 RGB images; None for gray or tiny images.
+
+    Through the ``ssimulacra2`` package's public ``compute_ssimulacra2``,
+    which reads image files: the pixels travel as uncompressed PNG in memory.
+    """
+    if original.shape[2] != 3 or min(original.shape[:2]) < SSIMULACRA2_MIN_SIDE:
+        return None
+    from PIL import Image
+    from ssimulacra2 import compute_ssimulacra2
+
+    def png(image: np.ndarray) -> io.BytesIO:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=0)
+        buffer.seek(0)
+        return buffer
+
+    return float(compute_ssimulacra2(png(original), png(decoded)))
+
+
+def _psnr_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"psnr": psnr(original, decoded)}
+
+
+def _psnr_y_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"psnr_y": psnr_y(original, decoded)}
+
+
+def _ssim_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    ssim_value, ms_ssim_value = ssim_ms_ssim(original, decoded)
+    return {"ssim": ssim_value, "ms_ssim": ms_ssim_value}
+
+
+def _ssimulacra2_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"ssimulacra2": ssimulacra2(original, decoded)}
+
+
+# -- the table ---------------------------------------------------------------
+BUILTIN_METRICS: tuple[Metric, ...] = (
+    Metric("psnr", "PSNR", "dB", _psnr_scores, bd_axis="psnr"),
+    Metric("psnr_y", "PSNR-Y", "dB", _psnr_y_scores, bd_axis="psnr_y"),
+    Metric("ssim", "SSIM", "", _ssim_scores, digits=4, needs_torch=True),
+    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, needs_torch=True, bd_axis="ms_ssim_db"),
+    Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False, channels=(3,), bd_axis="ssimulacra2"),
+)
+
+
+def _plugin_metrics() -> list[Metric]:
+    """The metrics of the ``codecbench.core.metrics`` entry points; a broken plug-in is a warning, not a crash."""
+    found: list[Metric] = []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # a plug-in's import error must not stop codecbench
+            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
+            continue
+        entries = [loaded] if isinstance(loaded, Metric) else list(loaded) if isinstance(loaded, (list, tuple)) else []
+        if not entries or not all(isinstance(m, Metric) for m in entries):
+            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) is not a Metric or a sequence of them",
+                          stacklevel=2)
+            continue
+        found += entries
+    return found
+
+
+def _table(metrics: Iterable[Metric]) -> dict[str, Metric]:
+    table: dict[str, Metric] = {}
+    for metric in metrics:
+        if metric.name in table:
+            warnings.warn(f"metric {metric.name!r} is defined twice; the first definition is kept", stacklevel=2)
+            continue
+        table[metric.name] = metric
+    return table
+
+
+#: every metric, by record field name: the built-in ones, then the plug-ins' (fixed at import)
+METRICS: dict[str, Metric] = _table([*BUILTIN_METRICS, *_plugin_metrics()])
+
+
+def default_metrics() -> tuple[str, ...]:
+    """The metrics computed when none are asked for: every metric with ``default=True``."""
+    return tuple(name for name, m in METRICS.items() if m.default)
+
+
+def select_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The metric names of a ``--metrics`` value.
+
+    None or ``""``: the defaults. ``"psnr,ssim"``: exactly those. A list of
+    ``+name``/``-name`` items adds to or removes from the defaults
+    (``"+ssimulacra2"``, ``"-ms_ssim"``). Raises
+    :class:`~codecbench.core.errors.OptionError` naming an unknown metric and the
+    known ones.
+    """
+    from codecbench.core.errors import OptionError
+
+    items = [p.strip() for p in (text.split(",") if isinstance(text, str) else text or []) if p.strip()]
+    if not items:
+        return default_metrics()
+    relative = [i[0] in "+-" for i in items]
+    if any(relative) and not all(relative):
+        raise OptionError(f"--metrics: mix of names and +/- changes in {','.join(items)!r}; use one or the other")
+    unknown = [i.lstrip("+-") for i in items if i.lstrip("+-") not in METRICS]
+    if unknown:
+        raise OptionError(f"unknown metric {', '.join(map(repr, unknown))}; known metrics: {', '.join(METRICS)}")
+    if not all(relative):
+        return tuple(dict.fromkeys(items))
+    chosen = list(default_metrics())
+    for item in items:
+        name = item[1:]
+        if item[0] == "+" and name not in chosen:
+            chosen.append(name)
+        elif item[0] == "-" and name in chosen:
+            chosen.remove(name)
+    return tuple(name for name in METRICS if name in chosen)
+
+
+def score(original: np.ndarray, decoded: np.ndarray, names: Sequence[str] | None = None) -> Scores:
+    """The metrics ``names`` (default: :func:`default_metrics`) of a decoded image, keyed as records name them.
+
+    Metrics sharing a compute function cost one call; a metric that does not
+    take the image's channel count is None.
+    """
+    wanted = default_metrics() if names is None else tuple(names)
+    values: Scores = {}
+    done: set[Callable] = set()
+    for name in wanted:
+        metric = METRICS[name]
+        if original.shape[2] not in metric.channels:
+            values[name] = None
+            continue
+        if metric.compute not in done:
+            done.add(metric.compute)
+            values.update(metric.compute(original, decoded))
+    return {name: values.get(name) for name in wanted}
+
+
+def quality(original: np.ndarray, decoded: np.ndarray, names: Sequence[str] | None = None) -> dict:
+    """:func:`score` plus ``lossless_ok``: whether the decoded image is bit-exact."""
+    return {**score(original, decoded, names), "lossless_ok": bool(np.array_equal(original, decoded))}

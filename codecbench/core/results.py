@@ -1,0 +1,569 @@
+"""The result record schema and the results file.
+
+One :class:`Record` per (codec spec, dataset, image, device). A results file
+is JSON::
+
+    {"meta": {machine, cpu, python, codecbench version, library versions, date,
+              averaging convention, timing}, "records": [...]}
+
+always replaced atomically (temp file, fsync, rename). While a run is going,
+:class:`ResultsStore` only appends each record to a *journal* beside it
+(``results.json.journal``, one JSON line per record, fsynced in small
+batches), so a run killed at any point loses at most the record being
+written; the JSON file is written once, when the run ends (compaction), or
+when the same run is started again after a kill (the journal folded in).
+:func:`read_results` is the one reader of results files: the JSON file plus
+any journal, and also plain JSON Lines files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import math
+import os
+import platform
+import time
+import types
+from dataclasses import MISSING, field, fields, make_dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence, get_args, get_origin, get_type_hints
+
+import codecbench
+from codecbench.core.errors import OutputError, ResultsError
+from codecbench.core.metrics import METRICS
+
+SCHEMA_VERSION = 1
+AVERAGING = "arithmetic mean over images of per-image values (successful images only; n ok / n total reported)"
+TIMED_REGION = (
+    "the codec's encode or decode call alone, median of the timed repeats after warm-up; image decoding, "
+    "model loading and metric computation are outside"
+)
+#: The fields of a :class:`Record` that describe the source image file, not the codec's output:
+#: set from the dataset item on every run, never taken from the results cache.
+SOURCE_FIELDS = ("source_bytes", "source_format")
+
+
+class _RecordMethods:
+    """The behaviour of :class:`Record` (its fields: :data:`_RATE_FIELDS`, one per metric, :data:`_RUN_FIELDS`)."""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """Identity of a record within a run: (spec, dataset, image, device)."""
+        return (self.spec, self.dataset, self.image, self.device)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, in declaration order, as a JSON object (``versions`` a copy)."""
+        obj = {name: getattr(self, name) for name in _FIELD_NAMES}
+        obj["versions"] = dict(self.versions)
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Record:
+        """The record a JSON object describes; keys that are not fields are ignored.
+
+        Every field's value must be as :func:`check_field` accepts. Raises :class:`ResultsError` naming the missing or wrongly
+        typed field; readers prefix the file and the record's place in it.
+        """
+        if not isinstance(obj, dict):
+            raise ResultsError("not a codecbench record (expected a JSON object)")
+        missing = [name for name in _REQUIRED_FIELDS if name not in obj]
+        if missing:
+            raise ResultsError(f"not a codecbench record: missing field(s) {', '.join(missing)}")
+        values = {k: v for k, v in obj.items() if k in _FIELD_TYPES}
+        for name, value in values.items():
+            check_field(name, value)
+        return cls(**values)
+
+
+#: The fields of :class:`Record` before and after its metric fields (which :data:`codecbench.core.metrics.METRICS` adds).
+_RATE_FIELDS: list[tuple[str, Any, Any]] = [
+    ("codec", str), ("spec", str), ("setting", float | int | str | None), ("dataset", str), ("image", str),
+    ("width", int), ("height", int), ("channels", int, 3), ("bytes", int | None, None), ("bpp", float | None, None),
+]
+_RUN_FIELDS: list[tuple[str, Any, Any]] = [
+    ("enc_s", float | None, None), ("dec_s", float | None, None), ("device", str, "cpu"), ("threads", int, 1),
+    ("lossless_ok", bool | None, None), ("error", str | None, None), ("lossless", bool, False),
+    ("versions", dict[str, str], field(default_factory=dict)), ("source_bytes", int | None, None),
+    ("source_format", str | None, None), ("knob", str | None, None),
+]
+Record = make_dataclass(
+    "Record",
+    [*_RATE_FIELDS, *[(name, float | None, None) for name in METRICS], *_RUN_FIELDS],
+    bases=(_RecordMethods,),
+)
+Record.__module__ = __name__  # so that records pickle (to and from worker processes) by this module's name
+Record.__doc__ = """What one codec setting did to one image.
+
+    Rates: ``bytes`` is the full stored bitstream, ``bpp`` = 8·bytes/(H·W).
+    Quality: one field per metric of :data:`codecbench.core.metrics.METRICS`, in
+    table order after ``bpp`` (``psnr``/``psnr_y`` in dB, None when the
+    decoded image is identical; ``ssim``; ``ms_ssim``, None below 161 px; a
+    metric that was not computed is None); ``lossless_ok`` (lossless codecs
+    only, else None): the decode is bit-exact. Times in seconds per image: ``enc_s`` and ``dec_s`` are the
+    median over the timed calls after warm-up, of the codec call alone.
+    ``error`` is set, and the measurements left None, when this image failed.
+    ``channels``, ``lossless`` and ``versions`` (codec format and library
+    versions) make a record stand on its own. ``source_bytes`` (size in
+    bytes) and ``source_format`` (Pillow's name, ``"PNG"``, ``"JPEG"``)
+    describe the image file the pixels were read from, for the compression
+    rate and ratio against it; None when that file is not one image (a
+    CIFAR-10 pickle) or in results written before they were recorded.
+    ``knob`` names the rate knob whose value ``setting`` is (None for a codec
+    without one, and in older results files), so that reports group curves
+    without parsing specs or importing codecs.
+    """
+
+
+#: How the JSON types of record values are named in error messages.
+_JSON_TYPE_NAMES = {bool: "true/false", int: "an integer", float: "a number", str: "a string", dict: "an object",
+                    list: "an array", type(None): "null"}
+
+
+def _accepted_types(hint: Any) -> tuple[type, ...]:
+    """The Python types a JSON value of a field annotated ``hint`` may have (``int`` too for ``float``)."""
+    members = get_args(hint) if get_origin(hint) is types.UnionType else (hint,)
+    accepted = tuple(get_origin(t) or t for t in members)  # dict[str, str] -> dict
+    return accepted + (int,) if float in accepted and int not in accepted else accepted
+
+
+def _describe_types(accepted: tuple[type, ...]) -> str:
+    """How error messages name ``accepted``: ``(float, int, NoneType)`` -> ``"a number or null"``."""
+    names = [_JSON_TYPE_NAMES.get(t, t.__name__) for t in accepted if not (t is int and float in accepted)]
+    return " or ".join(names)
+
+
+#: The largest magnitude a finite number in a record may have (that of a signed 64-bit integer): far beyond any
+#: real measurement, and small enough that sums, products and ratios of record values stay finite floats.
+MAX_MAGNITUDE = 2**63
+
+
+def check_field(name: str, value: Any) -> None:
+    """Raise :class:`ResultsError` unless ``value`` may be the value of :class:`Record` field ``name``.
+
+    The value must have the type the dataclass declares (an integer is
+    accepted for a float field, ``true``/``false`` never for a number), and
+    a finite number must lie within ±:data:`MAX_MAGNITUDE`. NaN and
+    ±Infinity are accepted for a float field: reports and the regression
+    gate treat them as a missing measurement.
+    """
+    accepted = _FIELD_TYPES[name]
+    if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+        raise ResultsError(f"field {name!r} must be {_describe_types(accepted)}, "
+                           f"not {_describe_types((type(value),))} ({json_excerpt(value)})")
+    if _out_of_range(value):
+        raise ResultsError(f"field {name!r} is out of range ({json_excerpt(value)}; at most ±2^63)")
+
+
+def _out_of_range(value: Any) -> bool:
+    """``value`` is an integer or a finite float beyond ±:data:`MAX_MAGNITUDE`."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) > MAX_MAGNITUDE
+    return isinstance(value, int) and abs(value) > MAX_MAGNITUDE
+
+
+def json_excerpt(value: Any) -> str:
+    """The start of ``value`` as JSON, for an error message (a huge integer is not converted to text)."""
+    if isinstance(value, int) and _out_of_range(value):
+        return f"an integer of magnitude about 10^{value.bit_length() * math.log10(2):.0f}"
+    try:
+        return json.dumps(value)[:40]
+    except (ValueError, RecursionError):
+        return type(value).__name__
+
+
+#: Each :class:`Record` field's accepted value types, and the fields without a default.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    name: _accepted_types(hint) for name, hint in get_type_hints(Record).items()
+}
+_FIELD_NAMES = tuple(f.name for f in fields(Record))
+_REQUIRED_FIELDS = tuple(f.name for f in fields(Record) if f.default is MISSING and f.default_factory is MISSING)
+
+
+def machine_meta(**extra: Any) -> dict[str, Any]:
+    """The ``meta`` block of a results file: machine, versions, conventions, date (UTC)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "codecbench": codecbench.__version__,
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "averaging": AVERAGING,
+        "timed_region": TIMED_REGION,
+        **extra,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def library_versions(records: Iterable[Record]) -> dict[str, str]:
+    """Union of the version maps of ``records`` (library → version)."""
+    versions: dict[str, str] = {}
+    for record in records:
+        versions.update(record.versions)
+    return dict(sorted(versions.items()))
+
+
+def merge_meta(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One ``meta`` block for the records of several results files (a report over many files).
+
+    ``versions`` is the union of the files' version maps. Any key on which
+    the files disagree (``date``, whenever they come from different runs;
+    ``machine``, ``cpu``, ``cores`` when from different machines) holds their
+    distinct values joined with ``" / "`` in file order, and ``differing``
+    lists those keys (``versions.<library>`` for a library whose version differs).
+    Files without a meta block (JSON Lines) are left out; one file's meta
+    is returned as it is.
+    """
+    metas = [m for m in metas if m]
+    versions, version_conflicts = _merge_maps([m["versions"] for m in metas if isinstance(m.get("versions"), Mapping)])
+    merged, differing = _merge_maps([{k: v for k, v in m.items() if k != "versions"} for m in metas])
+    if versions:
+        merged["versions"] = versions
+    differing += [f"versions.{library}" for library in version_conflicts]
+    if differing:
+        merged["differing"] = differing
+    return merged
+
+
+def _merge_maps(maps: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The union of ``maps``, and the keys whose values differ (their distinct values joined with " / ")."""
+    merged: dict[str, Any] = {}
+    differing: list[str] = []
+    for key in dict.fromkeys(k for m in maps for k in m):
+        distinct: list[Any] = []
+        for m in maps:
+            if key in m and m[key] not in distinct:
+                distinct.append(m[key])
+        if len(distinct) == 1:
+            merged[key] = distinct[0]
+        else:
+            merged[key] = " / ".join(v if isinstance(v, str) else json.dumps(v) for v in distinct)
+            differing.append(key)
+    return merged, differing
+
+
+# -- reading -----------------------------------------------------------
+def parse_json(text: str, where: str) -> Any:
+    """``json.loads(text)``, with hostile input turned into a :class:`ResultsError` naming ``where``.
+
+    Nesting deeper than Python's recursion limit and integers longer than
+    Python's digit limit (4300) raise :class:`ResultsError`; text that is
+    not JSON raises :class:`json.JSONDecodeError` as ``json.loads`` does,
+    so that a caller can try another format (JSON Lines).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ResultsError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ResultsError(f"{where}: unreadable JSON ({str(exc).split(';')[0]})") from None
+
+
+def journal_path(path: str | os.PathLike) -> Path:
+    """The journal of results file ``path``: ``<path>.journal``, beside it."""
+    return Path(str(path) + ".journal")
+
+
+def load_json(path: str | os.PathLike) -> tuple[str, Any]:
+    """The text of the file at ``path`` and its value as one JSON document (None when it is not one: JSON Lines).
+
+    For a caller that recognises other formats before handing the file to
+    :func:`read_results` (``compare`` reads pytest-benchmark JSON). Raises
+    :class:`ResultsError` when the file is missing, unreadable, empty or
+    hostile JSON (see :func:`parse_json`).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: unreadable results file ({exc})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty results file")
+    try:
+        return text, parse_json(text, str(path))
+    except json.JSONDecodeError:
+        return text, None
+
+
+def read_results(path: str | os.PathLike, loaded: tuple[str, Any] | None = None) -> tuple[dict[str, Any], list[Record]]:
+    """``(meta, records)`` of a results file plus its journal if present: the one reader of results files.
+
+    The file is a JSON document ``{"meta": …, "records": […]}`` (``meta``
+    optional), JSON Lines (one record per line; no meta), or one record as a
+    JSON object. Every record must hold the fields :class:`Record` has no
+    default for, each as :func:`check_field` accepts. An unterminated last
+    line that is not JSON (a killed writer's) is skipped, in a journal
+    always, in a JSON Lines file after at least one record. When a spec was
+    measured twice for the same image, the later record wins. ``loaded`` is
+    what :func:`load_json` returned for ``path``, when the caller has read
+    it already. Any problem is a :class:`ResultsError` of one line naming
+    the file (and the record: ``file: record N: …`` in a document,
+    ``file:N: …`` in JSON Lines).
+    """
+    path = Path(path)
+    journal = journal_path(path)
+    meta: dict[str, Any] = {}
+    records: list[Record] = []
+    if loaded is not None or path.exists() or not journal.exists():
+        meta, records = _parse_results(path, *(loaded or load_json(path)))
+    if journal.exists():
+        records += _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"), journal=True)
+    return meta, list({r.key: r for r in records}.values())
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """The records of a results file (see :func:`read_results`)."""
+    return read_results(path)[1]
+
+
+def _parse_results(path: Path, text: str, doc: Any) -> tuple[dict[str, Any], list[Record]]:
+    """The meta and records of results file ``path`` whose text is ``text`` and JSON value ``doc``."""
+    if doc is None:
+        return {}, _read_lines(path, text, journal=False)
+    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
+        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        return meta, [_record(r, f"{path}: record {i}") for i, r in enumerate(doc["records"], 1)]
+    if isinstance(doc, dict) and "spec" in doc:  # a JSON Lines file of one record
+        return {}, [_record(doc, str(path))]
+    raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}} or JSON Lines)")
+
+
+def _record(obj: Any, where: str) -> Record:
+    """:meth:`Record.from_json`, its error prefixed with ``where`` (the file and the record's place)."""
+    try:
+        return Record.from_json(obj)
+    except ResultsError as exc:
+        raise ResultsError(f"{where}: {exc}") from None
+
+
+def _read_lines(path: Path, text: str, *, journal: bool) -> list[Record]:
+    """The records of JSON Lines ``text`` (see :func:`read_results` for the torn last line)."""
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = parse_json(line, f"{path}:{number}")
+        except json.JSONDecodeError:
+            if not journal and not records:
+                raise ResultsError(f"{path}: not JSON or JSON Lines") from None
+            if number == len(lines):
+                break  # the line a killed writer was writing
+            raise ResultsError(f"{path}:{number}: not a codecbench record (not JSON)") from None
+        records.append(_record(obj, f"{path}:{number}"))
+    return records
+
+
+# -- writing -----------------------------------------------------------
+@contextlib.contextmanager
+def output_errors(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn an :class:`OSError` in the block (disk full, read-only folder, a path through a regular file) into an
+    :class:`~codecbench.core.errors.OutputError` whose one-line message names ``what``, ``path`` and the OS error."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {path}: {exc}") from None
+
+
+def write_results(path: str | os.PathLike, records: Iterable[Record], meta: dict[str, Any]) -> None:
+    """Atomically replace ``path`` with ``{"meta": meta, "records": [...]}``.
+
+    On a write error (:class:`~codecbench.core.errors.OutputError`) ``path`` is left as it was.
+    """
+    path = Path(path)
+    payload = {"meta": meta, "records": [r.to_json() for r in records]}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with output_errors(path, "results file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(payload, f, indent=1, allow_nan=False)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``.<name>.<pid>.tmp`` files that a writer killed mid-write left beside ``path``."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its writer is still running
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
+#: Journal lines written between two fsyncs at most, and the most seconds a written line waits for its fsync
+#: (checked when the next record comes): what an OS crash or power loss may cost, never a killed process.
+SYNC_EVERY = 64
+SYNC_S = 1.0
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of results file ``path``: ``<path>.lock``, beside it (left in place after the run)."""
+    return Path(str(path) + ".lock")
+
+
+def _lock(path: Path) -> IO[str]:
+    """The open :func:`lock_path` of ``path``, holding an exclusive ``flock`` (released when it is closed).
+
+    Raises :class:`ResultsError` at once if another store (in this process or another) holds it: two writers
+    of one results file would lose each other's records. The lock goes with the process, even if it is killed.
+    """
+    lock = lock_path(path)
+    with output_errors(lock, "results lock"):
+        handle = open(lock, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ResultsError(f"{path} is being written by another codecbench run (lock {lock} is held)") from None
+    return handle
+
+
+class ResultsStore:
+    """The results file of a run that can be killed and resumed; its only writer while open.
+
+    Opening takes the exclusive lock :func:`lock_path` (:class:`ResultsError`
+    if another store holds it), discards the file and its journal if
+    ``fresh``, else loads their records (:meth:`get` looks one up in O(1)) and
+    folds a killed run's journal into the file (:meth:`compact`).
+    :meth:`append` adds one JSON line to the journal, handed to the OS before
+    it returns (a killed process loses at most the record being written) and
+    fsynced every :data:`SYNC_EVERY` records or :data:`SYNC_S` seconds: O(1)
+    per record, and the JSON file is not touched while the run goes.
+    :meth:`close` compacts (O(n) in the records; not when nothing was
+    appended, so a run that measured nothing leaves the file as it was) and
+    releases the lock.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, meta: dict[str, Any] | None = None, fresh: bool = False) -> None:
+        self.path = Path(path)
+        self.journal = journal_path(self.path)
+        with output_errors(self.path, "results file"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[str] | None = _lock(self.path)
+        self._journal_file: IO[str] | None = None
+        self._unsynced, self._synced_at = 0, time.monotonic()
+        self._appended = False  # since the last compaction
+        try:
+            with output_errors(self.path, "results file"):
+                if fresh:
+                    self.path.unlink(missing_ok=True)
+                    self.journal.unlink(missing_ok=True)
+                _remove_stale_temporaries(self.path)
+            old_meta, records = read_results(self.path) if self.path.exists() or self.journal.exists() else ({}, [])
+            self.meta = {**old_meta, **(meta or machine_meta())}
+            self._records: dict[tuple, Record] = {r.key: r for r in records}
+            if self.journal.exists():
+                self.compact()  # fold a killed run's journal into the JSON file
+        except BaseException:
+            self._release()
+            raise
+
+    @property
+    def records(self) -> list[Record]:
+        return list(self._records.values())
+
+    def get(self, key: tuple) -> Record | None:
+        """The stored record of ``key`` (spec, dataset, image, device), if any."""
+        return self._records.get(key)
+
+    def append(self, record: Record) -> None:
+        """Journal ``record`` (it replaces a stored record of the same key); a write error is an
+        :class:`~codecbench.core.errors.OutputError`."""
+        line = json.dumps(record.to_json(), allow_nan=False) + "\n"
+        with output_errors(self.journal, "results journal"):
+            if self._journal_file is None:
+                self._journal_file = open(self.journal, "a", encoding="utf-8")
+            self._journal_file.write(line)
+            self._journal_file.flush()
+            self._unsynced += 1
+            if self._unsynced >= SYNC_EVERY or time.monotonic() - self._synced_at >= SYNC_S:
+                self._sync()
+        self._records[record.key] = record
+        self._appended = True
+
+    def _sync(self) -> None:
+        assert self._journal_file is not None
+        os.fsync(self._journal_file.fileno())
+        self._unsynced, self._synced_at = 0, time.monotonic()
+
+    def compact(self) -> None:
+        """Replace the JSON file atomically with every record so far (O(n)), then remove the journal.
+
+        On a write error (:class:`~codecbench.core.errors.OutputError`) the file is left as it was and the journal
+        keeps the records.
+        """
+        write_results(self.path, self.records, {**self.meta, "versions": library_versions(self._records.values())})
+        with output_errors(self.journal, "results journal"):
+            self._close_journal()
+            self.journal.unlink(missing_ok=True)
+        self._appended = False
+
+    def _close_journal(self) -> None:
+        if self._journal_file is not None:
+            try:
+                self._sync()
+            finally:
+                self._journal_file.close()
+                self._journal_file = None
+
+    def close(self) -> None:
+        """Compact if a record was appended since the last compaction, and release the lock (also when
+        compaction fails); a second call does nothing."""
+        if self._lock is None:
+            return
+        try:
+            if self._appended:
+                self.compact()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with output_errors(self.journal, "results journal"):
+            try:
+                self._close_journal()
+            finally:
+                if self._lock is not None:
+                    self._lock.close()
+                    self._lock = None
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,353 @@
+"""Run codec calls in a worker process: a native crash or a hang costs one call, not the caller.
+
+:class:`Worker` starts ``python -c "from codecbench.engine.isolation import serve; serve()"``
+and talks to it over two pipes (length-prefixed pickles). A call names a
+module-level function (``"package.module:function"``) and its arguments; the
+worker imports and calls it and sends back the result or the exception it
+raised. The caller gets:
+
+- the function's result, or the exception it raised, re-raised unchanged
+  (codecbench's errors pickle; any other is re-raised as ``RuntimeError``
+  carrying its type name and message, and so is a ``SystemExit`` — a
+  ``sys.exit()`` in the called code fails that call, it neither stops the
+  worker nor reaches the caller as ``SystemExit``);
+- :class:`~codecbench.core.errors.CodecCrashError` when the worker dies during the
+  call (a segfault, ``abort()``, the kernel's OOM killer, ``os._exit``):
+  the message names the signal or exit status and the last line the worker
+  wrote to stderr;
+- :class:`~codecbench.core.errors.CodecTimeoutError` when the call does not finish
+  within its ``timeout``: the worker is killed (SIGKILL), since a codec stuck
+  inside native code can only be stopped with its process.
+
+After a crash or a timeout the next call starts a fresh worker (start-up,
+i.e. importing codecbench and the codec libraries, is never part of a call's
+timeout). ``memory_limit`` caps the worker's address space
+(``resource.setrlimit(RLIMIT_AS)``) at its size after start-up plus that many
+bytes, so a decoder that tries to allocate without bound gets a
+``MemoryError`` (or its library's allocation error) instead of exhausting the
+machine. The worker's stdout is not the protocol pipe (libraries that print
+cannot corrupt it); its stderr goes to a temporary file whose last line is
+quoted in crash messages.
+
+Functions called in a worker can keep per-process state in module globals
+(e.g. configured codecs, see :func:`worker_codec`); state is lost when a
+worker is replaced. ``preload`` names modules the worker imports at start-up
+(outside any call's timeout). ``CODECBENCH_WORKER_CPU`` in ``env`` pins the
+worker to that one core (``sched_setaffinity``) before anything is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError
+
+_HEADER = struct.Struct("<Q")
+#: seconds a new worker may take to import codecbench and the codec libraries
+STARTUP_TIMEOUT = 300.0
+
+
+class Worker:
+    """One worker process, started on first use and replaced after a crash or timeout.
+
+    ``memory_limit``: bytes of address space the worker may add after start-up
+    (None: no limit). ``env``: extra environment variables for the worker.
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, *, memory_limit: int | None = None, env: dict[str, str] | None = None,
+                 label: str = "codec worker", preload: tuple[str, ...] = ()) -> None:
+        self.memory_limit = memory_limit
+        self.env = dict(env or {})
+        if preload:
+            self.env["CODECBENCH_WORKER_PRELOAD"] = ",".join(preload)
+        self.label = label
+        self.proc: subprocess.Popen | None = None
+        self._stderr: Any = None
+        #: worker processes started so far (1 + restarts after crashes/timeouts)
+        self.starts = 0
+
+    # -- lifecycle ------------------------------------------------------
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self._reap()
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2", **self.env}
+        if self.memory_limit is not None:
+            env["CODECBENCH_WORKER_MEMORY"] = str(int(self.memory_limit))
+        self._stderr = tempfile.TemporaryFile(prefix="codecbench-worker-", suffix=".log")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from codecbench.engine.isolation import serve; serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches the caller, which then closes us
+        )
+        self.starts += 1
+        self._send(("ping", None, (), {}))
+        status, value = self._receive(STARTUP_TIMEOUT, "start-up")
+        if status != "ok":
+            self._kill()
+            raise CodecbenchError(f"{self.label} failed to start: {value}")
+
+    def close(self) -> None:
+        """Stop the worker (politely: close its input; then kill it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        self._reap()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    # -- calls ----------------------------------------------------------
+    def call(self, function: str, *args: Any, timeout: float | None = None, describe: str | None = None,
+             **kwargs: Any) -> Any:
+        """Call ``"module:function"(*args, **kwargs)`` in the worker; see the module docstring.
+
+        ``describe`` names the call in crash and timeout messages (default: the function).
+        """
+        self.start()
+        started = time.monotonic()
+        what = describe or function
+        try:
+            self._send(("call", function, args, kwargs))
+        except CodecCrashError as exc:
+            raise CodecCrashError(str(exc).replace(function, what, 1)) from None
+        status, value = self._receive(timeout, what, started)
+        if status == "ok":
+            return value
+        raise value
+
+    # -- internals --------------------------------------------------------
+    def _send(self, message: tuple) -> None:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._crashed(message[1] or "start-up") from None
+
+    def _receive(self, timeout: float | None, what: str, started: float | None = None) -> tuple[str, Any]:
+        started = time.monotonic() if started is None else started
+        deadline = None if timeout is None else started + timeout
+        fd = self.proc.stdout.fileno()
+        buf = bytearray()
+        need = _HEADER.size
+        header_done = False
+        while True:
+            while len(buf) < need:
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    self._kill()
+                    raise CodecTimeoutError(
+                        f"{what}: no result after {timeout:g} s; the {self.label} was killed"
+                    )
+                ready, _, _ = select.select([fd], [], [], wait)
+                if not ready:
+                    continue
+                chunk = os.read(fd, max(need - len(buf), 1 << 16))
+                if not chunk:
+                    raise self._crashed(what)
+                buf += chunk
+            if header_done:
+                break
+            (length,) = _HEADER.unpack_from(buf)
+            del buf[: _HEADER.size]
+            need, header_done = length, True
+        try:
+            return pickle.loads(bytes(buf[:need]))
+        except Exception as exc:  # a result the caller cannot unpickle
+            return "error", RuntimeError(f"{what}: unreadable result from the worker ({exc})")
+
+    def _crashed(self, what: str) -> CodecCrashError:
+        proc = self.proc
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = proc.returncode
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with status {code}"
+        tail = self._stderr_tail()
+        self._reap()
+        return CodecCrashError(f"{what}: the {self.label} {how}" + (f" (stderr: {tail})" if tail else ""))
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - 2000))
+            lines = [ln.strip() for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+            if self.proc.poll() is None:
+                self._kill()
+        self.proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+# -- the worker side ------------------------------------------------------------
+def _address_space() -> int:
+    """This process's current virtual memory size in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _limit_memory(headroom: int) -> None:
+    import resource
+
+    try:
+        limit = _address_space() + headroom
+    except OSError:
+        limit = headroom
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _read_exact(stream: Any, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = stream.read(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _described(exc: BaseException) -> RuntimeError:
+    """A RuntimeError carrying ``exc``'s type name and the first line of its message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return RuntimeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it is an ``Exception`` that survives pickling, else :func:`_described` of it."""
+    if not isinstance(exc, Exception):  # e.g. SystemExit: the caller must not exit with it
+        return _described(exc)
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return _described(exc)
+
+
+def serve() -> None:
+    """The worker's main loop (stdin: requests, the original stdout: replies)."""
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
+    sys.stdout = sys.stderr
+    proto_in = sys.stdin.buffer
+    cpu = os.environ.get("CODECBENCH_WORKER_CPU")
+    if cpu is not None and hasattr(os, "sched_setaffinity"):  # one worker per core (Runner with several jobs)
+        os.sched_setaffinity(0, {int(cpu)})
+    # import the codec libraries before the memory limit is measured and applied
+    from codecbench.core.codec import available_codecs
+
+    available_codecs()
+    for module in filter(None, os.environ.get("CODECBENCH_WORKER_PRELOAD", "").split(",")):
+        importlib.import_module(module)
+    headroom = os.environ.get("CODECBENCH_WORKER_MEMORY")
+    if headroom:
+        _limit_memory(int(headroom))
+    functions: dict[str, Any] = {}
+    while True:
+        header = _read_exact(proto_in, _HEADER.size)
+        if header is None:
+            return
+        (length,) = _HEADER.unpack(header)
+        payload = _read_exact(proto_in, length)
+        if payload is None:
+            return
+        kind, name, args, kwargs = pickle.loads(payload)
+        try:
+            if kind == "ping":
+                result: tuple[str, Any] = ("ok", os.getpid())
+            else:
+                if name not in functions:
+                    module, _, attr = name.partition(":")
+                    functions[name] = getattr(importlib.import_module(module), attr)
+                result = ("ok", functions[name](*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - everything (sys.exit() included) goes back to the caller
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result = ("error", _portable(exc))
+        try:
+            reply = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            reply = pickle.dumps(("error", RuntimeError(f"{name}: result cannot be sent back ({exc})")))
+        proto_out.write(_HEADER.pack(len(reply)) + reply)
+        proto_out.flush()
+
+
+# -- helpers for functions that run in a worker ------------------------------------
+_CODECS: dict[tuple, Any] = {}
+
+
+def worker_codec(spec: str, device: str = "cpu", threads: int | None = None, **kwargs: Any) -> Any:
+    """The configured codec for ``spec`` in this process, created once (models load once per worker)."""
+    from codecbench.core.codec import Spec, create_codec, get_codec_class
+
+    key = (spec, device, threads, tuple(sorted(kwargs.items())))
+    if key not in _CODECS:
+        if kwargs:
+            parsed = Spec.parse(spec)
+            _CODECS[key] = get_codec_class(parsed.name)(device=device, threads=threads, **parsed.raw, **kwargs)
+        else:
+            _CODECS[key] = create_codec(spec, device=device, threads=threads)
+    return _CODECS[key]

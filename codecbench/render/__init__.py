@@ -1,0 +1,1 @@
+"""Rendering: markdown reports, RD sections, plots. Never imports torch."""

@@ -1,0 +1,232 @@
+"""Markdown reports from result records: one file per dataset.
+
+Each report opens with a header (dataset, image count, machine, CPU,
+device and threads, library versions, averaging rule, what is inside the timed
+region; for records merged from several results files, what those files
+disagree on, see :func:`codecbench.core.results.merge_meta`), then a table per
+lossy codec configuration with one row per setting (curves from
+:mod:`codecbench.analysis.curves`, in bpp order), one table for the lossless
+codecs, and the failures. Every figure is the arithmetic mean
+over the images that succeeded, and each row says how many did
+(``ok/total``): failures are never averaged over silently, and each is listed
+with its reason. Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
+
+With ``file_size=True`` (``codecbench report --file-size``) each table also
+has the compression rate and ratio against the original image files, as
+papers often state them: "compression rate %" = mean of 100·(1 − stored
+bytes / file bytes), "compression ratio" = mean of file bytes / stored bytes
+(2 decimals each), and the header names the files' formats. Records without
+a file size (results written before it was recorded, CIFAR-10 pickles) are
+left out of these two means; a row where some are shows ``value (n/ok)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from codecbench.core.metrics import METRICS, Metric
+from codecbench.analysis.curves import Curve, CurvePoint, curves
+from codecbench.core.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
+
+METRIC_CONVENTIONS = (
+    "bpp = 8 × stored bytes / (H × W), headers included, all channels together; PSNR (dB) over all RGB channels "
+    "of the 8-bit images; PSNR-Y on BT.601 luma; SSIM: 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03, "
+    "range 255; MS-SSIM: 5 scales, standard weights (— where the shorter side is ≤ 160 px)"
+)
+
+#: Extra sections appended to every dataset report: ``f(dataset, curves) -> markdown lines``.
+SectionRenderer = Callable[[str, Sequence[Curve]], list[str]]
+
+#: The columns ``file_size=True`` adds after bpp: the compression rate and ratio against the original files.
+FILE_SIZE_COLUMNS = ("compression rate %", "compression ratio")
+
+
+def report_filename(dataset: str) -> str:
+    """A file name for a dataset's report: ``kodak.md``, ``kodak-gray.md``, ``folder-photos.md``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-.") or "dataset"
+    return f"{stem}.md"
+
+
+def render_reports(
+    records: Iterable[Record],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    sections: Sequence[SectionRenderer] = (),
+    file_size: bool = False,
+) -> dict[str, str]:
+    """One markdown report per dataset in ``records``, keyed by dataset name.
+
+    ``file_size`` adds the compression rate and ratio against the original image files.
+    """
+    records = list(records)
+    meta = dict(meta) if meta else machine_meta()
+    by_dataset: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_dataset[record.dataset].append(record)
+    all_curves = curves(records)
+    return {
+        dataset: render_dataset(
+            dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections, file_size=file_size
+        )
+        for dataset, group in sorted(by_dataset.items())
+    }
+
+
+def render_dataset(
+    dataset: str,
+    records: Sequence[Record],
+    dataset_curves: Sequence[Curve],
+    meta: Mapping[str, Any],
+    sections: Sequence[SectionRenderer] = (),
+    *,
+    file_size: bool = False,
+) -> str:
+    """The markdown report of one dataset (``file_size``: with the rate and ratio against the original files)."""
+    out = [f"# codecbench — {dataset}", ""]
+    out += _header(dataset, records, meta)
+    if file_size:
+        out.append(_file_size_note(dataset, records))
+    size_header = list(FILE_SIZE_COLUMNS) if file_size else []
+    for device in sorted({c.device for c in dataset_curves}):
+        on_device = [c for c in dataset_curves if c.device == device]
+        threads = ", ".join(map(str, sorted({r.threads for r in records if r.device == device})))
+        lossy = [c for c in on_device if not c.lossless]
+        lossless = [c for c in on_device if c.lossless]
+        if lossy:
+            shown = _shown_metrics(lossy)
+            out += ["", f"## Lossy codecs — {device}, {threads} threads"]
+            for curve in lossy:
+                out += ["", f"### {curve.label}", "", _describe(curve), ""]
+                out += _table(
+                    ["setting", "ok/total", "bpp", *size_header, *(_metric_header(m) for m in shown),
+                     "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
+                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
+                      *(_fmt(getattr(p, m.name), m.digits) for m in shown), *_speeds(p)] for p in curve.points),
+                )
+        if lossless:
+            out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
+                    "bpp counts all channels together; exact: every successful image round-tripped bit-exactly.", ""]
+            out += _table(
+                ["codec", "setting", "ok/total", "bpp", *size_header, "exact", "enc ms/img", "dec ms/img",
+                 "enc MP/s", "dec MP/s"],
+                ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
+                  "yes" if p.exact else "NO", *_speeds(p)] for c in lossless for p in c.points),
+            )
+    for section in sections:
+        out += section(dataset, dataset_curves)
+    failures = sorted({(r.spec, r.device, r.image, r.error or "") for r in records if not r.ok})
+    if failures:
+        out += ["", "## Failures", ""]
+        out += [f"- `{spec}` ({device}) {image}: {error}" for spec, device, image, error in failures]
+    return "\n".join(out) + "\n"
+
+
+def _concurrency_note(meta: Mapping[str, Any]) -> str:
+    """How many codec processes ran at once while timing (``meta.jobs`` of ``codecbench run --jobs``)."""
+    jobs = meta.get("jobs")
+    if not isinstance(jobs, int) or jobs <= 1:
+        return ""
+    return (f"; measured with {jobs} codec processes at once, each pinned to its own core (they share memory "
+            "bandwidth and cache: rerun with --jobs 1 for timings without concurrent work)")
+
+
+def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
+    images = len({r.image for r in records})
+    devices = ", ".join(
+        f"{device} ({', '.join(map(str, sorted({r.threads for r in records if r.device == device})))} threads)"
+        for device in sorted({r.device for r in records})
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions(records).items())
+    return [
+        f"- **Dataset**: `{dataset}`, {images} images",
+        *_differing_note(meta),
+        f"- **Machine**: {meta.get('machine', '?')}, {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; "
+        f"Python {meta.get('python', '?')}; codecbench {meta.get('codecbench', '?')}",
+        f"- **Device and threads**: {devices}",
+        f"- **Versions** (codecbench, codec formats, libraries): {versions}",
+        f"- **Averaging**: {meta.get('averaging', AVERAGING)}",
+        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}{_concurrency_note(meta)}",
+        f"- **Metrics**: {METRIC_CONVENTIONS}",
+    ]
+
+
+def _differing_note(meta: Mapping[str, Any]) -> list[str]:
+    """The header line naming what merged results files disagree on (none for one file or a single run)."""
+    differing = meta.get("differing") or []
+    if not differing:
+        return []
+    values = ", ".join(f"{key} (`{_meta_value(meta, key)}`)" for key in differing)
+    line = f"- **Results files**: merged from files that differ in {values}"
+    if {"machine", "cpu", "cores"} & set(differing):
+        line += "; timings taken on different machines are not comparable"
+    return [line]
+
+
+def _meta_value(meta: Mapping[str, Any], key: str) -> Any:
+    """``meta[key]``, following dots: ``"versions.pillow"`` is ``meta["versions"]["pillow"]``."""
+    value: Any = meta
+    for part in key.split("."):
+        value = value.get(part, "?") if isinstance(value, Mapping) else "?"
+    return value
+
+
+def _file_size_note(dataset: str, records: Sequence[Record]) -> str:
+    """The header line saying what the compression rate and ratio are relative to."""
+    ok = [r for r in records if r.ok]
+    sized = [r for r in ok if r.source_bytes]
+    if not sized:
+        return ("- **Compression rate and ratio**: — (these results hold no original file sizes: written before "
+                "codecbench recorded them, or read from a file of many images such as the CIFAR-10 pickle)")
+    formats = ", ".join(sorted({r.source_format or "format not recorded" for r in sized}))
+    view = "; this grayscale view is computed from them" if dataset.endswith(":gray") else ""
+    line = (f"- **Compression rate and ratio**: relative to the original files ({formats}, as stored in the "
+            f"dataset{view}): compression rate % = 100 × (1 − stored bytes / original file bytes), "
+            "compression ratio = original file bytes / stored bytes, each a mean over images")
+    if len(sized) < len(ok):
+        line += "; `value (n/ok)`: only n of the row's ok images have an original file size, the mean is over those"
+    return line
+
+
+def _file_sizes(point: CurvePoint, shown: bool) -> list[str]:
+    """The compression rate and ratio cells of a row (none unless ``shown``)."""
+    if not shown:
+        return []
+    cells = [_fmt(point.vs_source_pct, 2), _fmt(point.source_ratio, 2)]
+    if 0 < point.n_source < point.n_ok:
+        cells = [f"{cell} ({point.n_source}/{point.n_ok})" for cell in cells]
+    return cells
+
+
+def _describe(curve: Curve) -> str:
+    fixed = ", ".join(f"{k}={v}" for k, v in sorted(curve.fixed.items())) or "none"
+    return f"Rate knob `{curve.knob or '—'}`; other settings: {fixed}."
+
+
+def _ok(point: CurvePoint) -> str:
+    return f"{point.n_ok}/{point.n_total}"
+
+
+def _speeds(point: CurvePoint) -> list[str]:
+    return [_fmt(point.enc_s, 2, 1e3), _fmt(point.dec_s, 2, 1e3), _fmt(point.enc_mps, 2), _fmt(point.dec_mps, 2)]
+
+
+def _shown_metrics(lossy: Sequence[Curve]) -> list[Metric]:
+    """The metric columns of a lossy table: every default metric, and an opt-in one wherever it was computed."""
+    return [m for m in METRICS.values()
+            if m.default or any(getattr(p, m.name) is not None for c in lossy for p in c.points)]
+
+
+def _metric_header(metric: Metric) -> str:
+    return f"{metric.label} {metric.unit}".strip()
+
+
+def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
+    return "—" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines

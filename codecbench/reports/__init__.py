@@ -1,1 +1,0 @@
-"""Reports from result records: markdown tables, BD-rate, rate–distortion plots."""

@@ -1,0 +1,1 @@
+"""Tools on top of the engine: the bitstream fuzzer and the noise-robustness benchmark."""
