@@ -3,8 +3,8 @@
 Runs with the benchmark suite (``pytest bench --benchmark-only -k store``).
 The timed region is what a run does with its records: 100,000 synthetic
 :class:`~codecbench.core.results.Record` objects appended one at a time through
-:class:`~codecbench.core.results.ResultsStore` (journal lines, fsynced in batches),
-then :meth:`~codecbench.core.results.ResultsStore.close` (compaction into the JSON
+:class:`~codecbench.engine.store.ResultsStore` (journal lines, fsynced in batches),
+then :meth:`~codecbench.engine.store.ResultsStore.close` (compaction into the JSON
 results file). It is set against the cheapest real per-record cost, measured
 in the same benchmark: ``jpeg`` (quality 75, the middle of its default sweep)
 encode + decode + the default metrics on Kodak's first image, the median of
@@ -26,7 +26,8 @@ from codecbench import create_codec
 from codecbench.datasets.registry import get_dataset
 from codecbench.engine.measure import measure
 from codecbench.core.errors import DatasetError
-from codecbench.core.results import Record, ResultsStore, journal_path, read_results
+from codecbench.core.results import Record, journal_path, read_results
+from codecbench.engine.store import ResultsStore
 
 GOAL_SHARE = 0.05
 N_RECORDS = 100_000

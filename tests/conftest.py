@@ -57,3 +57,23 @@ def image_folder(tmp_path) -> Path:
         Image.fromarray(smooth_image(h, w, i)).save(folder / f"img{i}.png")
     (folder / "broken.png").write_bytes(b"this is not a png")
     return folder
+
+
+def kodak_crops(root: Path, n: int = 3, side: int = 256) -> list[np.ndarray]:
+    """Centre crops (side × side) of Kodak images 1, 8 and 19 (the first ``n``): real content, quick to code."""
+    from codecbench.core.images import load_image
+
+    out = []
+    for i in (1, 8, 19)[:n]:
+        im = load_image(root / "kodak" / f"kodim{i:02d}.png")
+        h, w = im.shape[:2]
+        out.append(np.ascontiguousarray(im[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]))
+    return out
+
+
+def bpp_psnr(codec, images) -> tuple[float, float]:
+    """(mean bpp, mean PSNR in dB) of ``codec`` on ``images``, measured as every figure is (engine.measure)."""
+    from codecbench.engine.measure import mean_measures
+
+    means = mean_measures(codec, images, metrics=("psnr",))
+    return means["bpp"], means["psnr"]

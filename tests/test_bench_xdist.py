@@ -1,5 +1,6 @@
 """`pytest bench --benchmark-only -n 2` (pytest-xdist): one merged report per dataset, the serial run's records."""
 
+import re
 import subprocess
 import sys
 
@@ -8,6 +9,9 @@ import pytest
 from codecbench.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
 from codecbench.core.results import read_results
 from tests.conftest import REPO
+
+#: a -vv line of a passed codec case under xdist: (worker, case id)
+PASSED_ON_WORKER = r"\[(gw\d+)\] .*PASSED bench/test_codecs.py::test_(?:en|de)code\[([^\]]+)\]"
 
 pytest.importorskip("xdist", reason="pytest-xdist is not installed (it is in the dev extra: pip install -e .[dev])")
 
@@ -37,6 +41,10 @@ def test_xdist_session_merges_the_serial_records_into_one_report(image_folder, t
     parallel_out, serial_out = finish(parallel), finish(serial)
     assert "6 passed, 1 skipped" in parallel_out and "6 passed in" in serial_out  # 3 specs × (encode, decode)
     assert UNTIMED_BENCHMARK_SKIP in parallel_out
+    workers: dict[str, set[str]] = {}  # case id → the workers that ran its tests (-vv lines)
+    for worker, case in re.findall(PASSED_ON_WORKER, parallel_out):
+        workers.setdefault(case, set()).add(worker)
+    assert len(workers) == 3 and all(len(w) == 1 for w in workers.values()), workers  # a case's tests stay together
     assert parallel_out.count(": report ") == 1  # the controller's one line per dataset
     reports = list((tmp_path / "parallel").glob("*.md"))
     assert [p.name for p in reports] == [p.name for p in (tmp_path / "serial").glob("*.md")]

@@ -14,15 +14,21 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench.core import metrics
-from codecbench.codecs.learned.container import Container, pack_sections
-from codecbench.core.codec import create_codec
-from codecbench.codecs.learned.models import cnn_rnn_ae
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
-from codecbench.codecs.learned.models.cnn_rnn_ae import MAX_ITERATIONS, CnnRnnAECodec, CnnRnnAETrainable, iteration_bytes
+from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.codecs.learned.models import cnn_rnn_ae
+from codecbench.codecs.learned.models.cnn_rnn_ae import (
+    MAX_ITERATIONS,
+    CnnRnnAECodec,
+    CnnRnnAETrainable,
+    iteration_bytes,
+)
+from codecbench.core import metrics
+from codecbench.core.codec import create_codec
 from codecbench.core.errors import DecodeError
 from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
+from tests.conftest import bpp_psnr, kodak_crops
 
 #: absolute PSNR floors (dB) of the shipped model at ``iterations=8`` (1 bpp of payload). The shipped
 #: model is weak (2,200 steps on one core: 16.9 dB on the Kodak crops, 14.7 dB on the CIFAR images, see its
@@ -37,32 +43,14 @@ def _codec(k: int) -> CnnRnnAECodec:
     return CnnRnnAECodec(iterations=k, threads=1)
 
 
-def _kodak_crops(root, side: int = 128) -> list[np.ndarray]:
-    out = []
-    for i in (1, 8, 19):
-        im = load_image(root / "kodak" / f"kodim{i:02d}.png")
-        h, w = im.shape[:2]
-        out.append(np.ascontiguousarray(im[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]))
-    return out
-
-
 def _cifar(root, n: int = 12) -> list[np.ndarray]:
     files = sorted((root / "cifar10" / "test_png").rglob("*.png"))[:: 997][:n]
     return [load_image(p) for p in files]
 
 
-def _mean(codec, images) -> tuple[float, float]:
-    bpps, psnrs = [], []
-    for im in images:
-        data = codec.encode(im)
-        bpps.append(metrics.bpp(len(data), im.shape[0], im.shape[1]))
-        psnrs.append(metrics.psnr(im, codec.decode(data)))
-    return float(np.mean(bpps)), float(np.mean(psnrs))
-
-
 def test_a_cut_stream_is_the_lower_rate_stream(data_root):
     """Cutting a 16-iteration stream after k iterations gives byte for byte the iterations=k stream."""
-    im = _kodak_crops(data_root, side=96)[0][:, :80]
+    im = kodak_crops(data_root, side=96)[0][:, :80]
     full = _codec(MAX_ITERATIONS)
     data = full.encode(im)
     previous = None
@@ -81,7 +69,7 @@ def test_a_cut_stream_is_the_lower_rate_stream(data_root):
 def test_cut_of_a_tiled_stream(data_root, monkeypatch):
     """With several tiles every tile's payload is cut: still the iterations=k stream."""
     monkeypatch.setattr(CnnRnnAECodec, "tile_size", 48)
-    im = _kodak_crops(data_root, side=96)[1][:70, :90]
+    im = kodak_crops(data_root, side=96)[1][:70, :90]
     data = _codec(6).encode(im)
     assert len(Container.from_bytes(data, "cnn-rnn-ae", setting_kinds={}).sections) == 4
     assert _codec(6).truncate(data, 2) == _codec(2).encode(im)
@@ -105,12 +93,12 @@ def test_payload_size_is_exact_and_bpp_grows(shape):
 
 
 def test_quality_floor_on_kodak_and_cifar(data_root, tmp_path):
-    crops, cifar = _kodak_crops(data_root), _cifar(data_root)
-    rates = [_mean(_codec(k), crops) for k in (2, 4, 8)]
+    crops, cifar = kodak_crops(data_root, side=128), _cifar(data_root)
+    rates = [bpp_psnr(_codec(k), crops) for k in (2, 4, 8)]
     assert [b for b, _ in rates] == sorted({b for b, _ in rates}) and rates[-1][0] < 1.1
     assert [p for _, p in rates] == sorted(p for _, p in rates)  # PSNR grows with the iterations
     assert rates[-1][1] >= KODAK_FLOOR
-    assert _mean(_codec(8), cifar)[1] >= CIFAR_FLOOR
+    assert bpp_psnr(_codec(8), cifar)[1] >= CIFAR_FLOOR
     # the floors are above a constant-gray decoder ...
     for images, floor in ((crops, KODAK_FLOOR), (cifar, CIFAR_FLOOR)):
         assert np.mean([metrics.psnr(im, np.full_like(im, 128)) for im in images]) < floor - MARGIN
@@ -122,8 +110,8 @@ def test_quality_floor_on_kodak_and_cifar(data_root, tmp_path):
         torch.nn.init.normal_(p, 0.0, 0.05)
     save_atomic(t.export(model.eval(), {}), tmp_path / "random.pt")
     random = CnnRnnAECodec(checkpoint=tmp_path / "random.pt", iterations=8, threads=1)
-    assert _mean(random, crops[:1])[1] < KODAK_FLOOR - MARGIN
-    assert _mean(random, cifar[:4])[1] < CIFAR_FLOOR - MARGIN
+    assert bpp_psnr(random, crops[:1])[1] < KODAK_FLOOR - MARGIN
+    assert bpp_psnr(random, cifar[:4])[1] < CIFAR_FLOOR - MARGIN
 
 
 _FRESH = """
@@ -136,7 +124,7 @@ np.save(sys.argv[2], create_codec("cnn-rnn-ae", threads=1).decode(data))
 
 def test_fresh_process_decodes_from_the_bytes_alone(data_root, tmp_path):
     """A new interpreter with the default settings decodes a 5-iteration stream from its bytes only."""
-    im = _kodak_crops(data_root, side=64)[2]
+    im = kodak_crops(data_root, side=64)[2]
     codec = _codec(5)
     data = codec.encode(im)
     (tmp_path / "s.bin").write_bytes(data)

@@ -10,37 +10,19 @@ import pytest
 import torch
 from PIL import Image
 
-from codecbench.core import metrics
-from codecbench.codecs.learned.container import Container, pack_sections
-from codecbench.core.codec import create_codec
-from codecbench.codecs.learned.models import cnn_ae, gan_ae
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, load_checkpoint, save_atomic
+from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.codecs.learned.models import cnn_ae, gan_ae
+from codecbench.core import metrics
+from codecbench.core.codec import create_codec
 from codecbench.core.errors import DecodeError
-from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
+from tests.conftest import bpp_psnr, kodak_crops
 
 #: (loss, quality) of every shipped point, and the absolute PSNR floor (dB) on three 256×256 Kodak crops
 SHIPPED = [(loss, q) for loss in gan_ae.LOSSES for q in gan_ae.LAMBDAS
            if (CHECKPOINT_DIR / f"gan-ae-{loss}-q{q}.pt").is_file()]
 KODAK_FLOOR = 27.0
-
-
-def _kodak_crops(root, n: int = 3, side: int = 256) -> list[np.ndarray]:
-    out = []
-    for i in (1, 8, 19)[:n]:
-        im = load_image(root / "kodak" / f"kodim{i:02d}.png")
-        h, w = im.shape[:2]
-        out.append(np.ascontiguousarray(im[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]))
-    return out
-
-
-def _mean_psnr(codec, images) -> tuple[float, float]:
-    bpps, psnrs = [], []
-    for im in images:
-        data = codec.encode(im)
-        bpps.append(metrics.bpp(len(data), im.shape[0], im.shape[1]))
-        psnrs.append(metrics.psnr(im, codec.decode(data)))
-    return float(np.mean(bpps)), float(np.mean(psnrs))
 
 
 def test_both_losses_ship_at_least_one_rate_point():
@@ -50,7 +32,7 @@ def test_both_losses_ship_at_least_one_rate_point():
 @pytest.mark.parametrize("loss, quality", SHIPPED)
 def test_fine_tuned_weights_code_like_cnn_ae(data_root, loss, quality):
     """The payload is cnn-ae's for the same weights; the shipped weights moved away from their cnn-ae init."""
-    im = _kodak_crops(data_root, n=1, side=64)[0]
+    im = kodak_crops(data_root, n=1, side=64)[0]
     path = CHECKPOINT_DIR / f"gan-ae-{loss}-q{quality}.pt"
     gan = gan_ae.GanAECodec(quality=quality, loss=loss, threads=1)
     plain = cnn_ae.CnnAECodec(checkpoint=path, quality=quality, threads=1)
@@ -68,16 +50,16 @@ def test_fine_tuned_weights_code_like_cnn_ae(data_root, loss, quality):
 
 
 @pytest.mark.parametrize("loss, quality", SHIPPED)
-def test_quality_floor_on_kodak_crops(data_root, loss, quality, tmp_path):
-    crops = _kodak_crops(data_root)
-    bpp, psnr = _mean_psnr(create_codec(f"gan-ae:loss={loss},quality={quality}", threads=1), crops)
+def test_quality_floor_onkodak_crops(data_root, loss, quality, tmp_path):
+    crops = kodak_crops(data_root)
+    bpp, psnr = bpp_psnr(create_codec(f"gan-ae:loss={loss},quality={quality}", threads=1), crops)
     assert bpp < 2.0 and psnr >= KODAK_FLOOR
     assert np.mean([metrics.psnr(im, np.full_like(im, 128)) for im in crops]) < KODAK_FLOOR - 8
     torch.manual_seed(0)
     t = cnn_ae.CnnAETrainable(scale=20.0)
     save_atomic(t.export(t.build().eval(), {}), tmp_path / "random.pt")
     random = gan_ae.GanAECodec(checkpoint=tmp_path / "random.pt", quality=quality, loss=loss, threads=1)
-    assert _mean_psnr(random, crops[:1])[1] < KODAK_FLOOR - 5
+    assert bpp_psnr(random, crops[:1])[1] < KODAK_FLOOR - 5
 
 
 _FRESH = """
@@ -91,7 +73,7 @@ np.save(sys.argv[3], create_codec(sys.argv[1], threads=1).decode(data))
 @pytest.mark.parametrize("loss, quality", SHIPPED[:1])
 def test_fresh_process_decodes_from_the_bytes_alone(data_root, tmp_path, loss, quality):
     spec = f"gan-ae:loss={loss},quality={quality}"
-    im = _kodak_crops(data_root, n=1, side=96)[0]
+    im = kodak_crops(data_root, n=1, side=96)[0]
     codec = create_codec(spec, threads=1)
     data = codec.encode(im)
     (tmp_path / "s.bin").write_bytes(data)

@@ -12,7 +12,8 @@ from test_compare import _pytest_benchmark_doc
 from codecbench.cli import main
 from codecbench.analysis.gate import compare_files
 from codecbench.core.errors import OutputError, ResultsError
-from codecbench.core.results import ResultsStore, read_results, write_results
+from codecbench.core.results import read_results, write_results
+from codecbench.engine.store import ResultsStore
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench.core import metrics
-from codecbench.codecs.learned.container import Container
-from codecbench.core.codec import create_codec
-from codecbench.codecs.learned.models import gan_hyperprior, hyperprior
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
+from codecbench.codecs.learned.container import Container
+from codecbench.codecs.learned.models import gan_hyperprior, hyperprior
 from codecbench.codecs.learned.priors import (
     FREQ_PRECISION,
     GaussianConditional,
@@ -27,11 +25,11 @@ from codecbench.codecs.learned.priors import (
     decode_indexed,
     min_indexed_bytes,
 )
+from codecbench.core import metrics
+from codecbench.core.codec import create_codec
 from codecbench.core.errors import DecodeError
-from codecbench.core.images import load_image
 from codecbench.training import TrainConfig, train
-
-from tests.conftest import smooth_image
+from tests.conftest import bpp_psnr, kodak_crops, smooth_image
 
 SHIPPED = {name: cls.sweep for name, cls in (("hyperprior", hyperprior.HyperpriorCodec),
                                                ("gan-hyperprior", gan_hyperprior.GanHyperpriorCodec))}
@@ -178,22 +176,6 @@ def test_gan_stage_trains_both_networks_and_ships_the_generator(tiny, tmp_path):
 
 
 # -- shipped checkpoints -----------------------------------------------------------------
-def _kodak_crops(root, n: int = 3, side: int = 256) -> list[np.ndarray]:
-    out = []
-    for i in (1, 8, 19)[:n]:
-        im = load_image(root / "kodak" / f"kodim{i:02d}.png")
-        h, w = im.shape[:2]
-        out.append(np.ascontiguousarray(im[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]))
-    return out
-
-
-def _mean_psnr(codec, images) -> tuple[float, float]:
-    bpps, psnrs = [], []
-    for im in images:
-        data = codec.encode(im)
-        bpps.append(metrics.bpp(len(data), im.shape[0], im.shape[1]))
-        psnrs.append(metrics.psnr(im, codec.decode(data)))
-    return float(np.mean(bpps)), float(np.mean(psnrs))
 
 
 #: absolute floors on three 256×256 Kodak centre crops (kodim01, 08, 19: detailed ones) at the lowest shipped
@@ -202,10 +184,10 @@ PSNR_FLOOR = {"hyperprior": 22.0, "gan-hyperprior": 21.0}
 
 
 @pytest.mark.parametrize("name", ["hyperprior", "gan-hyperprior"])
-def test_quality_floor_on_kodak_crops(data_root, name, tmp_path):
+def test_quality_floor_onkodak_crops(data_root, name, tmp_path):
     q = _shipped(name)[0]
-    crops = _kodak_crops(data_root)
-    bpp, psnr = _mean_psnr(create_codec(f"{name}:quality={q}", threads=1), crops)
+    crops = kodak_crops(data_root)
+    bpp, psnr = bpp_psnr(create_codec(f"{name}:quality={q}", threads=1), crops)
     assert bpp < 1.0 and psnr >= PSNR_FLOOR[name]
     # the floor is far above a constant-gray decoder ...
     gray = float(np.mean([metrics.psnr(im, np.full_like(im, 128)) for im in crops]))
@@ -216,7 +198,7 @@ def test_quality_floor_on_kodak_crops(data_root, name, tmp_path):
     t = hyperprior.HyperpriorTrainable(N=arch["N"], M=arch["M"], scale=arch["scale"])
     path = tmp_path / "random.pt"
     save_atomic(t.export(t.build().eval(), {}), path)
-    _, random_psnr = _mean_psnr(hyperprior.HyperpriorCodec(checkpoint=path, threads=1), crops[:1])
+    _, random_psnr = bpp_psnr(hyperprior.HyperpriorCodec(checkpoint=path, threads=1), crops[:1])
     assert random_psnr < PSNR_FLOOR[name]
 
 
@@ -225,15 +207,15 @@ def test_bpp_decreases_with_lower_quality(data_root, name):
     qs = _shipped(name)
     if len(qs) < 2:
         pytest.skip(f"one shipped {name} point")
-    crops = _kodak_crops(data_root, n=2)
-    rates = [_mean_psnr(create_codec(f"{name}:quality={q}", threads=1), crops)[0] for q in qs]
+    crops = kodak_crops(data_root, n=2)
+    rates = [bpp_psnr(create_codec(f"{name}:quality={q}", threads=1), crops)[0] for q in qs]
     assert all(a < b for a, b in zip(rates, rates[1:])), rates
 
 
 @pytest.mark.parametrize("name", ["hyperprior", "gan-hyperprior"])
 def test_same_stream_and_image_for_any_thread_count(data_root, name):
     q = _shipped(name)[0]
-    im = _kodak_crops(data_root, n=1, side=320)[0]
+    im = kodak_crops(data_root, n=1, side=320)[0]
     one, two = create_codec(f"{name}:quality={q}", threads=1), create_codec(f"{name}:quality={q}", threads=2)
     d1, d2 = one.encode(im), two.encode(im)
     assert d1 == d2
@@ -253,7 +235,7 @@ np.save(sys.argv[3], codec.decode(open(sys.argv[2], "rb").read()))
 @pytest.mark.parametrize("name", ["hyperprior", "gan-hyperprior"])
 def test_decodes_from_bytes_alone_in_a_fresh_process(data_root, name, tmp_path):
     q = _shipped(name)[-1]
-    im = _kodak_crops(data_root, n=1, side=192)[0]
+    im = kodak_crops(data_root, n=1, side=192)[0]
     codec = create_codec(f"{name}:quality={q}", threads=1)
     data = codec.encode(im)
     (tmp_path / "s.bin").write_bytes(data)

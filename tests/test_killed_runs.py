@@ -160,7 +160,7 @@ def test_results_cache_survives_sigkill_mid_write(tmp_path):
 
 def test_a_killed_writers_temporary_file_is_removed(tmp_path):
     """A kill during the atomic rewrite leaves ``.<name>.<pid>.tmp``; the next run removes it (never reads it)."""
-    from codecbench.core.results import ResultsStore
+    from codecbench.engine.store import ResultsStore
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True).stdout)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 
 SCRIPT = textwrap.dedent('''
     import json, sys
-    from codecbench.core.results import ResultsStore
+    from codecbench.engine.store import ResultsStore
     from codecbench.engine.runner import Runner, Timing
 
     def status(key):

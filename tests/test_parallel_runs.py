@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from codecbench.core.errors import OptionError
-from codecbench.core.results import ResultsStore, read_records
+from codecbench.core.results import read_records
+from codecbench.engine.store import ResultsStore
 from codecbench.engine.runner import Runner, threads_per_job
 
 SPECS = ["jpeg:quality=30|80", "png", "webp:quality=60"]

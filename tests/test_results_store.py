@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from codecbench.core import results
+from codecbench.engine import store as store_module
 from codecbench.analysis.gate import load_results
 from codecbench.core.errors import ResultsError
-from codecbench.core.results import Record, ResultsStore, journal_path, lock_path, read_results, write_results
+from codecbench.core.results import Record, journal_path, library_versions, read_results, write_results
+from codecbench.engine.store import ResultsStore, lock_path
 
 REPO = Path(__file__).resolve().parents[1]
 META = {"schema": 1, "date": "2026-12-02T00:00:00+00:00"}
@@ -47,7 +48,7 @@ def test_append_get_close_round_trip(records, tmp_path):
         assert not path.exists() and len(journal_path(path).read_text().splitlines()) == len(records)
     meta, got = read_results(path)
     assert got == records and not journal_path(path).exists()
-    assert meta == {**META, "versions": results.library_versions(records)}
+    assert meta == {**META, "versions": library_versions(records)}
     with ResultsStore(path, meta=META) as again:  # a resumed run finds every record
         assert again.records == records and all(again.get(r.key) == r for r in records)
 
@@ -60,7 +61,7 @@ def test_compaction_is_the_file_a_serial_write_gives(records, tmp_path):
         for r in [*records, later]:
             store.append(r)
     expected = [later, *records[1:]]
-    write_results(serial, expected, {**META, "versions": results.library_versions(expected)})
+    write_results(serial, expected, {**META, "versions": library_versions(expected)})
     assert path.read_bytes() == serial.read_bytes()
 
 
@@ -69,7 +70,7 @@ def test_appends_never_rewrite_the_json_file_however_long_the_run(records, tmp_p
     write_results(path, records[:1], META)
     before = path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino
     clock = iter(range(0, 10**9, 600))  # ten minutes pass between appends
-    monkeypatch.setattr(results.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: float(next(clock)))
     store = ResultsStore(path, meta=META)
     for r in records[1:]:
         store.append(r)
@@ -82,22 +83,23 @@ def test_appends_never_rewrite_the_json_file_however_long_the_run(records, tmp_p
 def test_journal_is_fsynced_in_small_batches(records, tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(results.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
-    monkeypatch.setattr(results, "SYNC_S", 1e9)  # only the count triggers here
+    monkeypatch.setattr(store_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(store_module, "SYNC_S", 1e9)  # only the count triggers here
     store = ResultsStore(tmp_path / "r.json", meta=META)
-    n = 3 * results.SYNC_EVERY + 5
+    n = 3 * store_module.SYNC_EVERY + 5
     for i in range(n):
         store.append(dataclasses.replace(records[0], image=f"img{i}"))
-        assert len(synced) == (i + 1) // results.SYNC_EVERY  # one fsync per SYNC_EVERY records, never per record
-    monkeypatch.setattr(results, "SYNC_S", 0.0)  # a record after SYNC_S seconds is synced at once
+        assert len(synced) == (i + 1) // store_module.SYNC_EVERY  # one fsync per SYNC_EVERY records, never per record
+    monkeypatch.setattr(store_module, "SYNC_S", 0.0)  # a record after SYNC_S seconds is synced at once
     store.append(dataclasses.replace(records[0], image="late"))
-    assert len(synced) == n // results.SYNC_EVERY + 1
+    assert len(synced) == n // store_module.SYNC_EVERY + 1
     store.close()
 
 
 KILLED_WRITER = """
 import json, os, sys
-from codecbench.core.results import Record, ResultsStore
+from codecbench.core.results import Record
+from codecbench.engine.store import ResultsStore
 store = ResultsStore(sys.argv[1], meta={})
 for obj in json.loads(sys.argv[2]):
     store.append(Record.from_json(obj))

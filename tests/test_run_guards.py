@@ -20,7 +20,8 @@ from PIL import Image
 
 from codecbench.cli import main
 from codecbench.core.errors import OptionError
-from codecbench.core.results import lock_path, read_records
+from codecbench.core.results import read_records
+from codecbench.engine.store import lock_path
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing
 from tests import faulty_plugin
 from tests.conftest import REPO

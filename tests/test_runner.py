@@ -10,7 +10,8 @@ from PIL import Image
 
 from codecbench.engine.cache import ResultsCache, RunCache
 from codecbench.core.images import SourceFile, source_file
-from codecbench.core.results import ResultsStore, journal_path, read_records, read_results
+from codecbench.core.results import journal_path, read_records, read_results
+from codecbench.engine.store import ResultsStore
 from codecbench.engine.measure import measure
 from codecbench.engine.runner import Runner, Timing
 from codecbench import create_codec

@@ -17,7 +17,8 @@ from codecbench.core.errors import SpecError
 from codecbench.core.metrics import select_metrics
 from codecbench.render.output import build_reports, write_reports
 from codecbench.render.rd import RDOptions
-from codecbench.core.results import ResultsStore, machine_meta
+from codecbench.core.results import machine_meta
+from codecbench.engine.store import ResultsStore
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
 
 

@@ -1,2 +1,3 @@
-"""The measurement engine: one :func:`~codecbench.engine.measure.measure` for every caller (runner, pytest
-plugin, training evaluation, noise benchmark, seed-claims scripts)."""
+"""The measurement engine: :mod:`.measure` (the one measure() every caller uses), :mod:`.runner` (specs ×
+datasets, ``--jobs``), :mod:`.store` (the results file of a run), :mod:`.cache` (the results cache),
+:mod:`.isolation` (worker processes), :mod:`.distributed` (Dask)."""

@@ -78,7 +78,8 @@ from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.images import SourceFile, source_file
 from codecbench.engine.isolation import STARTUP_TIMEOUT, Worker
 from codecbench.core.metrics import default_metrics
-from codecbench.core.results import Record, ResultsStore
+from codecbench.core.results import Record
+from codecbench.engine.store import ResultsStore
 
 
 @dataclass
