@@ -35,10 +35,11 @@ parallel, ``enc_s``/``dec_s`` are left empty (None), the other benchmarks of
 region and the results' ``meta.timed_region`` say "timings not measured: N
 xdist workers; run without -n for timings". Each worker keeps its records and
 hands them to the controller as JSON (``Record.to_json``) through
-``config.workeroutput``; workers write no report. A case whose encode and
-decode tests ran on different workers is scored on both (the same bytes); the
-controller keeps one copy, in the serial run's order. ``--dist loadgroup``
-keeps both tests of a case on one worker, so it is encoded and scored once.
+``config.workeroutput``; workers write no report. Under ``-n`` (``--dist
+load``) a case's encode and decode tests run on one worker, so it is scored
+once; with another ``--dist`` mode a case split across two workers is scored
+on both (the same bytes) and the controller keeps one copy. The merged records
+are in the serial run's order.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ _XDIST_RECORDS = "codecbench_records"
 
 
 def xdist_workers(config: pytest.Config) -> int:
-    """How many xdist workers run this session's tests: 0 without xdist (or ``-n 0``), ≥ 1 on controller and workers."""
+    """How many xdist workers run the session's tests: 0 without xdist (or ``-n 0``), ≥ 1 under xdist."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         return int(workerinput["workercount"])
@@ -374,9 +375,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook appends the group to the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist: skip non-benchmark tests for ``--benchmark-only``; group each case's tests (``--dist loadgroup``)."""
+    """Under xdist: skip non-benchmark tests for ``--benchmark-only``, and benchmarks that are not codec cases."""
     if not xdist_workers(config):
         return
     skip_other = pytest.mark.skip(reason="Skipping non-benchmark (--benchmark-only active).")
@@ -385,10 +385,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "benchmark" not in getattr(item, "fixturenames", ()):
             if config.stash.get(_ONLY_KEY, False):
                 item.add_marker(skip_other)
-        elif isinstance(case, BenchCase):
-            item.add_marker(pytest.mark.xdist_group(case.id))
-        else:
+        elif not isinstance(case, BenchCase):
             item.add_marker(pytest.mark.skip(reason=UNTIMED_BENCHMARK_SKIP))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own choice for --dist load
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``--dist load`` (what ``-n`` alone means): load balancing that keeps a codec case's tests on one worker.
+
+    A case's encode and decode tests are one unit of work, so its images are encoded and scored once; every other
+    test is a unit of its own, as under ``load``. Other ``--dist`` modes are xdist's.
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    case_ids = {case.id for case in bench_cases(config)}
+
+    class CaseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            param = nodeid.rpartition("[")[2].removesuffix("]") if nodeid.endswith("]") else ""
+            return f"codec case {param}" if param in case_ids else nodeid
+
+    return CaseScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
