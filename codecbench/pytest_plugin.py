@@ -400,7 +400,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    case_ids = {case.id for case in bench_cases(config)}
+    try:
+        case_ids = {case.id for case in bench_cases(config)}
+    except CodecbenchError:  # the workers report it as the usage error it is
+        case_ids = set()
 
     class CaseScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -458,6 +461,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def _in_case_order(config: pytest.Config, session: BenchSession) -> list[Record]:
     """The session's records, case by case in collection order (a serial run's order, whichever worker ran them)."""
+    if not session.records:
+        return []
     order = {case: i for i, case in enumerate(bench_cases(config))}
     cases = sorted(session.records, key=lambda case: order.get(case, len(order)))
     return [r for case in cases for r in session.records[case]]
