@@ -365,11 +365,13 @@ class Runner:
         if self.dask is not None:
             yield from self._run_on_dask(data, specs)
             return
-        tasks = (task for item in data for task in self._item_tasks(data.name, item, specs))
         if self.jobs == 1:
-            for task in tasks:
-                yield self._keep(task())
+            for item in data:
+                pending = self._item_tasks(data.name, item, specs)
+                while pending:  # pop each call: the image goes with the last one, before the next image loads
+                    yield self._keep(pending.pop(0)())
             return
+        tasks = (task for item in data for task in self._item_tasks(data.name, item, specs))
         # several jobs: tasks run on a thread per worker process; records come back in task order (the order
         # of a serial run), and at most 2 × jobs images' tasks are in flight (bounded memory)
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="codecbench-job") as pool:
