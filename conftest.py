@@ -1,1 +1,1 @@
-pytest_plugins = ["codecbench.pytest_plugin"]
+pytest_plugins = ["codecbench.integrations.pytest_plugin"]

@@ -8,7 +8,7 @@ import pytest
 
 from codecbench.datasets import get_dataset
 from codecbench.core.errors import ImageError
-from codecbench.pytest_plugin import SESSION_TIMED_REGION
+from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION
 from codecbench.render.markdown import FILE_SIZE_COLUMNS
 from codecbench.core.results import library_versions, read_results
 from codecbench.engine.runner import error_text

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from codecbench.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
+from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
 from codecbench.core.results import read_results
 from tests.conftest import REPO
 

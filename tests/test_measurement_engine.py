@@ -212,7 +212,7 @@ def test_run_writes_into_a_git_ignored_results_folder_by_default(tmp_path, image
 
 
 def test_the_bench_plugin_reports_into_results_by_default():
-    from codecbench.pytest_plugin import DEFAULT_REPORT_DIR
+    from codecbench.integrations.pytest_plugin import DEFAULT_REPORT_DIR
 
     assert DEFAULT_REPORT_DIR == Path("results")
     ignored = subprocess.run(["git", "check-ignore", "-q", "results/kodak.md"], cwd=REPO)

@@ -1,6 +1,6 @@
 """The codecbench pytest plugin: options, benchmark cases, end-of-session report.
 
-Load it from a ``conftest.py`` with ``pytest_plugins = ["codecbench.pytest_plugin"]``.
+Load it from a ``conftest.py`` with ``pytest_plugins = ["codecbench.integrations.pytest_plugin"]``.
 Any test that takes the ``codec_case`` fixture is parametrized over
 codec spec × dataset × device (from ``--codecs``, ``--datasets``,
 ``--devices``); the ``codecbench_session`` fixture holds the session's images,
