@@ -116,6 +116,18 @@ class Trainable(ABC):
         return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarray], **settings: Any) -> dict[str, float]:
+    """Real-codec figures of ``checkpoint`` on ``images``: mean bpp of the full bitstream, PSNR (dB), SSIM, count.
+
+    Measured by :func:`codecbench.engine.measure.mean_measures`, as every other figure.
+    """
+    from codecbench.engine.measure import mean_measures
+
+    codec = codec_cls(checkpoint=checkpoint, threads=torch.get_num_threads(), **settings)
+    means = mean_measures(codec, images, metrics=("psnr", "ssim"))
+    return {key: means[key] for key in ("bpp", "psnr", "ssim", "images")}
+
+
 def available_trainables() -> dict[str, type[Trainable]]:
     """All registered trainable models, by name (imports the learned-codec modules)."""
     import importlib

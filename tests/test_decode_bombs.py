@@ -19,7 +19,7 @@ from PIL import Image
 
 from codecbench.codecs.learned.container import Container, pack_sections
 from codecbench.core.codec import create_codec
-from codecbench.codecs._headers import jpeg_frame
+from codecbench.core.headers import jpeg_frame
 from codecbench.codecs.learned.coders import deflate
 from codecbench.core.errors import DecodeError
 

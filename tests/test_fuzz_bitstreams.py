@@ -24,7 +24,7 @@ from codecbench.codecs.learned import container as bitstream
 from codecbench.tools import fuzz
 from codecbench.cli import main as cli_main
 from codecbench.core.codec import available_codecs, create_codec
-from codecbench.codecs._headers import ljpeg_size
+from codecbench.core.headers import ljpeg_size
 from codecbench.core.errors import DecodeError, EncodeError
 from codecbench.tools.fuzz import ACCEPTABLE, FAILURES, Fuzzer, FuzzFailure, Mutation, Op, fix_container_check
 from codecbench.core.images import MAX_PIXELS

@@ -205,11 +205,11 @@ class Codec(ABC):
         a small payload, which :meth:`decode` must refuse with DecodeError before
         allocating the image. Fields narrower than the values take them modulo
         their range. The default knows the classical formats
-        (:func:`codecbench.codecs._headers.declare_size`: JPEG family, PNG, JPEG
+        (:func:`codecbench.core.headers.declare_size`: JPEG family, PNG, JPEG
         2000, AVIF, WebP, JPEG XL) and returns other data unchanged; a codec
         with another format overrides it (the contract tests fail until it does).
         """
-        from codecbench.codecs._headers import declare_size
+        from codecbench.core.headers import declare_size
 
         return declare_size(bytes(data), width, height)
 

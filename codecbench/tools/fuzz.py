@@ -167,11 +167,11 @@ def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
 
     Knows codecbench's learned-codec container (:func:`codecbench.codecs.learned.container.declare_size`: varints, its
     check recomputed, sizes beyond the container's field written as they come) and the classical
-    formats of :func:`codecbench.codecs._headers.declare_size` (JPEG family, PNG, JPEG 2000, AVIF,
+    formats of :func:`codecbench.core.headers.declare_size` (JPEG family, PNG, JPEG 2000, AVIF,
     WebP, JPEG XL; narrow fields take the values modulo their range). Any other data is returned unchanged.
     """
     from codecbench.codecs.learned import container as bitstream
-    from codecbench.codecs import _headers
+    from codecbench.core import headers as _headers
 
     if data[:2] == bitstream.MAGIC:
         return bitstream.declare_size(data, width, height)

@@ -7,7 +7,7 @@ predictors, Huffman-coded differences), or a bare JPEG XL codestream (no
 ISOBMFF container, which only adds boxes).
 Encoding and decoding run in memory; the timed region holds the library call.
 imagecodecs exposes no header-only read, so the declared size is read from
-the stream by :mod:`codecbench.codecs._headers` and a stream declaring more
+the stream by :mod:`codecbench.core.headers` and a stream declaring more
 than MAX_PIXELS pixels is refused before the library allocates anything.
 """
 
@@ -19,7 +19,7 @@ import imagecodecs
 import numpy as np
 
 from codecbench.core.codec import Codec, Setting
-from codecbench.codecs import _headers
+from codecbench.core import headers as _headers
 from codecbench.codecs._common import as_image, check_complete, check_decoded_size
 from codecbench.core.errors import DecodeError
 

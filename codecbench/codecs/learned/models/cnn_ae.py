@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from codecbench.core.codec import Setting
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.codecs.learned.priors import GDN, FactorizedPrior, code_latent, decode_latent, min_latent_bytes
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable
+from codecbench.training import Trainable, evaluate_codec
 
 #: λ of each quality (rate point), as in loss = λ·255²·MSE + bpp (compressai's values of its qualities 1–5)
 LAMBDAS = {0: 0.0018, 1: 0.0035, 2: 0.0067, 3: 0.0130, 4: 0.0250}
@@ -104,18 +104,6 @@ class ClippedAdam(torch.optim.Adam):
         params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
         torch.nn.utils.clip_grad_norm_(params, self.max_norm)
         return super().step(closure)
-
-
-def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarray], **settings: Any) -> dict[str, float]:
-    """Real-codec figures of ``checkpoint`` on ``images``: mean bpp of the full bitstream, PSNR (dB), SSIM, count.
-
-    Measured by :func:`codecbench.engine.measure.mean_measures`, as every other figure.
-    """
-    from codecbench.engine.measure import mean_measures
-
-    codec = codec_cls(checkpoint=checkpoint, threads=torch.get_num_threads(), **settings)
-    means = mean_measures(codec, images, metrics=("psnr", "ssim"))
-    return {key: means[key] for key in ("bpp", "psnr", "ssim", "images")}
 
 
 class CnnAETrainable(Trainable):

@@ -300,7 +300,7 @@ class CnnRnnAETrainable(Trainable):
                                                                           "init": self.opts["init"] or None})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.codecs.learned.models.cnn_ae import evaluate_codec
+        from codecbench.training import evaluate_codec
 
         out: dict[str, float] = {}
         for k in (2, 4, 8, 16):

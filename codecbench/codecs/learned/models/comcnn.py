@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from codecbench.core.codec import Setting
-from codecbench.codecs._headers import jpeg_frame
+from codecbench.core.headers import jpeg_frame
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.core.errors import DecodeError, EncodeError
 from codecbench.core.images import to_gray
@@ -259,7 +259,7 @@ class ComCNNTrainable(Trainable):
                                {**meta, "training": "Jiang et al. 2017: real JPEG for RecCNN, identity proxy for ComCNN"})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.codecs.learned.models.cnn_ae import evaluate_codec
+        from codecbench.training import evaluate_codec
 
         if self.opts["channels"] == 1:
             from codecbench.core.images import to_gray

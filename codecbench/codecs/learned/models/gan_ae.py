@@ -42,8 +42,8 @@ from codecbench.codecs.learned.models.cnn_ae import (
     CnnAETrainable,
     _QUALITY_HELP,
     _shipped,
-    evaluate_codec,
 )
+from codecbench.training import evaluate_codec
 
 LOSSES = ("w", "dc")
 #: weight of the gradient penalty of WGAN-GP (Gulrajani et al.)

@@ -31,7 +31,8 @@ from torch.func import functional_call
 
 from codecbench.core.codec import Setting
 from codecbench.codecs.learned.base import make_checkpoint
-from codecbench.codecs.learned.models.cnn_ae import ClippedAdam, evaluate_codec
+from codecbench.codecs.learned.models.cnn_ae import ClippedAdam
+from codecbench.training import evaluate_codec
 from codecbench.codecs.learned.models.hyperprior import HyperpriorCodec, HyperpriorTrainable, ScaleHyperprior, _shipped, build, warm_start
 
 

@@ -41,7 +41,8 @@ import torch.nn as nn
 
 from codecbench.core.codec import Setting
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint, make_checkpoint
-from codecbench.codecs.learned.models.cnn_ae import LAMBDAS, ClippedAdam, CnnAE, evaluate_codec
+from codecbench.codecs.learned.models.cnn_ae import LAMBDAS, ClippedAdam, CnnAE
+from codecbench.training import evaluate_codec
 from codecbench.codecs.learned.priors import (
     FactorizedPrior,
     GaussianConditional,

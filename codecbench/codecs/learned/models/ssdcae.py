@@ -123,7 +123,7 @@ class SSDCAETrainable(Trainable):
                                {**meta, "loss": "MSE + (1 - SSIM)", "noise": f"sigma~U(0,{self.opts['max_sigma']})"})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.codecs.learned.models.cnn_ae import evaluate_codec
+        from codecbench.training import evaluate_codec
 
         out = {}
         for bits in (8, 4):
