@@ -1,7 +1,7 @@
 """The benchmark suite: every selected codec spec × dataset × device.
 
 Run with ``pytest bench --benchmark-only``; select with ``--codecs``,
-``--datasets``, ``--devices``, ``--max-images`` (see README). Each encode test
+``--datasets``, ``--devices``, ``--max-images`` (see docs/running.md). Each encode test
 times one round of encoding every image of the dataset, then scores the
 bitstreams (bpp, PSNR, SSIM, MS-SSIM into ``benchmark.extra_info``); each
 decode test times decoding them.

@@ -6,7 +6,7 @@ that is not an image, truncated PNG and JPEG, 1×1, 1×N and N×1 images,
 16-bit gray and 16-bit colour PNGs, a CMYK JPEG, a JPEG with an EXIF
 orientation, animated GIF/WebP/PNG, and decompression bombs (a header
 declaring 60000×60000, and one just over ``MAX_PIXELS``). The conversion rules
-are those of :mod:`codecbench.core.images` (the README's robustness section has the table).
+are those of :mod:`codecbench.core.images` (docs/robustness.md has the table).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Corrupt bitstreams: every registered codec's decoder is fuzzed (hypothesis) in a worker process.
 
 CI runs ``CODECBENCH_FUZZ_EXAMPLES`` (default 60) mutations per codec; the long
-campaign is ``codecbench fuzz --examples 1000`` (the README's robustness section). The
+campaign is ``codecbench fuzz --examples 1000`` (docs/robustness.md; figures in docs/campaigns.md). The
 harness itself is checked against a plugin codec that segfaults and hangs on
 corrupt input, and every codec is checked against streams whose header
 declares a huge image (decompression bombs).

@@ -92,7 +92,7 @@ def test_tiled_coding_round_trips_with_independent_tiles(ckpts, monkeypatch, nam
 
 
 def test_tile_sizes_bound_memory_and_leave_kodak_whole():
-    """Tiles of 1024 px: a 4000×3000 photo peaks at a few hundred MB (README), a Kodak image is one tile."""
+    """Tiles of 1024 px: a 4000×3000 photo peaks at a few hundred MB (docs/campaigns.md), a Kodak image is one tile."""
     for cls in (cnn_ae.CnnAECodec, cnn_ae.CnnAEFTCodec, comcnn.ComCNNCodec):
         assert cls.tile_size == 1024 and len(tile_grid(512, 768, cls.tile_size)) == 1, cls.name
         assert len(tile_grid(3000, 4000, cls.tile_size)) == 12

@@ -3,7 +3,7 @@
 Each measurement runs in a fresh subprocess (Linux /proc): the resident set
 after imports and the first images, then the peak (VmHWM) over the rest of
 the run. The full-size figures (CIFAR-10's 10,000 images, three 6000×4000
-PNGs) are in the README's robustness section with the commands that measured them.
+PNGs) are in docs/campaigns.md with the commands that measured them.
 """
 
 from __future__ import annotations

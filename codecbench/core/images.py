@@ -1,6 +1,6 @@
 """Reading image files into the uint8 arrays every codec takes.
 
-Conversion rules (the README repeats them):
+Conversion rules (docs/robustness.md has them as a table):
 
 - RGB stays as is; **grayscale** (L, I;16, I, F, 1) becomes 3 equal channels,
   or one channel with ``gray=True``.
