@@ -184,7 +184,7 @@ def test_a_metric_plugin_reaches_records_and_the_list(tmp_path, image_folder):
     (site / "tinymetric-0.1.dist-info").mkdir(parents=True)
     (site / "tinymetric.py").write_text(PLUGIN)
     (site / "tinymetric-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: tinymetric\nVersion: 0.1\n")
-    (site / "tinymetric-0.1.dist-info" / "entry_points.txt").write_text("[codecbench.core.metrics]\nmae = tinymetric:METRIC\n")
+    (site / "tinymetric-0.1.dist-info" / "entry_points.txt").write_text("[codecbench.metrics]\nmae = tinymetric:METRIC\n")
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}:{REPO}"}
     listed = run_cli("list", "metrics", env=env)
     assert listed.returncode == 0 and "mae" in listed.stdout

@@ -31,7 +31,7 @@ images of the per-image values.
 :data:`METRICS` is the table (name, label, unit, direction, format, cost)
 from which result records get their fields and reports their columns:
 adding a metric is one :class:`Metric` entry. Third-party packages add
-metrics through the entry-point group ``codecbench.core.metrics`` (each entry
+metrics through the entry-point group ``codecbench.metrics`` (each entry
 point names a :class:`Metric` or a sequence of them); importing this module
 never imports torch.
 """
@@ -53,7 +53,7 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_MIN_SIDE = 11
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
 _LUMA = np.array([0.299, 0.587, 0.114])
-ENTRY_POINT_GROUP = "codecbench.core.metrics"
+ENTRY_POINT_GROUP = "codecbench.metrics"
 
 #: what a metric's ``compute`` returns: values keyed by metric name (None where undefined for the image)
 Scores = dict[str, "float | None"]
@@ -317,7 +317,7 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
 
 
 def _plugin_metrics() -> list[Metric]:
-    """The metrics of the ``codecbench.core.metrics`` entry points; a broken plug-in is a warning, not a crash."""
+    """The metrics of the ``codecbench.metrics`` entry points; a broken plug-in is a warning, not a crash."""
     found: list[Metric] = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
