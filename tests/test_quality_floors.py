@@ -28,9 +28,9 @@ from codecbench.core.codec import Codec, Spec, available_codecs, create_codec, f
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
 from codecbench.core.errors import CodecbenchError
 from codecbench.core.images import load_image
-from codecbench.core.metrics import bpp, psnr
+from codecbench.core.metrics import psnr
 from tests.codec_cases import sweep_points
-from tests.conftest import shared_data_root
+from tests.conftest import bpp_psnr, shared_data_root
 
 #: dB below the card's Kodak mean: four crops differ from 24 whole images by up to ~2.5 dB (measured spread
 #: of the shipped codecs: see test_floor_is_met), and a real regression of a few dB must still fail
@@ -57,16 +57,6 @@ def crops() -> list[np.ndarray]:
             for name, y, x in CROPS]
 
 
-def mean_psnr(codec: Codec, images: list[np.ndarray]) -> tuple[float, float]:
-    """(mean PSNR in dB, mean bpp) of ``codec`` over ``images``."""
-    scores, rates = [], []
-    for image in images:
-        data = codec.encode(image)
-        scores.append(psnr(image, codec.decode(data)) or 99.0)
-        rates.append(bpp(len(data), *image.shape[:2]))
-    return float(np.mean(scores)), float(np.mean(rates))
-
-
 def highest_rate(name: str, images: list[np.ndarray]) -> tuple[Codec, float, float]:
     """The codec at whichever end of its sweep codes a 64×64 corner of the first crop with more bits; its mean
     PSNR and bpp over ``images`` there."""
@@ -80,7 +70,8 @@ def highest_rate(name: str, images: list[np.ndarray]) -> tuple[Codec, float, flo
             pytest.skip(f"{name}: no shipped checkpoint yet ({exc})")
         built.append((len(codec.encode(np.ascontiguousarray(images[0][:64, :64]))), codec))
     codec = max(built, key=lambda b: b[0])[1]
-    return (codec, *mean_psnr(codec, images))
+    rate, score = bpp_psnr(codec, images)
+    return codec, score, rate
 
 
 def card_psnr(codec: TorchCodec) -> float:
@@ -122,7 +113,7 @@ def test_floor_is_met_and_bites(name, crops):
 
     random = randomly_initialised(codec)
     try:  # one crop: untrained weights miss the floor by far more than crops differ
-        random_score, _ = mean_psnr(random, crops[:1])
+        _, random_score = bpp_psnr(random, crops[:1])
     except CodecbenchError:  # untrained weights that cannot even code the crops fail as well
         return
     assert random_score < floor, f"{codec.spec}: random-init weights score {random_score:.2f} dB, floor {floor:.2f}"

@@ -64,7 +64,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -375,29 +375,18 @@ class Runner:
         # several jobs: tasks run on a thread per worker process; records come back in task order (the order
         # of a serial run), and at most 2 × jobs images' tasks are in flight (bounded memory)
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="codecbench-job") as pool:
-            window: deque[Future[Record]] = deque()
-            for task in tasks:
-                window.append(pool.submit(task))
-                while len(window) > 2 * self.jobs:
-                    yield self._keep(window.popleft().result())
-            while window:
-                yield self._keep(window.popleft().result())
+            for record in _in_order((pool.submit(task) for task in tasks), 2 * self.jobs):
+                yield self._keep(record)
 
     def _run_on_dask(self, data: Any, specs: list[str]) -> Iterator[Record]:
         """Every pending (spec, image) as a Dask task; records in task order, at most 4 × jobs in flight."""
         from codecbench.engine import distributed
 
-        window: deque[Any] = deque()
-        for item in data:
-            for spec in specs:
-                if self._done(self.codec(spec), data.name, item.id):
-                    continue
-                window.append(distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
-                                                 self.timing.warmup, self.timing.repeats, self.metrics))
-                while len(window) > 4 * self.jobs:
-                    yield self._keep(window.popleft().result())
-        while window:
-            yield self._keep(window.popleft().result())
+        futures = (distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
+                                      self.timing.warmup, self.timing.repeats, self.metrics)
+                   for item in data for spec in specs if not self._done(self.codec(spec), data.name, item.id))
+        for record in _in_order(futures, 4 * self.jobs):
+            yield self._keep(record)
 
     def _item_tasks(self, dataset: str, item: DatasetItem, specs: list[str]) -> list[Callable[[], Record]]:
         """The work on one image: one call per spec that the store does not hold yet, each returning its record.
@@ -438,6 +427,17 @@ class Runner:
         if self.store is not None:
             self.store.append(record)
         return record
+
+
+def _in_order(futures: Iterable[Any], depth: int) -> Iterator[Record]:
+    """The results of ``futures`` (thread-pool or Dask futures) in submission order, at most ``depth`` ahead."""
+    window: deque[Any] = deque()
+    for future in futures:
+        window.append(future)
+        if len(window) > depth:
+            yield window.popleft().result()
+    while window:
+        yield window.popleft().result()
 
 
 def prepare_isolated(spec: str, device: str, threads: int | None, image: np.ndarray, warmup: int) -> None:
