@@ -19,10 +19,12 @@ from codecbench.core.errors import DecodeError
 from codecbench.training import TrainConfig, train
 from tests.conftest import bpp_psnr, kodak_crops
 
-#: (loss, quality) of every shipped point, and the absolute PSNR floor (dB) on three 256×256 Kodak crops
+#: (loss, quality) of every shipped point
 SHIPPED = [(loss, q) for loss in gan_ae.LOSSES for q in gan_ae.LAMBDAS
            if (CHECKPOINT_DIR / f"gan-ae-{loss}-q{q}.pt").is_file()]
-KODAK_FLOOR = 27.0
+#: absolute PSNR floor (dB) per quality on three 256×256 Kodak crops: the cards' 24-image Kodak means
+#: (27.6, 28.2, 30.1, 30.5 dB) less 4 dB, rounded down (the crops score up to ~3.2 dB below the whole images)
+KODAK_FLOOR = {1: 23.5, 2: 24.0, 3: 26.0, 4: 26.5}
 
 
 def test_both_losses_ship_at_least_one_rate_point():
@@ -53,13 +55,14 @@ def test_fine_tuned_weights_code_like_cnn_ae(data_root, loss, quality):
 def test_quality_floor_onkodak_crops(data_root, loss, quality, tmp_path):
     crops = kodak_crops(data_root)
     bpp, psnr = bpp_psnr(create_codec(f"gan-ae:loss={loss},quality={quality}", threads=1), crops)
-    assert bpp < 2.0 and psnr >= KODAK_FLOOR
-    assert np.mean([metrics.psnr(im, np.full_like(im, 128)) for im in crops]) < KODAK_FLOOR - 8
+    floor = KODAK_FLOOR[quality]
+    assert bpp < 2.0 and psnr >= floor
+    assert np.mean([metrics.psnr(im, np.full_like(im, 128)) for im in crops]) < floor - 5
     torch.manual_seed(0)
     t = cnn_ae.CnnAETrainable(scale=20.0)
     save_atomic(t.export(t.build().eval(), {}), tmp_path / "random.pt")
     random = gan_ae.GanAECodec(checkpoint=tmp_path / "random.pt", quality=quality, loss=loss, threads=1)
-    assert bpp_psnr(random, crops[:1])[1] < KODAK_FLOOR - 5
+    assert bpp_psnr(random, crops[:1])[1] < floor - 5
 
 
 _FRESH = """

@@ -41,11 +41,6 @@ CROPS = (("kodim01.png", 120, 200), ("kodim05.png", 100, 300), ("kodim14.png", 2
 SIDE = 256
 
 LOSSY_LEARNED = sorted(n for n, c in available_codecs().items() if issubclass(c, TorchCodec) and not c.lossless)
-#: shipped models known to miss their floor: the test must keep failing for them (strict xfail) until retrained
-BELOW_FLOOR = {
-    "cnn-rnn-ae": "the shipped model is barely trained (32 CPU minutes): ~15–17 dB on Kodak, its card's figure "
-                  "sits at constant gray; retraining is open in issue 13",
-}
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +95,7 @@ def randomly_initialised(codec: TorchCodec) -> TorchCodec:
     return codec
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=BELOW_FLOOR[n])) if n in BELOW_FLOOR else n
-    for n in LOSSY_LEARNED
-])
+@pytest.mark.parametrize("name", LOSSY_LEARNED)
 def test_floor_is_met_and_bites(name, crops):
     codec, score, rate = highest_rate(name, crops)
     floor = card_psnr(codec) - MARGIN

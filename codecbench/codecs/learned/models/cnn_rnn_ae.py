@@ -311,10 +311,11 @@ class CnnRnnAETrainable(Trainable):
 
     def describe(self, model: torch.nn.Module) -> str:
         e, d, b = DEFAULT_ARCH["enc"], DEFAULT_ARCH["dec"], self.opts["bits"]
+        training = "stochastic" if self.opts["binarizer"] == "stochastic" else "sign, as at test,"
         return (
             f"Toderici et al. 2017 full-resolution recurrent coder, GRU variant with additive reconstruction. "
             f"Encoder: conv 3×3 s2 (3→{e[0]}), 3 ConvGRU (3×3 s2 input conv, 1×1 hidden conv; {e[1]}, {e[2]}, "
-            f"{e[3]} channels) to 1/16 resolution; binarizer 1×1 conv → {b} channels, tanh, sign (stochastic in "
+            f"{e[3]} channels) to 1/16 resolution; binarizer 1×1 conv → {b} channels, tanh, sign ({training} in "
             f"training, straight-through). Decoder: 1×1 conv {b}→{d[0]}, 4 ConvGRU ({d[1]}, {d[2]}, {d[3]}, {d[4]} "
             "channels, 3×3 input / 1×1 hidden conv) each followed by depth-to-space ×2, 1×1 conv → 3, tanh (the "
             f"residual). {self.opts['iterations']} iterations per step, loss mean over iterations of mean |x − x̂_t| "

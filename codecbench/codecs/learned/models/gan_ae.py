@@ -170,7 +170,7 @@ class GanAECodec(CnnAECodec):
     name = "gan-ae"
     description = "cnn-ae fine-tuned with an adversarial loss (loss=w: WGAN-GP, dc: DCGAN); seed 004's GAN-AE (L2+W/DC)"
     settings = {
-        "quality": Setting(int, 4, _QUALITY_HELP + "; shipped: 4", choices=tuple(LAMBDAS)),
+        "quality": Setting(int, 4, _QUALITY_HELP + "; shipped: 1–4", choices=tuple(LAMBDAS)),
         "loss": Setting(str, "w", "adversarial loss of the fine-tuning: w (WGAN-GP) or dc (DCGAN)", choices=LOSSES),
     }
     sweep = _shipped({q: f"gan-ae-w-q{q}.pt" for q in LAMBDAS})
