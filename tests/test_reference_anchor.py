@@ -11,14 +11,20 @@ from codecbench.cli import main as cli_main
 from codecbench.core.errors import OptionError
 from codecbench.analysis import references
 from codecbench.analysis.bdrate import bd_rate
-from codecbench.analysis.curves import curves
-from codecbench.render.rd import RDOptions, rd_report
+from codecbench.analysis.curves import by_dataset, curves
+from codecbench.render.rd import RDOptions, section_renderer
 from codecbench.core.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "references" / "compressai-kodak"
 KODAK = REPO / "reports" / "results" / "kodak-classical.json"
 BSD300 = REPO / "reports" / "results" / "bsd300.json"
+
+
+def rd_report(records, options: RDOptions) -> str:
+    """The RD sections of every dataset, as the report command renders them."""
+    render = section_renderer(records, options)
+    return "\n".join(line for dataset, cs in by_dataset(curves(records)).items() for line in render(dataset, cs))
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """The rate–distortion part of a report: summary, BD-rate and fixed-rate tables, plots, worst images.
 
-:func:`rd_report` turns records (plus optional CompressAI-format reference
-curves) into one markdown section per dataset. ``codecbench report`` and the
-pytest session report append it to the summary tables of
-:mod:`codecbench.render.markdown`.
+:func:`rd_section` turns records (plus optional CompressAI-format reference
+curves) into one dataset's markdown section; :func:`section_renderer` hands it
+to :mod:`codecbench.render.markdown`, which appends it to the summary tables
+(``codecbench report``, ``run --report-dir`` and the pytest session report).
 
 The anchor option is a comma-separated list (``--anchor jpeg,vtm``): one
 BD-rate table per anchor, and the summary line of each codec gives its
@@ -198,18 +198,6 @@ def check_anchors(records: Sequence[Record], options: RDOptions) -> None:
 
         known |= set(available_codecs())
     references.check_anchors(anchors, known)
-
-
-def rd_report(records: Iterable[Record], options: RDOptions = RDOptions(), *, level: int = 2) -> str:
-    """Markdown RD sections of every dataset with lossy curves; exports CompressAI JSON if asked."""
-    records = list(records)
-    check_anchors(records, options)
-    measured = by_dataset(curves(records))
-    if options.compressai_dir is not None:
-        export_curves([c for cs in measured.values() for c in cs], options.compressai_dir)
-    parts = [rd_section(records, dataset, options, level=level, measured=section)
-             for dataset, section in measured.items()]
-    return "\n".join(p for p in parts if p)
 
 
 def section_renderer(records: Sequence[Record], options: RDOptions = RDOptions()):
