@@ -392,7 +392,7 @@ _ToyTrainable.name = "toy"
 
 @pytest.fixture
 def toy_folder(tmp_path, monkeypatch):
-    monkeypatch.setitem(training._TRAINABLES, "toy", _ToyTrainable)
+    monkeypatch.setitem(training.trainable._TRAINABLES, "toy", _ToyTrainable)
     folder = tmp_path / "imgs" / "sub"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(6)
