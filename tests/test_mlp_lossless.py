@@ -63,7 +63,7 @@ def test_deterministic_and_batch_independent(tiny, monkeypatch):
     data = tiny.encode(image)
     assert tiny.encode(image) == data
     # the encoder's batching (bands) must not change a single bit: integer-exact networks
-    monkeypatch.setattr(mlp, "BAND_PIXELS", 50)
+    monkeypatch.setattr(mlp.codec, "BAND_PIXELS", 50)
     assert tiny.encode(image) == data
     assert np.array_equal(tiny.decode(data), image)
 

@@ -1,6 +1,7 @@
-"""The learned models, one module each (network, codec and trainable); importing this package registers them.
+"""The learned models, one module or package each (network, codec and trainable; a large model splits them into
+``network``, ``codec`` and ``trainable`` modules, as ``mlp/``); importing this package registers them.
 
-Add a model: a module here and its name in :data:`_MODULES`.
+Add a model: a module (or package) here and its name in :data:`_MODULES`.
 """
 
 from __future__ import annotations
