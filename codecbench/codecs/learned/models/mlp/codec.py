@@ -11,17 +11,11 @@ from codecbench.codecs.learned import coders as entropy
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
 from codecbench.core.errors import DecodeError
 from codecbench.codecs.learned.models.mlp.network import (
+    OFFSETS, PAD_TOP, PAD_SIDE,
     ANS_PMAX, SCALE_KMIN, SCALE_LOG_MIN, SCALE_STEP, SCALE_TABLE, WAVE, IntPredictor, coding_features, coding_order,
     neighbours_rows, net_keys, pad_image, shared_width, wavefronts,
 )
 
-OFFSETS: tuple[tuple[int, int], ...] = (
-    (0, -1), (0, -2),
-    (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
-    (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
-)  # fmt: skip
-I_W, I_NW, I_N = 0, 3, 4  # indices of W, NW, N in OFFSETS
-PAD_TOP, PAD_SIDE = 2, 2
 
 # -- the codecs ------------------------------------------------------------------------
 BAND_PIXELS = 1 << 16  # pixels per encoder batch (bounds memory for large images)

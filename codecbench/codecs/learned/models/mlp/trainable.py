@@ -19,13 +19,6 @@ from codecbench.codecs.learned.models.mlp.network import (
     neighbours_torch, net_keys,
 )
 
-OFFSETS: tuple[tuple[int, int], ...] = (
-    (0, -1), (0, -2),
-    (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
-    (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
-)  # fmt: skip
-I_W, I_NW, I_N = 0, 3, 4  # indices of W, NW, N in OFFSETS
-PAD_TOP, PAD_SIDE = 2, 2
 
 # -- training ----------------------------------------------------------------------------
 def laplace_bits(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, low: int = 0, high: int = 255) -> torch.Tensor:
