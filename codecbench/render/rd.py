@@ -20,11 +20,11 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from codecbench.analysis import bdrate, references
 from codecbench.analysis.compressai_json import export_curves, references_for
-from codecbench.analysis.curves import AVERAGING, Curve, by_dataset, curves
+from codecbench.analysis.curves import AVERAGING, Curve, curves
 from codecbench.core.results import Record
 
 

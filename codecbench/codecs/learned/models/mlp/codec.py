@@ -11,19 +11,17 @@ from codecbench.codecs.learned import coders as entropy
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
 from codecbench.core.errors import DecodeError
 from codecbench.codecs.learned.models.mlp.network import (
-    OFFSETS, PAD_TOP, PAD_SIDE,
-    ANS_PMAX, SCALE_KMIN, SCALE_LOG_MIN, SCALE_STEP, SCALE_TABLE, WAVE, IntPredictor, coding_features, coding_order,
-    neighbours_rows, net_keys, pad_image, shared_width, wavefronts,
+    ANS_PMAX, OFFSETS, PAD_SIDE, PAD_TOP, SCALE_KMIN, SCALE_LOG_MIN, SCALE_STEP, SCALE_TABLE, WAVE, IntPredictor,
+    coding_features, coding_order, neighbours_rows, net_keys, pad_image, shared_width, wavefronts,
 )
 
 
-# -- the codecs ------------------------------------------------------------------------
 BAND_PIXELS = 1 << 16  # pixels per encoder batch (bounds memory for large images)
 
 
 class _MLPCodec(TorchCodec):
     lossless = True
-    devices = ("cpu",)  # wavefront decoding is host-bound; see the module docstring
+    devices = ("cpu",)  # wavefront decoding is host-bound; see the package docstring
     native_channels = (1, 3)
     channels = (1, 3)
     # 2048: the encoder holds the predictions, symbols and their wavefront order for a whole tile,

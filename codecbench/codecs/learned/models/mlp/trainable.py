@@ -20,7 +20,6 @@ from codecbench.codecs.learned.models.mlp.network import (
 )
 
 
-# -- training ----------------------------------------------------------------------------
 def laplace_bits(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, low: int = 0, high: int = 255) -> torch.Tensor:
     """-log2 P(x) under a Laplace(mean, exp(log_scale)) discretized to integer bins on low…high.
 
