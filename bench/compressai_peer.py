@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codecbench.core.errors import ResultsError
+from codecbench.core.metrics import METRICS
 from codecbench.core.results import Record
 
 #: environment variable naming the peer venv's python
@@ -132,6 +133,16 @@ def psnr_differences(ours: Mapping[int, Mapping[str, float]],
     if set(ours) != set(theirs):
         raise ResultsError(f"qualities differ: codecbench {sorted(ours)}, CompressAI {sorted(theirs)}")
     return {q: ours[q]["psnr"] - theirs[q]["psnr-rgb"] for q in sorted(ours)}
+
+
+def same_measurements(a: Iterable[Record], b: Iterable[Record]) -> bool:
+    """Whether two runs measured the same: per (spec, image), bytes, bpp, every metric and error (times aside)."""
+    fields = ("bytes", "bpp", *METRICS, "error")
+
+    def measured(records: Iterable[Record]) -> dict[tuple[str, str], tuple]:
+        return {(r.spec, r.image): tuple(getattr(r, f) for f in fields) for r in records}
+
+    return measured(a) == measured(b)
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,11 @@ def test_link_images_holds_exactly_the_given_files(tmp_path):
     folder = peer.link_images([src / "a.png", src / "b.png"], tmp_path / "peer")
     assert sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png"]
     assert (folder / "b.png").read_bytes() == b"b.png"
+
+
+def test_same_measurements_ignores_times_and_order_but_not_values():
+    serial = [_record(10, "kodim01", 28.0, enc_s=0.01), _record(10, "kodim02", 31.0, enc_s=0.02)]
+    parallel = [_record(10, "kodim02", 31.0, enc_s=0.05), _record(10, "kodim01", 28.0, enc_s=0.04)]
+    assert peer.same_measurements(serial, parallel)
+    assert not peer.same_measurements(serial, [_record(10, "kodim01", 28.0), _record(10, "kodim02", 31.001)])
+    assert not peer.same_measurements(serial, serial[:1])

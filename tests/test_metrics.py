@@ -128,3 +128,27 @@ def test_one_pass_ssim_and_ms_ssim_equal_the_library_functions(shape, monkeypatc
     per_channel = metrics.ssim_ms_ssim(a, b)
     assert per_channel[0] == pytest.approx(want_ssim, abs=1e-5)
     assert (per_channel[1] is None) if want_ms is None else per_channel[1] == pytest.approx(want_ms, abs=1e-5)
+
+
+def test_banded_filtering_and_reused_scratch_arrays_change_nothing(monkeypatch):
+    """SSIM/MS-SSIM filter in bands of rows with scratch arrays kept between images: one row per band, and
+    scratch arrays left over from a larger and a smaller image, give the whole-image values."""
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (203, 171, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-25, 26, a.shape), 0, 255).astype(np.uint8)
+    whole = metrics.ssim_ms_ssim(a, b)
+    metrics.ssim_ms_ssim(*(rng.integers(0, 256, (400, 500, 3), dtype=np.uint8) for _ in range(2)))
+    metrics.ssim_ms_ssim(*(rng.integers(0, 256, (20, 30, 1), dtype=np.uint8) for _ in range(2)))
+    assert metrics.ssim_ms_ssim(a, b) == whole
+    monkeypatch.setattr(metrics, "BAND_SAMPLES_SSIM", 1)
+    one_row = metrics.ssim_ms_ssim(a, b)
+    assert one_row == pytest.approx(whole, abs=1e-6) and one_row[1] is not None
+
+
+def test_psnr_y_sums_are_exact_for_extreme_differences():
+    a = np.zeros((64, 64, 3), np.uint8)
+    b = np.full_like(a, 255)
+    b[0, 0] = (0, 255, 0)  # one pixel differs in G only: ΔY = 0.587 · 255
+    dy2 = (64 * 64 - 1) * 255.0**2 + (0.587 * 255) ** 2
+    assert metrics.psnr_y(a, b) == pytest.approx(10 * math.log10(255**2 * 64 * 64 / dy2), rel=1e-12)
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2 * a.size / ((a.size - 2) * 255**2)), rel=1e-12)

@@ -35,12 +35,15 @@ from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, Im
 ENTRY_POINT_GROUP = "codecbench.codecs"
 
 _REGISTRY: dict[str, type[Codec]] = {}
+#: the built-in codec modules, cheapest first: looking a codec up imports only as many as it takes
+#: (the learned models import torch, seconds that a classical sweep need not pay)
 _BUILTIN_MODULES = (
     "codecbench.codecs.classical.pillow",
     "codecbench.codecs.classical.jpeg2000",
     "codecbench.codecs.classical.imagecodecs",
     "codecbench.codecs.learned.models",
 )
+_imported: set[str] = set()
 _discovered = False
 
 
@@ -306,17 +309,28 @@ def register(cls: type[Codec]) -> type[Codec]:
     return cls
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
+def _import_builtins(until: str | None = None) -> None:
+    """Import the built-in codec modules in order, stopping once ``until`` is registered (None: all)."""
     for module in _BUILTIN_MODULES:
+        if until is not None and until in _REGISTRY:
+            return
+        if module in _imported:
+            continue
+        _imported.add(module)
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:  # a missing dependency, not a missing module
                 raise
+
+
+def _discover() -> None:
+    """Register every codec: all built-in modules, then the ``codecbench.codecs`` entry points."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    _import_builtins()
     for ep in _codec_entry_points():
         loaded = ep.load()
         if isinstance(loaded, type) and issubclass(loaded, Codec):
@@ -360,7 +374,14 @@ def available_codecs() -> dict[str, type[Codec]]:
 
 
 def get_codec_class(name: str) -> type[Codec]:
-    """The codec class registered as ``name``; SpecError naming the known ones otherwise."""
+    """The codec class registered as ``name``; SpecError naming the known ones otherwise.
+
+    A built-in codec is found by importing the built-in modules only up to
+    its own; any other name loads them all and the entry points.
+    """
+    _import_builtins(until=name)
+    if name in _REGISTRY:
+        return _REGISTRY[name]
     codecs = available_codecs()
     if name not in codecs:
         raise SpecError(f"unknown codec {name!r}; known codecs: {', '.join(codecs)}")

@@ -8,7 +8,7 @@ Conventions (the field's):
   the 8-bit images (CompressAI's ``psnr-rgb``); ``None`` when the images are
   identical (infinite PSNR).
 - **PSNR-Y** (dB): PSNR of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B,
-  computed in floating point on the 0–255 scale (no rounding).
+  on the 0–255 scale, unrounded (the squared errors are summed exactly).
 - **SSIM**: Wang et al. 2004, 11×11 Gaussian window with σ = 1.5, K1 = 0.01,
   K2 = 0.03, data range 255, 'valid' filtering, mean over channels;
   ``None`` for images whose shorter side is below the 11 px window.
@@ -21,9 +21,10 @@ Conventions (the field's):
   weights. It costs seconds per Kodak image, so it is computed only when
   asked for (``--metrics +ssimulacra2``); RGB images only.
 
-SSIM and MS-SSIM are computed together, in float32 with torch's public
-``conv2d``/``avg_pool2d`` (within 1e-6 of float64): MS-SSIM's finest scale
-*is* SSIM, so one filtering of the full-size images serves both. The tests
+SSIM and MS-SSIM are computed together, in float32 with OpenCV's public
+``sepFilter2D`` and ``mean`` (within 1e-6 of float64): MS-SSIM's finest
+scale *is* SSIM, so one filtering of the full-size images serves both, and
+no metric needs torch. The tests
 hold them to 1e-4 against scikit-image, pytorch_msssim's public functions and
 an independent scipy reference. Dataset figures are the arithmetic mean over
 images of the per-image values.
@@ -41,6 +42,7 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import math
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +54,6 @@ MS_SSIM_MIN_SIDE = 161
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_MIN_SIDE = 11
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
-_LUMA = np.array([0.299, 0.587, 0.114])
 ENTRY_POINT_GROUP = "codecbench.metrics"
 
 #: what a metric's ``compute`` returns: values keyed by metric name (None where undefined for the image)
@@ -114,85 +115,183 @@ def _row_bands(image: np.ndarray) -> list[tuple[int, int]]:
     return [(y, min(h, y + rows)) for y in range(0, h, rows)]
 
 
+#: BT.601 luma weights in thousandths: 1000·Y is an integer combination of R, G, B
+_LUMA_MILLI = ((299.0, 587.0, 114.0),)
+
+
+def psnr_pair(original: np.ndarray, decoded: np.ndarray) -> tuple[float | None, float | None]:
+    """(PSNR, PSNR-Y) in dB of two uint8 H×W×C images; each None if identical.
+
+    Both sums of squares are exact: OpenCV's ``norm`` sums the integer
+    squared differences, and 1000·ΔY = 299·ΔR + 587·ΔG + 114·ΔB (BT.601) is an
+    integer below 2^24, exact in float32, so PSNR-Y is the unrounded luma's
+    without rounding error (nor BLAS, whose threads would spin against the
+    codecs). Rows are taken in bands to bound the memory beyond the images.
+    """
+    import cv2
+
+    h, w, channels = original.shape
+    sse = cv2.norm(original, decoded, cv2.NORM_L2SQR)
+    if channels == 1:
+        sse_y = sse
+    else:
+        milli_y = np.array(_LUMA_MILLI, dtype=np.float32)
+        sse_y = 0.0
+        for y0, y1 in _row_bands(original):
+            diff = cv2.subtract(original[y0:y1], decoded[y0:y1], dtype=cv2.CV_32F)
+            sse_y += cv2.norm(cv2.transform(diff, milli_y), cv2.NORM_L2SQR)
+        sse_y /= 1e6
+    return _mse_to_psnr(sse / original.size), _mse_to_psnr(sse_y / (h * w))
+
+
 def psnr(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """PSNR in dB over all channels of two uint8 images; None if identical."""
-    sse = 0.0
-    for y0, y1 in _row_bands(original):  # squared errors are integers: every partial sum is exact
-        diff = (original[y0:y1].astype(np.float64) - decoded[y0:y1]).ravel()
-        sse += float(np.dot(diff, diff))
-    return _mse_to_psnr(sse / original.size)
+    return psnr_pair(original, decoded)[0]
 
 
 def psnr_y(original: np.ndarray, decoded: np.ndarray) -> float | None:
     """PSNR in dB of BT.601 luma (the single channel of a gray image); None if identical."""
-    sse = 0.0
-    for y0, y1 in _row_bands(original):
-        diff = (luma(original[y0:y1]) - luma(decoded[y0:y1])).ravel()
-        sse += float(np.dot(diff, diff))
-    return _mse_to_psnr(sse / (original.shape[0] * original.shape[1]))
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma of a uint8 H×W×C image as float64 H×W on the 0–255 scale."""
-    if image.shape[2] == 1:
-        return image[..., 0].astype(np.float64)
-    return image[..., :3].astype(np.float64) @ _LUMA
+    return psnr_pair(original, decoded)[1]
 
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run torch on one thread: the SSIM filters are small, and extra threads only
-    spin against the codecs and each other (several times slower on a loaded machine)."""
-    import torch
+    """Run OpenCV's filters on one thread: they take milliseconds, and extra threads only
+    spin against the codecs and the other workers of a parallel run."""
+    import cv2
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
-        with torch.inference_mode():
-            yield
+        yield
     finally:
-        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
 
 
-def _gaussian_window():
-    import torch
+def _gaussian_window() -> np.ndarray:
+    """The 11-tap Gaussian (σ = 1.5) as float32, normalised to sum 1."""
+    t = np.arange(SSIM_WINDOW, dtype=np.float64) - SSIM_WINDOW // 2
+    g = np.exp(-(t**2) / (2 * SSIM_SIGMA**2))
+    return (g / g.sum()).astype(np.float32)
 
-    t = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
-    g = torch.exp(-(t**2) / (2 * SSIM_SIGMA**2))
-    return g / g.sum()
+
+#: the images are filtered as x − 128: SSIM's variances and covariance do not change with the
+#: shift, and moments of values within ±128 lose 4× less to float32 cancellation than of 0–255
+_SHIFT = 128.0
 
 
-def _ssim_level(x, y, window):
-    """Per-channel (SSIM, contrast-structure) means of two 1×C×H×W float32 tensors at one scale.
+class _Workspace(threading.local):
+    """Float32 scratch arrays reused from image to image (per thread).
 
-    The five local statistics (μx, μy, E[x²], E[y²], E[xy]) are filtered in
-    one separable 'valid' Gaussian pass over a 5C-channel stack.
+    A sweep scores hundreds of same-sized images; fresh arrays for each would
+    cost a page fault per 4 KiB every time (tens of ms per Kodak image on a
+    VM), more than the filtering itself. Arrays for more than
+    :data:`RETAINED_SAMPLES` samples are not kept after the image.
     """
-    import torch
-    import torch.nn.functional as F
 
-    c = x.shape[1]
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    kernel = window.to(x.dtype)
-    filtered = F.conv2d(stack, kernel.view(1, 1, 1, -1).expand(5 * c, 1, 1, -1), groups=5 * c)
-    filtered = F.conv2d(filtered, kernel.view(1, 1, -1, 1).expand(5 * c, 1, -1, 1), groups=5 * c)
-    mu_x, mu_y, xx, yy, xy = filtered.split(c, dim=1)
+    def __init__(self) -> None:
+        self.flat: list[np.ndarray] = []
+
+    def arrays(self, shape: tuple[int, ...], count: int, first: int = 0) -> list[np.ndarray]:
+        """Scratch arrays ``first`` … ``first + count − 1``: contiguous float32 of ``shape``, contents undefined."""
+        size = math.prod(shape)
+        while len(self.flat) < first + count:
+            self.flat.append(np.empty(0, np.float32))
+        for i in range(first, first + count):
+            if self.flat[i].size < size:
+                self.flat[i] = np.empty(size, np.float32)
+        return [self.flat[i][:size].reshape(shape) for i in range(first, first + count)]
+
+    def release_large(self) -> None:
+        self.flat = [a if a.size <= RETAINED_SAMPLES else np.empty(0, np.float32) for a in self.flat]
+
+
+#: scratch arrays up to this many samples each are kept for the next image (the two image copies: 2 × 16 MiB at most)
+RETAINED_SAMPLES = 1 << 22
+_workspace = _Workspace()
+
+
+#: samples (rows × W × C) of each scratch array in one band of :func:`_ssim_level`: the seven
+#: arrays of a band stay in the CPU's cache instead of streaming whole images through memory
+BAND_SAMPLES_SSIM = 1 << 17
+
+
+def _ssim_level(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (SSIM, contrast-structure) means (float64, shape C) at one scale of two H×W×C
+    float32 images given as ``image − 128`` (:data:`_SHIFT`).
+
+    In bands of rows (each with the window's half-width of rows above and
+    below), four separable Gaussian filterings (μx, μy, E[xy], E[x²]+E[y²]:
+    the formulas need the last two only as a sum), the maps computed in place
+    in scratch arrays, and their sums over the 'valid' region, where the
+    window lies inside the image (so the filter's border rule never counts).
+    """
+    import cv2
+
+    def blur(image: np.ndarray, out: np.ndarray) -> None:
+        cv2.sepFilter2D(image, cv2.CV_32F, window, window, dst=out, borderType=cv2.BORDER_REFLECT)
+
     c1, c2 = (SSIM_K[0] * 255.0) ** 2, (SSIM_K[1] * 255.0) ** 2
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    cs_map = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
-    ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
-    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+    height, width, channels = x.shape
+    r = SSIM_WINDOW // 2
+    rows = max(1, BAND_SAMPLES_SSIM // (width * channels))
+    ssim_sum, cs_sum = np.zeros(channels), np.zeros(channels)
+    for v0 in range(r, height - r, rows):  # valid rows v0 … v1 − 1
+        v1 = min(height - r, v0 + rows)
+        xb, yb = x[v0 - r : v1 + r], y[v0 - r : v1 + r]
+        mu_x, mu_y, cs, den, tmp = _workspace.arrays(xb.shape, 5)
+        blur(xb, mu_x)
+        blur(yb, mu_y)
+        blur(np.multiply(xb, yb, out=tmp), cs)  # becomes the contrast-structure map
+        np.multiply(xb, xb, out=tmp)
+        tmp += np.square(yb, out=den)
+        blur(tmp, den)
+        cs -= np.multiply(mu_x, mu_y, out=tmp)  # the covariance
+        cs *= 2
+        cs += c2
+        den -= np.square(mu_x, out=tmp)
+        den -= np.square(mu_y, out=tmp)
+        den += c2
+        cs /= den
+        mu_x += _SHIFT
+        mu_y += _SHIFT
+        luminance = np.multiply(mu_x, mu_y, out=tmp)
+        luminance *= 2
+        luminance += c1
+        mu_sq = np.square(mu_x, out=mu_x)
+        mu_sq += np.square(mu_y, out=mu_y)  # μx² + μy²
+        mu_sq += c1
+        luminance /= mu_sq
+        ssim_map = np.multiply(luminance, cs, out=luminance)
+        valid = (slice(r, r + v1 - v0), slice(r, width - r))
+        # cv2.sumElems: SIMD sums accumulated in float64, of up to 4 channels
+        ssim_sum += cv2.sumElems(ssim_map[valid])[:channels]
+        cs_sum += cv2.sumElems(cs[valid])[:channels]
+    count = (height - 2 * r) * (width - 2 * r)
+    return ssim_sum / count, cs_sum / count
 
 
-def _ssim_pair(x, y, multiscale: bool) -> tuple[float, float | None]:
-    """(SSIM, MS-SSIM or None) of two 1×C×H×W float32 tensors, means over channels.
+def _average_pool(image: np.ndarray) -> np.ndarray:
+    """2×2 average pooling of an H×W×C image given as ``image − 128``; an odd side is padded by one
+    zero of the unshifted image on both ends first, the padding counted in the means (torch's
+    ``avg_pool2d(kernel_size=2, padding=side % 2)``, which MS-SSIM's usual implementations use)."""
+    import cv2
+
+    pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
+    if pad_h or pad_w:
+        image = np.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), constant_values=-_SHIFT)
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    # INTER_AREA at an exact factor of 2 is the mean of each 2×2 block (an odd padded side drops its last row)
+    pooled = cv2.resize(image[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
+    return pooled.reshape(h, w, image.shape[2])
+
+
+def _ssim_pair(x: np.ndarray, y: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
+    """(SSIM, MS-SSIM or None) of two H×W×C float32 images given as ``image − 128``, means over channels.
 
     SSIM is the finest scale's mean; MS-SSIM goes on to the coarser scales
-    (2×2 average pooling, odd sides padded) with the standard weights.
+    (:func:`_average_pool`) with the standard weights.
     """
-    import torch
-    import torch.nn.functional as F
-
     window = _gaussian_window()
     ssim_c, cs = _ssim_level(x, y, window)
     ssim_value = float(ssim_c.mean())
@@ -200,25 +299,16 @@ def _ssim_pair(x, y, multiscale: bool) -> tuple[float, float | None]:
         return ssim_value, None
     mcs = []
     for _ in range(len(MS_SSIM_WEIGHTS) - 1):
-        mcs.append(torch.relu(cs))
-        padding = [s % 2 for s in x.shape[2:]]
-        x = F.avg_pool2d(x, kernel_size=2, padding=padding)
-        y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+        mcs.append(np.maximum(cs, 0.0))
+        x, y = _average_pool(x), _average_pool(y)
         ssim_c, cs = _ssim_level(x, y, window)
-    stacked = torch.stack(mcs + [torch.relu(ssim_c)], dim=0)  # (scale, batch, channel)
-    weights = x.new_tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
-    return ssim_value, float(torch.prod(stacked**weights, dim=0).mean())
-
-
-def _tensor(image: np.ndarray):
-    import torch
-
-    # converting to float32 in numpy makes the one copy needed, writable even when the input is not
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None]
+    stacked = np.stack(mcs + [np.maximum(ssim_c, 0.0)])  # (scale, channel)
+    weights = np.array(MS_SSIM_WEIGHTS)[:, None]
+    return ssim_value, float(np.prod(stacked**weights, axis=0).mean())
 
 
 #: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time
-PER_CHANNEL_SAMPLES = 1 << 20
+PER_CHANNEL_SAMPLES = 1 << 22
 
 
 def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
@@ -228,11 +318,20 @@ def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tupl
     on its own gives the same values (to float32 rounding) with a third of
     the peak memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
     """
-    with _one_thread():
-        if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
-            return _ssim_pair(_tensor(original), _tensor(decoded), multiscale)
-        pairs = [_ssim_pair(_tensor(original[..., c : c + 1]), _tensor(decoded[..., c : c + 1]), multiscale)
-                 for c in range(original.shape[2])]
+    def shifted(original: np.ndarray, decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = _workspace.arrays(original.shape, 2, first=5)  # contiguous, as OpenCV wants; 0–4: the bands
+        np.subtract(original, _SHIFT, out=x, dtype=np.float32)
+        np.subtract(decoded, _SHIFT, out=y, dtype=np.float32)
+        return x, y
+
+    try:
+        with _one_thread():
+            if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
+                return _ssim_pair(*shifted(original, decoded), multiscale)
+            pairs = [_ssim_pair(*shifted(original[..., c : c + 1], decoded[..., c : c + 1]), multiscale)
+                     for c in range(original.shape[2])]
+    finally:
+        _workspace.release_large()
     return float(np.mean([p[0] for p in pairs])), (float(np.mean([p[1] for p in pairs])) if multiscale else None)
 
 
@@ -290,11 +389,8 @@ def ssimulacra2(original: np.ndarray, decoded: np.ndarray) -> float | None:
 
 
 def _psnr_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
-    return {"psnr": psnr(original, decoded)}
-
-
-def _psnr_y_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
-    return {"psnr_y": psnr_y(original, decoded)}
+    psnr_value, psnr_y_value = psnr_pair(original, decoded)
+    return {"psnr": psnr_value, "psnr_y": psnr_y_value}
 
 
 def _ssim_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
@@ -309,9 +405,9 @@ def _ssimulacra2_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
 # -- the table ---------------------------------------------------------------
 BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("psnr", "PSNR", "dB", _psnr_scores, bd_axis="psnr"),
-    Metric("psnr_y", "PSNR-Y", "dB", _psnr_y_scores, bd_axis="psnr_y"),
-    Metric("ssim", "SSIM", "", _ssim_scores, digits=4, needs_torch=True),
-    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, needs_torch=True, bd_axis="ms_ssim_db"),
+    Metric("psnr_y", "PSNR-Y", "dB", _psnr_scores, bd_axis="psnr_y"),
+    Metric("ssim", "SSIM", "", _ssim_scores, digits=4),
+    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, bd_axis="ms_ssim_db"),
     Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False, channels=(3,), bd_axis="ssimulacra2"),
 )
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -99,10 +98,9 @@ def _metric_versions() -> dict[str, str]:
         "cache-schema": str(CACHE_SCHEMA),
         "record-schema": f"{SCHEMA_VERSION}:{hashlib.sha256(record_fields.encode()).hexdigest()[:12]}",
     }
-    try:
-        out["pytorch-msssim"] = importlib.metadata.version("pytorch-msssim")
-    except importlib.metadata.PackageNotFoundError:
-        pass
+    import cv2  # the metrics' filters and sums (codecbench.core.metrics)
+
+    out["opencv"] = cv2.__version__
     return out
 
 

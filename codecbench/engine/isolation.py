@@ -296,14 +296,15 @@ def serve() -> None:
     cpu = os.environ.get("CODECBENCH_WORKER_CPU")
     if cpu is not None and hasattr(os, "sched_setaffinity"):  # one worker per core (Runner with several jobs)
         os.sched_setaffinity(0, {int(cpu)})
-    # import the codec libraries before the memory limit is measured and applied
-    from codecbench.core.codec import available_codecs
-
-    available_codecs()
     for module in filter(None, os.environ.get("CODECBENCH_WORKER_PRELOAD", "").split(",")):
         importlib.import_module(module)
     headroom = os.environ.get("CODECBENCH_WORKER_MEMORY")
     if headroom:
+        # import every codec library before the memory limit is measured and applied; without a limit
+        # a codec's modules are imported when it is first built (torch only for learned codecs)
+        from codecbench.core.codec import available_codecs
+
+        available_codecs()
         _limit_memory(int(headroom))
     functions: dict[str, Any] = {}
     while True:
