@@ -3,6 +3,7 @@ plug-in metrics arrive through entry points, and the defaults never overwrite th
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -252,3 +253,23 @@ def test_records_name_their_rate_knob(image_folder):
     with Runner(["jpeg:quality=50", "png"], metrics=("psnr",)) as runner:
         records = list(runner.run_dataset(f"folder:{image_folder}", max_images=1))
     assert {(r.codec, r.knob) for r in records} == {("jpeg", "quality"), ("png", "compress_level")}
+
+
+def test_a_classical_sweep_imports_no_torch_in_process_or_in_its_workers(tmp_path):
+    """Codecs are looked up module by module and workers import only what they run: a JPEG run, in-process
+    and with two worker processes, never imports torch (seconds of start-up per process)."""
+    code = textwrap.dedent(f'''
+        import sys
+        from codecbench.engine.runner import Runner
+        with Runner(["jpeg:quality=50"], jobs=1) as serial:
+            assert all(r.ok for r in serial.run_dataset("embedded", max_images=2))
+        with Runner(["jpeg:quality=50"], jobs=2) as parallel:
+            assert all(r.ok for r in parallel.run_dataset("embedded", max_images=2))
+            seen = [w.call("modules_probe:imported", "torch") for w in parallel._all_workers]
+        print("torch" in sys.modules, *seen)
+    ''')
+    (tmp_path / "modules_probe.py").write_text("import sys\n\ndef imported(name):\n    return name in sys.modules\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=env)
+    assert done.stdout.split() == ["False", "False", "False"], done.stderr[-2000:]
