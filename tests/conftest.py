@@ -23,6 +23,14 @@ def isolated_cache(tmp_path_factory):
         os.environ["CODECBENCH_CACHE"] = previous
 
 
+def nested_pytest_env(**extra: str) -> dict[str, str]:
+    """The environment for a pytest session started by a test: this one's, without the variables that tell a
+    process it is an xdist worker (when the suite runs under ``-n``, pytest-benchmark would take the nested,
+    serial session for a worker and refuse ``--benchmark-only``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTEST_CURRENT_TEST"}
+    return {**env, **extra}
+
+
 def shared_data_root() -> Path | None:
     """The real datasets: $CODECBENCH_DATA (relative to the repo) or ../shared/datasets beside the repo."""
     env = os.environ.get("CODECBENCH_DATA")

@@ -12,7 +12,7 @@ from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION
 from codecbench.render.markdown import FILE_SIZE_COLUMNS
 from codecbench.core.results import library_versions, read_results
 from codecbench.engine.runner import error_text
-from tests.conftest import REPO
+from tests.conftest import REPO, nested_pytest_env
 
 
 def run_bench(tmp_path, *args):
@@ -20,7 +20,7 @@ def run_bench(tmp_path, *args):
         [sys.executable, "-m", "pytest", str(REPO / "bench" / "test_codecs.py"), "-q", "-p", "no:cacheprovider", "--benchmark-only",
          "--rounds", "1", "--report-dir", str(tmp_path / "reports"), "--benchmark-json", str(tmp_path / "b.json"),
          *args],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
+        capture_output=True, text=True, cwd=REPO, timeout=600, env=nested_pytest_env(),
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION, UNTIMED_BENCHMARK_SKIP, untimed_region
 from codecbench.core.results import read_results
-from tests.conftest import REPO
+from tests.conftest import REPO, nested_pytest_env
 
 #: a -vv line of a passed codec case under xdist: (worker, case id)
 PASSED_ON_WORKER = r"\[(gw\d+)\] .*PASSED bench/test_codecs.py::test_(?:en|de)code\[([^\]]+)\]"
@@ -21,7 +21,7 @@ def start_bench(image_folder, report_dir, *args) -> subprocess.Popen:
         [sys.executable, "-m", "pytest", "bench/test_codecs.py", "--benchmark-only", *args,
          "--codecs", "jpeg:quality=30|70,png", "--datasets", f"folder:{image_folder}", "--report-dir", str(report_dir),
          "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=nested_pytest_env(),
     )
 
 

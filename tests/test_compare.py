@@ -188,12 +188,9 @@ def test_missing_file_and_threshold_syntax(tmp_path, capsys, base):
 
 
 # -- the pytest-benchmark workflow (latency) and compare on its JSON -----------------------
-import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, nested_pytest_env  # noqa: E402
 TINY = ["--codecs", "jpeg:quality=50", "--datasets", "embedded", "--max-images", "1", "--rounds", "1"]
 
 
@@ -202,7 +199,7 @@ def _bench(tmp_path, *extra):
     # only the codec benchmarks: other benchmark modules in bench/ are not what this test is about
     cmd = [sys.executable, "-m", "pytest", "bench/test_codecs.py", "--benchmark-only", "-p", "no:cacheprovider", "-q", *TINY,
            f"--benchmark-storage=file://{tmp_path / 'storage'}", "--report-dir", str(tmp_path / "reports"), *extra]
-    env = {**os.environ, "CODECBENCH_CACHE": str(tmp_path / "cache")}
+    env = nested_pytest_env(CODECBENCH_CACHE=str(tmp_path / "cache"))
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 

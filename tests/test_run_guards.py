@@ -24,7 +24,7 @@ from codecbench.core.results import read_records
 from codecbench.engine.store import lock_path
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing
 from tests import faulty_plugin
-from tests.conftest import REPO
+from tests.conftest import REPO, nested_pytest_env
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,7 @@ def test_api_checks_the_same_numbers():
 @pytest.mark.parametrize("option", [["--rounds", "0"], ["--max-images", "-2"], ["--report-per-image", "-1"]])
 def test_bench_plugin_checks_its_numbers(option):
     done = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "bench" / "test_codecs.py"), "-q",
-                           "-p", "no:cacheprovider", *option], capture_output=True, text=True, cwd=REPO, timeout=300)
+                           "-p", "no:cacheprovider", *option], capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env=nested_pytest_env())
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     assert f"{option[0]} must be an integer at least" in done.stderr and "Traceback" not in done.stderr
