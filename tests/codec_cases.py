@@ -31,7 +31,7 @@ def build_codec(spec: str) -> tuple[Codec, str | None]:
     except CheckpointError as exc:
         if "missing" not in str(exc):
             raise
-        from codecbench.tools.fuzz import _standin_codec
+        from codecbench.tools.fuzz.probe import _standin_codec
 
         parsed = Spec.parse(spec)
         try:

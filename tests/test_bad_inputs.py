@@ -304,7 +304,7 @@ def _learned(name: str) -> TorchCodec:
     except CheckpointError as exc:
         if "missing" not in str(exc):
             raise
-        from codecbench.tools.fuzz import _standin_codec
+        from codecbench.tools.fuzz.probe import _standin_codec
 
         return _standin_codec(name)[0]
 
