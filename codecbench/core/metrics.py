@@ -87,6 +87,8 @@ class Metric:
     needs_torch: bool = False
     bd_axis: str | None = None
     channels: tuple[int, ...] = (1, 3)
+    #: the closed interval a computed value lies in (a value outside it is an impossible measurement)
+    valid_range: tuple[float, float] = (-math.inf, math.inf)
 
     def format(self, value: float | None) -> str:
         """``value`` as a report cell (``-`` for None or a non-finite value)."""
@@ -406,9 +408,10 @@ def _ssimulacra2_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
 BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("psnr", "PSNR", "dB", _psnr_scores, bd_axis="psnr"),
     Metric("psnr_y", "PSNR-Y", "dB", _psnr_scores, bd_axis="psnr_y"),
-    Metric("ssim", "SSIM", "", _ssim_scores, digits=4),
-    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, bd_axis="ms_ssim_db"),
-    Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False, channels=(3,), bd_axis="ssimulacra2"),
+    Metric("ssim", "SSIM", "", _ssim_scores, digits=4, valid_range=(-1.0, 1.0)),
+    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, bd_axis="ms_ssim_db", valid_range=(-1.0, 1.0)),
+    Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False, channels=(3,), bd_axis="ssimulacra2",
+           valid_range=(-math.inf, 100.0)),
 )
 
 

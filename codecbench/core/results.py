@@ -77,7 +77,9 @@ class _RecordMethods:
         values = {k: v for k, v in obj.items() if k in _FIELD_TYPES}
         for name, value in values.items():
             check_field(name, value)
-        return cls(**values)
+        record = cls(**values)
+        validate_record(record)
+        return record
 
 
 #: The fields of :class:`Record` before and after its metric fields (which :data:`codecbench.core.metrics.METRICS` adds).
@@ -90,6 +92,7 @@ _RUN_FIELDS: list[tuple[str, Any, Any]] = [
     ("lossless_ok", bool | None, None), ("error", str | None, None), ("lossless", bool, False),
     ("versions", dict[str, str], field(default_factory=dict)), ("source_bytes", int | None, None),
     ("source_format", str | None, None), ("knob", str | None, None),
+    ("cached", bool, False), ("retimed", bool | None, None), ("jobs", int | None, None),
 ]
 Record = make_dataclass(
     "Record",
@@ -116,6 +119,10 @@ Record.__doc__ = """What one codec setting did to one image.
     ``knob`` names the rate knob whose value ``setting`` is (None for a codec
     without one, and in older results files), so that reports group curves
     without parsing specs or importing codecs.
+    ``cached``: the measurements were reused from the results cache, not
+    measured in this run; ``retimed`` (cached records only): their timings
+    were measured again in this run. ``jobs``: how many codec calls ran at
+    once while this record was timed (None in older results files).
     """
 
 
@@ -157,6 +164,67 @@ def check_field(name: str, value: Any) -> None:
                            f"not {_describe_types((type(value),))} ({json_excerpt(value)})")
     if _out_of_range(value):
         raise ResultsError(f"field {name!r} is out of range ({json_excerpt(value)}; at most ±2^63)")
+
+
+#: How far a stored ``bpp`` may lie from 8·bytes/(H·W), relative (JSON round trips and rounded writers).
+BPP_RTOL = 1e-6
+
+
+def validate_record(record: Any) -> None:
+    """Raise :class:`ResultsError` naming the first field of ``record`` that no real measurement can have.
+
+    The one check of values from outside (results files, journals, the
+    cache, pytest-benchmark JSON, reference files), on top of
+    :func:`check_field`'s types: numbers finite; ``width``, ``height``,
+    ``channels``, ``threads`` ≥ 1; ``bytes`` ≥ 1; ``bpp`` > 0 and equal to
+    8·bytes/(H·W) within :data:`BPP_RTOL` when both are present; PSNR and
+    PSNR-Y in [0 dB, the largest value an inexact decode of that size can
+    have]; every metric within its :attr:`~codecbench.core.metrics.Metric.valid_range`
+    (SSIM and MS-SSIM in [−1, 1]); ``enc_s``, ``dec_s`` ≥ 0;
+    ``lossless_ok`` only on a lossless codec's record; ``retimed`` only on a
+    cached one; ``source_bytes`` ≥ 1; ``jobs`` ≥ 1.
+    """
+    for name in ("width", "height", "channels", "threads"):
+        if getattr(record, name) < 1:
+            raise ResultsError(f"field {name!r} must be at least 1, not {getattr(record, name)}")
+    for name in ("bytes", "source_bytes", "jobs"):
+        value = getattr(record, name)
+        if value is not None and value < 1:
+            raise ResultsError(f"field {name!r} must be at least 1, not {value}")
+    for name in ("bpp", "enc_s", "dec_s", *METRICS):
+        value = getattr(record, name)
+        if value is not None and not math.isfinite(value):
+            raise ResultsError(f"field {name!r} must be a finite number or null, not {value}")
+    if record.bpp is not None:
+        if record.bpp <= 0:
+            raise ResultsError(f"field 'bpp' must be positive, not {record.bpp}")
+        if record.bytes is not None:
+            expected = 8.0 * record.bytes / (record.width * record.height)
+            if abs(record.bpp - expected) > BPP_RTOL * expected:
+                raise ResultsError(f"field 'bpp' is {record.bpp:.6g} but 8*bytes/(width*height) is {expected:.6g}")
+    for name in ("enc_s", "dec_s"):
+        value = getattr(record, name)
+        if value is not None and value < 0:
+            raise ResultsError(f"field {name!r} must not be negative, not {value}")
+    samples = record.width * record.height
+    psnr_max = {"psnr": _psnr_ceiling(samples * record.channels), "psnr_y": _psnr_ceiling(samples * 10**6)}
+    for name, metric in METRICS.items():
+        value = getattr(record, name)
+        if value is None:
+            continue
+        low, high = (0.0, psnr_max[name]) if name in psnr_max else metric.valid_range
+        if not low <= value <= high:
+            raise ResultsError(f"field {name!r} is {value:.6g}, outside [{low:.6g}, {high:.6g}]")
+    if record.lossless_ok is not None and not record.lossless:
+        raise ResultsError("field 'lossless_ok' is set on a lossy codec's record")
+    if record.retimed is not None and not record.cached:
+        raise ResultsError("field 'retimed' is set on a record that was not cached")
+
+
+def _psnr_ceiling(samples: int) -> float:
+    """The largest PSNR in dB of an inexact 8-bit decode: one sample off by one (by 1/1000 for PSNR-Y's
+    ``samples``, which counts luma samples × 10⁶ for BT.601's weights in thousandths) among ``samples``."""
+    return 10.0 * math.log10(255.0**2 * samples) + 1e-9
 
 
 def _out_of_range(value: Any) -> bool:
