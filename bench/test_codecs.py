@@ -1,16 +1,11 @@
-"""The benchmark suite: every selected codec spec × dataset × device.
+"""The codec cases of ``pytest bench --benchmark-only``: the tests of :mod:`codecbench.bench.test_codecs`.
 
-Run with ``pytest bench --benchmark-only``; select with ``--codecs``,
-``--datasets``, ``--devices``, ``--max-images`` (see docs/running.md). Each encode test
-times one round of encoding every image of the dataset, then scores the
-bitstreams (bpp, PSNR, SSIM, MS-SSIM into ``benchmark.extra_info``); each
-decode test times decoding them.
+They live in the package so that they also run from any directory
+(``pytest --pyargs codecbench.bench --benchmark-only``, ``codecbench bench``);
+here they keep their node ids (``bench/test_codecs.py::test_encode[…]``), which
+pytest-benchmark's comparisons go by.
 """
 
+from codecbench.bench.test_codecs import test_decode, test_encode
 
-def test_encode(benchmark, codec_case, codecbench_session):
-    codecbench_session.bench_encode(benchmark, codec_case)
-
-
-def test_decode(benchmark, codec_case, codecbench_session):
-    codecbench_session.bench_decode(benchmark, codec_case)
+__all__ = ["test_decode", "test_encode"]

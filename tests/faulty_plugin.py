@@ -20,6 +20,18 @@ Codecs (raw pixels behind a small header ``b"FD" + H, W, C``):
 ``segv-demo``
     decodes its own streams; a stream whose magic is damaged makes it
     segfault, one whose height field is 0xFFFF makes it hang.
+``zeroing-demo``
+    writes zeros over the image it is given to encode, through ``ctypes``
+    (past numpy's read-only flag), then codes what is left.
+``echo-demo``
+    writes one byte; its decoder returns the array it was last given to
+    encode (a "lossless" codec at 8 bits an image).
+``child-hang-demo``
+    its decoder starts a ``sleep 1000`` child process (appending the child's
+    PID to the file ``$CB_CHILD_PIDS``), then hangs.
+``thread-demo``
+    works, but its first encode starts a non-daemon thread that sleeps
+    forever.
 """
 
 from __future__ import annotations
@@ -31,7 +43,9 @@ MODULE = textwrap.dedent('''
     import ctypes
     import os
     import struct
+    import subprocess
     import sys
+    import threading
     import time
 
     import numpy as np
@@ -110,6 +124,59 @@ MODULE = textwrap.dedent('''
                 while True:
                     time.sleep(3600)
             return _decode(data)
+
+
+    class ZeroingDemo(Codec):
+        name = "zeroing-demo"
+        lossless = True
+
+        def _encode(self, image):
+            ctypes.memset(image.ctypes.data, 0, image.nbytes)
+            return _encode(image)
+
+        def _decode(self, data):
+            return _decode(data)
+
+
+    class EchoDemo(Codec):
+        name = "echo-demo"
+        lossless = True
+
+        def _encode(self, image):
+            self.last = image
+            return b"E"
+
+        def _decode(self, data):
+            return self.last
+
+
+    class ChildHangDemo(Codec):
+        name = "child-hang-demo"
+        lossless = True
+
+        def _encode(self, image):
+            return _encode(image)
+
+        def _decode(self, data):
+            child = subprocess.Popen(["sleep", "1000"])
+            with open(os.environ["CB_CHILD_PIDS"], "a") as f:
+                f.write(f"{child.pid}\\n")
+            while True:
+                time.sleep(3600)
+
+
+    class ThreadDemo(Codec):
+        name = "thread-demo"
+        lossless = True
+
+        def _encode(self, image):
+            if not hasattr(self, "sleeper"):
+                self.sleeper = threading.Thread(target=time.sleep, args=(10**6,), name="thread-demo-sleeper")
+                self.sleeper.start()
+            return _encode(image)
+
+        def _decode(self, data):
+            return _decode(data)
 ''')
 
 
@@ -122,6 +189,8 @@ def install(folder: Path) -> Path:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cb-faulty-demo\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
         "[codecbench.codecs]\nfaulty-demo = cb_faulty_demo:FaultyDemo\nsegv-demo = cb_faulty_demo:SegvDemo\n"
-        "slow-init-demo = cb_faulty_demo:SlowInitDemo\n"
+        "slow-init-demo = cb_faulty_demo:SlowInitDemo\nzeroing-demo = cb_faulty_demo:ZeroingDemo\n"
+        "echo-demo = cb_faulty_demo:EchoDemo\nchild-hang-demo = cb_faulty_demo:ChildHangDemo\n"
+        "thread-demo = cb_faulty_demo:ThreadDemo\n"
     )
     return folder

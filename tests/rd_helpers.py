@@ -44,7 +44,7 @@ def _measure(name: str, quality: int, optimize: bool, subsampling: int) -> dict:
     data = jpeg_bytes(image, quality, optimize, subsampling)
     decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     h, w = image.shape[:2]
-    return {"bytes": len(data), "bpp": metrics.bpp(len(data), h, w), **metrics.quality(image, decoded)}
+    return {"bytes": len(data), "bpp": metrics.bpp(len(data), h, w), **metrics.score(image, decoded)}  # lossy: no lossless_ok
 
 
 def jpeg_records(

@@ -11,7 +11,7 @@ from codecbench.core.errors import ImageError
 from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION
 from codecbench.render.markdown import FILE_SIZE_COLUMNS
 from codecbench.core.results import library_versions, read_results
-from codecbench.engine.runner import error_text
+from codecbench.engine.tasks import error_text
 from tests.conftest import REPO, nested_pytest_env
 
 
@@ -51,6 +51,7 @@ def test_bench_times_scores_and_reports(image_folder, tmp_path):
     assert len(records) == 9
     assert meta["timed_region"] == SESSION_TIMED_REGION and meta["timing"]["rounds"] == 1
     assert meta["device"] == "cpu" and meta["threads"] == records[0].threads
+    assert {r.jobs for r in records} == {1} and "Timed under different conditions" not in report  # one case at a time
     assert meta["versions"] == library_versions(records) and "pillow" in meta["versions"]
     assert all(r.source_bytes == (image_folder / f"{r.image}.png").stat().st_size and r.source_format == "PNG"
                for r in records)

@@ -142,7 +142,11 @@ def test_a_damaged_cache_file_gives_a_clear_error_and_can_be_removed(tmp_path):
 
 
 # -- the runner with the cache (real codecs, real photographs) --------------------------
+import codecbench.engine  # noqa: E402
 from codecbench.engine import runner as runner_module  # noqa: E402
+
+#: the module whose ``measure`` the runner calls (engine.tasks; the runner itself before 21)
+measuring = getattr(codecbench.engine, "tasks", runner_module)
 from codecbench.engine.cache import RunCache  # noqa: E402
 from codecbench.engine.runner import Runner  # noqa: E402
 
@@ -151,13 +155,13 @@ from codecbench.engine.runner import Runner  # noqa: E402
 def count_measure(monkeypatch):
     """Counts full measurements (encode + decode + metrics) the runner makes."""
     calls = []
-    real = runner_module.measure
+    real = measuring.measure
 
     def spy(codec, image, *args, **kwargs):
         calls.append(codec.spec)
         return real(codec, image, *args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "measure", spy)
+    monkeypatch.setattr(measuring, "measure", spy)
     return calls
 
 
@@ -167,6 +171,11 @@ def _run(specs, cache, **kwargs):
         return {(r.spec, r.image): r for r in runner.run_dataset("embedded", max_images=2)}
     finally:
         getattr(runner, "close", lambda: None)()
+
+
+def _measured(record: Record) -> dict:
+    """What was measured: every field but those saying how this run got the record."""
+    return {k: v for k, v in record.to_json().items() if k not in ("cached", "retimed", "jobs")}
 
 
 def test_an_unchanged_rerun_is_served_from_the_cache(tmp_path, count_measure):
@@ -181,7 +190,7 @@ def test_an_unchanged_rerun_is_served_from_the_cache(tmp_path, count_measure):
     assert len(count_measure) == 4, "a cache hit must not encode, decode or score again"
     assert (warm_cache.hits, warm_cache.misses, warm_cache.retimed) == (4, 0, 0)
     for key, record in cold.items():
-        assert warm[key].to_json() == record.to_json()  # sizes, metrics and (reused) timings
+        assert _measured(warm[key]) == _measured(record)  # sizes, metrics and (reused) timings
 
     retime_cache = RunCache(ResultsCache(tmp_path / "c.sqlite"), retime=True)
     retimed = _run(specs, retime_cache)
@@ -221,6 +230,22 @@ def test_a_broken_cache_is_reported_once_and_the_run_goes_on(tmp_path, capsys, c
     assert cache.disabled and capsys.readouterr().err.count("continuing without the cache") == 1
 
 
+def _rewrite_entries(path, edit) -> int:
+    """Apply ``edit(entry) -> entry`` to every entry of the cache at ``path`` through :meth:`ResultsCache.put`
+    (so the entry's checksum is right and only its values are wrong); the number of entries."""
+    from codecbench.core.codec import create_codec
+
+    cache = ResultsCache(path)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT spec, image, device, measurements FROM entries").fetchall()
+    for spec, digest, device, text in rows:
+        entry = json.loads(text)
+        entry.pop("check", None)
+        cache.put(create_codec(spec, threads=1), digest, device, edit(entry))
+    cache.close()
+    return len(rows)
+
+
 @pytest.mark.parametrize(
     "edit",
     [{"psnr_y": "high"}, {"bytes": True}, {"bpp": "1.5"}, {"bytes": 10**400}],
@@ -229,26 +254,51 @@ def test_a_broken_cache_is_reported_once_and_the_run_goes_on(tmp_path, capsys, c
 def test_a_bad_cache_entry_is_a_miss_and_a_warning(tmp_path, capsys, count_measure, edit):
     path = tmp_path / "c.sqlite"
     cold = _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
-    with sqlite3.connect(path) as conn:
-        for key, text in conn.execute("SELECT key, measurements FROM entries").fetchall():
-            entry = {**json.loads(text), **edit}
-            conn.execute("UPDATE entries SET measurements = ? WHERE key = ?", (json.dumps(entry), key))
+    _rewrite_entries(path, lambda entry: {**entry, **edit})
     cache = RunCache(ResultsCache(path))
     warm = _run(["jpeg:quality=50"], cache)
-    assert (cache.hits, cache.misses) == (0, 2) and len(count_measure) == 4
-    assert capsys.readouterr().err.count("ignoring a bad entry") == 2
+    assert (cache.hits, cache.misses, cache.bad) == (0, 2, 2) and len(count_measure) == 4
+    assert capsys.readouterr().err.count("ignoring a bad entry") == 1  # one warning, the rest counted
     assert {k: r.to_json()["psnr_y"] for k, r in warm.items()} == {k: r.psnr_y for k, r in cold.items()}
     for record in warm.values():
         Record.from_json(record.to_json())
 
 
+IMPOSSIBLE = {
+    "negative-bpp": lambda e: {**e, "bpp": -1.0},
+    "ssim-5": lambda e: {**e, "ssim": 5.0},
+    "lossless-ok-on-jpeg": lambda e: {**e, "lossless_ok": True},
+    "bytes-disagree-with-bpp": lambda e: {**e, "bytes": e["bytes"] // 2},
+    "zero-bytes": lambda e: {**e, "bytes": 0, "bpp": 0.0},
+    "psnr-above-any-inexact-decode": lambda e: {**e, "psnr": 200.0},
+    "negative-time": lambda e: {**e, "dec_s": -0.5},
+    "no-timings": lambda e: {k: v for k, v in e.items() if k != "enc_s"},
+    "zero-jobs": lambda e: {**e, "jobs": 0},
+}
+
+
+@pytest.mark.parametrize("edit", IMPOSSIBLE.values(), ids=IMPOSSIBLE.keys())
+def test_an_entry_no_real_measurement_can_be_is_a_miss_with_one_warning(tmp_path, capsys, count_measure, edit):
+    """Issue 21 item 3: entries of the right type but impossible value were reused as measured."""
+    path = tmp_path / "c.sqlite"
+    specs = ["jpeg:quality=50", "jpeg:quality=70"]
+    cold = _run(specs, RunCache(ResultsCache(path)))
+    assert _rewrite_entries(path, edit) == 4
+    capsys.readouterr()
+    cache = RunCache(ResultsCache(path))
+    warm = _run(specs, cache)
+    assert (cache.hits, cache.misses) == (0, 4) and len(count_measure) == 8 and cache.bad == 4
+    err = capsys.readouterr().err
+    assert err.count("codecbench: warning") == 1 and "ignoring a bad entry" in err
+    assert "4 bad entries ignored" in cache.summary()
+    assert {k: (r.bytes, r.bpp, r.ssim, r.lossless_ok) for k, r in warm.items()} == \
+        {k: (r.bytes, r.bpp, r.ssim, r.lossless_ok) for k, r in cold.items()}
+
+
 def test_a_cache_entry_never_overwrites_a_records_identity(tmp_path, count_measure):
     path = tmp_path / "c.sqlite"
     _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
-    with sqlite3.connect(path) as conn:
-        for key, text in conn.execute("SELECT key, measurements FROM entries").fetchall():
-            entry = {**json.loads(text), "spec": "evil", "image": "x", "dataset": "y", "width": "w"}
-            conn.execute("UPDATE entries SET measurements = ? WHERE key = ?", (json.dumps(entry), key))
+    _rewrite_entries(path, lambda entry: {**entry, "spec": "evil", "image": "x", "dataset": "y", "width": "w"})
     cache = RunCache(ResultsCache(path))
     warm = _run(["jpeg:quality=50"], cache)
     assert cache.hits == 2 and len(count_measure) == 2
@@ -261,5 +311,5 @@ def test_every_measured_field_is_cacheable(tmp_path):
     from codecbench.core.codec import create_codec
 
     codec = create_codec("jpeg:quality=50", threads=1)
-    measured = runner_module.measure(codec, np.full((16, 16, 3), 100, dtype=np.uint8), 1)
+    measured = measuring.measure(codec, np.full((16, 16, 3), 100, dtype=np.uint8), 1)
     assert set(measured) <= set(MEASURED_FIELDS)

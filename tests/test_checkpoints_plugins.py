@@ -22,6 +22,8 @@ import torch
 
 from codecbench.core.codec import available_codecs, get_codec_class
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
+from codecbench.core.results import read_results
+from tests import faulty_plugin
 
 PACKAGE = Path(__file__).resolve().parents[1] / "codecbench"
 
@@ -127,3 +129,63 @@ def test_a_directory_put_on_the_path_on_purpose_is_searched(booby_trapped_dir, t
     assert done.returncode == 0, done.stderr
     assert "'evil-evil-codec'" in done.stdout
     assert [p.name for p in booby_trapped_dir.rglob("PWNED-*")] == ["PWNED-evil_codec"]  # only the declared one
+
+
+# -- broken plug-ins --------------------------------------------------------------------------------
+#: entry point → what its one warning must say
+BROKEN_ENTRY_POINTS = {
+    "broken = nosuchmodule.x:Y": "ModuleNotFoundError: No module named 'nosuchmodule'",
+    "broken-attr = cb_broken_demo:Missing": "AttributeError",
+    "broken-import = cb_broken_raises:Codec": "RuntimeError: this plug-in fails on import",
+    "broken-object = cb_broken_demo:NOT_A_CODEC": "it names an object of type int, not a Codec class or a module",
+    "broken-twin = cb_broken_twin:Jpeg": "two codecs are named 'jpeg'",
+}
+
+
+@pytest.fixture(scope="module")
+def broken_plugins(tmp_path_factory) -> Path:
+    """An importable folder: the working faulty-demo plug-in, and a distribution whose entry points are all broken."""
+    folder = faulty_plugin.install(tmp_path_factory.mktemp("plugins"))
+    (folder / "cb_broken_demo.py").write_text("NOT_A_CODEC = 42\n")
+    (folder / "cb_broken_raises.py").write_text("raise RuntimeError('this plug-in fails on import')\n")
+    (folder / "cb_broken_twin.py").write_text(
+        "from codecbench.codecs.classical.pillow import JpegCodec\n\nclass Jpeg(JpegCodec):\n    name = 'jpeg'\n")
+    dist = folder / "cb_broken_demo-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cb-broken-demo\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[codecbench.codecs]\n" + "\n".join(BROKEN_ENTRY_POINTS) + "\n")
+    return folder
+
+
+def _cli(args: list[str], plugins: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "codecbench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def _one_warning_each(stderr: str) -> None:
+    for entry, error in BROKEN_ENTRY_POINTS.items():
+        name, _, target = (part.strip() for part in entry.partition("="))
+        lines = [line for line in stderr.splitlines() if f"'{name}'" in line]
+        assert len(lines) == 1, f"{entry}: expected one warning line, got {lines}\n{stderr[-3000:]}"
+        assert target in lines[0] and "cb-broken-demo" in lines[0] and error in lines[0], lines[0]
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_broken_codec_plugins_are_one_warning_each_and_list_works(broken_plugins, tmp_path):
+    done = _cli(["list", "codecs"], broken_plugins, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _one_warning_each(done.stderr)
+    listed = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+    assert {"faulty-demo", "jpeg", "png", "cnn-ae"} <= listed, done.stdout
+
+
+def test_broken_codec_plugins_leave_run_working(broken_plugins, tmp_path):
+    """A run of the working plug-in codec loads every entry point (it is not built in) and measures."""
+    out = tmp_path / "out.json"
+    done = _cli(["run", "faulty-demo", "-d", "embedded", "--max-images", "1", "-o", str(out), "--no-cache"],
+                broken_plugins, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _one_warning_each(done.stderr)
+    records = read_results(out)[1]
+    assert [(r.codec, r.ok) for r in records] == [("faulty-demo", True)]

@@ -1,5 +1,6 @@
 """The codecbench command: one-line errors, run → report round trip."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import pytest
 from PIL import Image
 
 from codecbench.cli import main
+from codecbench.core.codec import CODECS, available_codecs, unavailable_codecs
+from codecbench.core.metrics import METRICS, PRESETS
 from codecbench.core.results import Record, merge_meta, read_records, read_results, write_results
 from tests.conftest import REPO, smooth_image
 
@@ -42,12 +45,18 @@ def test_run_then_report(image_folder, tmp_path, capsys):
     assert "3/4" in text and "## Lossless codecs" in text and "broken" in text  # the failure is listed
     assert main(["report", str(out)]) == 0
     assert "Averaging" in capsys.readouterr().out
+    assert main(["report", str(out), "--out", str(tmp_path / "again")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    (written,) = (tmp_path / "again").glob("*.md")
+    assert f"wrote {written}" in printed
+    assert f"wrote plots under {tmp_path / 'again' / 'plots'}" in printed
 
 
 def test_settings_apply_to_every_codec_that_has_them(image_folder, tmp_path):
     out = tmp_path / "r.json"
+    # two images: the first, broken.png, fails (a run whose every record failed exits 1)
     assert main(["run", "--codecs", "jpeg,webp", "--settings", "quality=20|70", "--datasets",
-                 f"folder:{image_folder}", "--max-images", "1", "-o", str(out), "--no-cache"]) == 0
+                 f"folder:{image_folder}", "--max-images", "2", "-o", str(out), "--no-cache"]) == 0
     assert sorted({(r.codec, r.setting) for r in read_records(out)}) == [
         ("jpeg", 20), ("jpeg", 70), ("webp", 20), ("webp", 70)]
     assert main(["run", "--codecs", "png", "--settings", "quality=20", "-o", str(out)]) == 2
@@ -58,36 +67,74 @@ def test_list_codecs_shows_sweeps(capsys):
     assert "jpeg" in capsys.readouterr().out
 
 
-def test_bare_list_shows_codecs_then_datasets(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
+def test_bare_list_shows_codecs_then_metrics_then_datasets(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "default sweep" in out and "jpeg" in out and "kodak" in out
-    assert out.index("┃ codec ") < out.index("┃ dataset ")
+    assert out.index("codec ") < out.index("metric ") < out.index("dataset ")
+    assert "default sweep" in out
 
 
-def _availability(out: str) -> dict[str, str]:
-    """Dataset name → its "available" cell, read from the table `codecbench list datasets` prints."""
-    rows = (line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│"))
-    return {cells[0].strip(): cells[1].strip() for cells in rows if cells[0].strip()}
+def test_piped_list_prints_every_name_and_setting_whole(capsys):
+    """Piped (not a terminal), each codec's row holds its full name and every setting range, uncut."""
+    assert main(["list", "codecs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "…" not in "".join(lines)
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(CODECS.names())
+    for name, cls in CODECS.items():
+        for key, setting in cls.settings.items():
+            assert f"{key}={setting.describe()}" in rows[name], (name, key)
+
+
+def test_list_says_which_codecs_cannot_run_here_and_why(capsys):
+    """A codec that needs a library or a setting (compressai without compressai, torch-model without a factory)
+    is listed with the reason, and left out of the codecs that runs over every codec take."""
+    assert main(["list", "codecs"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    reasons = unavailable_codecs()
+    assert "needs factory=MODULE:CALLABLE" in reasons["torch-model"]
+    assert "torch-model" not in available_codecs()
+    for name, why in reasons.items():
+        assert why in rows[name], name
+    try:
+        import compressai  # noqa: F401
+    except Exception:
+        assert "compressai cannot be imported here" in reasons["compressai"]
+    else:
+        assert "compressai" not in reasons
+
+
+def test_list_json_is_typed_data_for_scripts(capsys):
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    codecs = {entry["codec"]: entry for entry in listing["codecs"]}
+    assert set(codecs) == set(CODECS.names())
+    assert {name for name, entry in codecs.items() if entry["available"]} == set(available_codecs())
+    assert codecs["jpeg"]["lossless"] is False
+    assert codecs["jpeg"]["rate_knob"] == "quality"
+    assert 50 in codecs["jpeg"]["default_sweep"]
+    assert codecs["png"]["lossless"] is True
+    assert {m["metric"] for m in listing["metrics"]} == set(METRICS) | set(PRESETS)
+    assert {d["dataset"] for d in listing["datasets"]} >= {"embedded", "kodak", "folder:PATH"}
+
+
+def _availability(capsys) -> dict[str, bool | None]:
+    """Dataset name → its ``available`` value, from ``codecbench list datasets --json``."""
+    assert main(["list", "datasets", "--json"]) == 0
+    return {entry["dataset"]: entry["available"] for entry in json.loads(capsys.readouterr().out)["datasets"]}
 
 
 def test_list_datasets_shows_availability_in_an_empty_data_root(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("CODECBENCH_DATA", str(tmp_path))
+    assert _availability(capsys) == {"embedded": True, "kodak": False, "bsd300": False, "cifar10": False,
+                                     "folder:PATH": None}
     assert main(["list", "datasets"]) == 0
     out = capsys.readouterr().out
-    assert f"available in {tmp_path}" in out and "┃ codec " not in out
-    missing = "no (codecbench datasets fetch)"
-    assert _availability(out) == {"embedded": "yes", "kodak": missing, "bsd300": missing, "cifar10": missing,
-                                  "folder:PATH": "—"}
+    assert str(tmp_path) in out and "codec " not in out
 
 
-def test_list_datasets_shows_the_real_datasets_available(data_root, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    assert main(["list", "datasets"]) == 0
-    out = capsys.readouterr().out
-    assert f"available in {data_root}" in out and _availability(out)["kodak"] == "yes"
+def test_list_datasets_shows_the_real_datasets_available(data_root, capsys):
+    assert _availability(capsys)["kodak"] is True
 
 
 # -- results files with bad records: one line naming the file, the record and the field ---------
@@ -229,7 +276,9 @@ def test_results_cache_through_the_cli(two_pngs, tmp_path, capsys, monkeypatch):
     assert len(first) == 4 and all(r.ok for r in first.values())
     assert (f"cache {cache}: 4 hits, 0 misses (timings reused; --retime to measure again)"
             in _run_jpeg(two_pngs, out, capsys))
-    assert {r.key: r for r in read_records(out)} == first  # sizes, quality and timings all from the cache
+    reused = {r.key: r for r in read_records(out)}  # sizes, quality and timings all from the cache, and said so
+    assert {k: dataclasses.replace(r, cached=False, retimed=None) for k, r in reused.items()} == first
+    assert all(r.cached and r.retimed is False for r in reused.values())
 
     assert f"cache {cache}: 4 hits, 0 misses (4 re-timed)" in _run_jpeg(two_pngs, out, capsys, "--retime")
     retimed = read_records(out)

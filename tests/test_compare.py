@@ -9,9 +9,12 @@ import pytest
 from rd_helpers import jpeg_records
 
 from codecbench.cli import main
-from codecbench.analysis.gate import Thresholds, compare_files, compare_records, load_results, parse_percent
+from codecbench.analysis.gate import compare_files, compare_records
+from codecbench.analysis.inputs import load_results
+from codecbench.analysis.thresholds import Thresholds, parse_percent
 from codecbench.core.errors import ResultsError
 from codecbench.core.results import Record, write_results
+from codecbench.render.gate import comparison_markdown
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,9 @@ def test_identical_results_pass(base, tmp_path):
     n.write_text(json.dumps({"meta": {"date": "x"}, "records": [r.to_json() for r in base]}), encoding="utf-8")
     result = compare_files(b, n)
     assert result.ok and result.violations == []
-    assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB | 1.00 | 1.00 | ok |" in result.markdown
-    assert "No regression beyond the thresholds" in result.markdown
+    markdown = comparison_markdown(result)
+    assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB | 1.00 | 1.00 | ok |" in markdown
+    assert "No regression beyond the thresholds" in markdown
     assert main(["compare", str(b), str(n)]) == 0
 
 
@@ -69,7 +73,7 @@ def test_a_small_improvement_passes(base):
     faster = [Record(**{**r.__dict__, "enc_s": r.enc_s * 0.5}) for r in base]
     result = compare_records(base, faster)
     assert result.ok
-    assert "| 0.50 | 1.00 | ok |" in result.markdown  # speed ratios reported
+    assert "| 0.50 | 1.00 | ok |" in comparison_markdown(result)  # speed ratios reported
 
 
 def test_slowdown_gate_is_opt_in(base):
@@ -95,14 +99,17 @@ def test_missing_setting_and_failed_image_fail(base):
     victim = next(r for r in broken if r.setting == 25 and r.image == "chelsea")
     victim.error, victim.bpp, victim.psnr = "DecodeError: corrupt", None, None
     result = compare_records(base, broken)
-    assert "photos/cpu: jpeg quality=25: 1 of 3 images failed in NEW" in [str(v) for v in result.violations]
+    assert [str(v) for v in result.violations] == [
+        "photos/cpu: jpeg quality=25: not the same failed images in BASE and NEW, so no mean is compared: "
+        "failed images only in NEW: chelsea"]
 
 
-def test_runs_on_different_image_subsets_compare_common_images(base):
+def test_runs_on_different_image_subsets_fail_naming_the_images(base):
     two = [r for r in base if r.image != "coffee"]
     result = compare_records(base, two)
-    assert result.ok
-    assert "compared on the 2 images both files hold (BASE 3, NEW 2)" in result.notes[0]
+    assert len(result.violations) == 7 and result.violations[0].message == (
+        "not the same images in BASE and NEW, so no mean is compared: images only in BASE: coffee")
+    assert "| jpeg | n/a (" in comparison_markdown(result)  # no BD-rate over other images
 
 
 def _pytest_benchmark_doc(records, shift_psnr=0.0):
@@ -134,8 +141,8 @@ def _pytest_benchmark_doc(records, shift_psnr=0.0):
 def test_pytest_benchmark_json_is_compared_on_dataset_means(base, tmp_path):
     b = tmp_path / "0001_base.json"
     b.write_text(json.dumps(_pytest_benchmark_doc(base)))
-    records, kind = load_results(b)
-    assert kind == "pytest-benchmark" and len(records) == 7
+    records, kind, duplicates = load_results(b)[:3]
+    assert kind == "pytest-benchmark" and len(records) == 7 and duplicates == []
     assert records[0].enc_s == pytest.approx(0.002) and records[0].dec_s == pytest.approx(0.001)
     n = tmp_path / "0002_new.json"
     n.write_text(json.dumps(_pytest_benchmark_doc(base, shift_psnr=-0.2)))
@@ -145,12 +152,13 @@ def test_pytest_benchmark_json_is_compared_on_dataset_means(base, tmp_path):
     # a codecbench results file against a pytest-benchmark file of the same run: same means, passes
     jl = _write(tmp_path / "run.jsonl", base)
     mixed = compare_files(jl, b)
-    assert mixed.ok and "compared on dataset means" in mixed.markdown
-    assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB |" in mixed.markdown  # really compared, not vacuously
+    assert mixed.ok and "compared on dataset means" in comparison_markdown(mixed)
+    assert "| jpeg | 0.000% | 7 | +0.00% | +0.000 dB |" in comparison_markdown(mixed)  # really compared
     # means over other images are not comparable: a failure, never a vacuous pass
     fewer = compare_files(_write(tmp_path / "two.jsonl", [r for r in base if r.image != "coffee"]), b)
-    assert [str(v) for v in fewer.violations] == [
-        f"photos/cpu: *: {tmp_path / 'two.jsonl'} and {b} share no image of this dataset: nothing comparable"]
+    assert len(fewer.violations) == 7 and fewer.violations[0].message == (
+        "not the same images in BASE and NEW, so no mean is compared: "
+        "images only in NEW: (3 images); images only in BASE: (2 images)")
 
 
 @pytest.mark.parametrize(
@@ -243,7 +251,7 @@ def test_benchmark_autosave_then_compare_fail_lines_up_by_spec_dataset_device(tm
     assert main(["compare", str(base), str(new)]) == 0
     # the session's codecbench results against pytest-benchmark's JSON of the same run (short vs canonical specs)
     result = compare_files(tmp_path / "reports" / "embedded.json", new)
-    assert result.ok and "| jpeg | quality=50 |" in result.markdown
+    assert result.ok and "| jpeg | quality=50 |" in comparison_markdown(result)
     # and the session report carries the RD analysis
     report = (tmp_path / "reports" / "embedded.md").read_text()
     assert "Rate–distortion analysis — embedded" in report

@@ -1,4 +1,4 @@
-"""The helpers of the CompressAI comparison benchmark (bench/compressai_peer.py), without CompressAI itself."""
+"""The helpers of the CompressAI comparison benchmark (bench/harness/compressai_peer.py), without CompressAI itself."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from codecbench.core.errors import ResultsError
 from codecbench.core.results import Record
 from conftest import REPO
 
-_spec = importlib.util.spec_from_file_location("compressai_peer", REPO / "bench" / "compressai_peer.py")
+_spec = importlib.util.spec_from_file_location("compressai_peer", REPO / "bench" / "harness" / "compressai_peer.py")
 peer = sys.modules.setdefault("compressai_peer", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(peer)
 

@@ -1,5 +1,6 @@
 """``codecbench run --dask`` / ``--scheduler``: tasks on Dask workers (a LocalCluster on 127.0.0.1 here), the serial
-run's records, and no record lost when a worker dies mid-run."""
+run's records, no record lost when a worker dies mid-run, and a run whose workers all died fails instead of
+waiting forever."""
 
 import os
 import signal
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from codecbench.core.errors import OptionError
+from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.results import read_records
 from codecbench.engine.runner import Runner
 
@@ -76,3 +77,38 @@ def test_cli_dask_local_cluster(image_folder, tmp_path):
                                   str(tmp_path / "x.json"), "--scheduler", "tcp://127.0.0.1:9"],
                                  capture_output=True, text=True, timeout=300)
     assert unreachable.returncode == 2 and unreachable.stderr.strip().count("\n") == 0, unreachable.stderr[-1500:]
+
+
+@pytest.mark.timeout(300)  # the old code waited forever
+def test_a_run_whose_workers_all_died_fails_keeping_its_records(image_folder, tmp_path, monkeypatch):
+    from codecbench.engine import distributed as on_dask
+    from codecbench.engine.store import ResultsStore
+
+    monkeypatch.setattr(on_dask, "NO_WORKERS_WAIT", 2.0, raising=False)  # (raising=False: the old code has none)
+    # the scheduler of a LocalCluster, and two workers without a nanny (one would restart them) to kill
+    cluster = distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0", processes=True)
+    workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                 "--no-nanny", "--nthreads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(2)]
+    client = distributed.Client(cluster)
+    try:
+        client.wait_for_workers(2, timeout=120)
+        store, records = ResultsStore(tmp_path / "r.json"), []
+        with pytest.raises(CodecbenchError, match="no Dask worker left") as failure:
+            with Runner(["jpeg:quality=10|20|30|40|50|60|70|80|90", "png"], jobs=2, dask=client, store=store) as runner:
+                for record in runner.run_dataset(f"folder:{image_folder}"):
+                    records.append(record)
+                    if len(records) == 1:  # the window of tasks in flight holds at most 8 of the 40
+                        for worker in workers:
+                            worker.kill()
+        store.close()
+        assert "\n" not in str(failure.value)
+        kept = read_records(tmp_path / "r.json")
+        assert 1 <= len(kept) < 40
+        assert sorted((r.spec, r.image) for r in kept) == sorted((r.spec, r.image) for r in records)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        client.close()
+        cluster.close()

@@ -454,6 +454,49 @@ def test_unsafe_archive_refused(tmp_path, server, fake_bsd, member, match):
     assert not is_available("bsd300", root=root)
 
 
+def _pax_bomb() -> tuple[str, dict]:
+    """A member whose pax header holds 8 MiB (tarfile reads a pax header whole, before the member)."""
+    return "BSDS300/images/notes.txt", {"pax_headers": {"comment": "x" * (8 << 20)}}
+
+
+@pytest.mark.parametrize("hostile, expected", [
+    ("wanted", "uncompressed"),  # a wanted image of 8 MiB: the issue's 1 MB archive that wrote 1 GiB, scaled down
+    ("unwanted", "uncompressed"),  # an 8 MiB member beside the images
+    ("pax", "uncompressed"),  # 8 MiB in a pax header
+    ("wrong bytes", "corrupt"),  # a wanted image of the right size class but other bytes
+])
+def test_a_hostile_archive_writes_no_unverified_byte(tmp_path, server, fake_bsd, monkeypatch, hostile, expected):
+    images, _ = fake_bsd
+    monkeypatch.setattr(SOURCES["bsd300"], "archive_max_bytes", 1 << 20, raising=False)
+    monkeypatch.setattr("shutil.rmtree", lambda *a, **k: None)  # keep the extraction folder to inspect it
+    entries = [(f"BSDS300/images/{rel}", data) for rel, data in images.items()]
+    if hostile == "wanted":
+        entries[0] = (entries[0][0], bytes(8 << 20))
+    elif hostile == "unwanted":
+        entries.append(("BSDS300/images/train/huge.jpg", bytes(8 << 20)))
+    elif hostile == "wrong bytes":
+        entries[0] = (entries[0][0], entries[0][1][::-1])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        if hostile == "pax":
+            name, info = _pax_bomb()
+            member = tarfile.TarInfo(name)
+            member.pax_headers = info["pax_headers"]
+            tar.addfile(member, io.BytesIO(b""))
+        for name, data in entries:
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    server.files["/BSDS300-images.tgz"] = buf.getvalue()
+    assert len(buf.getvalue()) < 100_000  # a small archive
+    with pytest.raises(DatasetError, match=expected) as exc:
+        fetch("bsd300", root=tmp_path)
+    assert "deleted" in str(exc.value)
+    written = [p for p in (tmp_path / "bsd300").rglob("*") if p.is_file()]
+    assert all(p.read_bytes() in images.values() for p in written), [(p, p.stat().st_size) for p in written]
+    assert not (tmp_path / "bsd300" / "test").exists()  # nothing installed
+
+
 def test_archive_missing_member_installs_nothing(tmp_path, server, fake_bsd):
     _, serve = fake_bsd
     serve(drop="test/8023.jpg")

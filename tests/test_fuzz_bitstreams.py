@@ -24,13 +24,14 @@ from codecbench.codecs.learned import container as bitstream
 from codecbench.tools import fuzz
 from codecbench.cli import main as cli_main
 from codecbench.core.codec import available_codecs, create_codec
-from codecbench.core.headers import ljpeg_size
+from codecbench.core.headers import jpeg2000_image, jpeg_scan_count, ljpeg_size
+from codecbench.core.jxl_header import jpegxl_header
 from codecbench.core.errors import DecodeError, EncodeError
 from codecbench.tools.fuzz import ACCEPTABLE, FAILURES, Fuzzer, FuzzFailure, Mutation, Op, fix_container_check
 from codecbench.core.images import MAX_PIXELS
 from codecbench.engine.isolation import Worker
-from tests import faulty_plugin
-from tests.codec_cases import build_codec
+from codecbench.testing.cases import build_codec
+from tests import faulty_plugin, hostile_streams as hostile
 
 EXAMPLES = int(os.environ.get("CODECBENCH_FUZZ_EXAMPLES", "60"))
 #: per-decode limit in CI: far above any decode of the small seeds, far below the test timeout
@@ -108,6 +109,78 @@ def test_mutations_include_header_size_rewrites():
     draw()
     assert len(seen) >= 20
     assert any(max(s) >= 4096 for s in seen) and any(min(s) % 2 for s in seen)
+
+
+def test_forgery_steps_multiply_what_the_header_declares():
+    """The new steps forge a J2K SIZ's components and bit depth, JPEG XL extra channels and JPEG scans (issue 21);
+    a stream of another format is left as it is."""
+    image = _image(25, 50)
+    j2k = bytes(Op("components", count=64, at=16).apply(bytearray(create_codec("jpeg2000").encode(image))))
+    components = jpeg2000_image(j2k).components
+    assert len(components) == 64 and {c[:2] for c in components} == {(16, False)}
+    jxl = bytes(Op("extra-channels", count=255).apply(bytearray(create_codec("jpegxl").encode(image))))
+    assert 255 <= jpegxl_header(jxl).extra_channels < 263
+    jpeg = bytes(Op("repeat-scan", at=3, count=150).apply(bytearray(hostile.progressive_jpeg())))
+    assert jpeg_scan_count(jpeg) == 160
+    png = create_codec("png").encode(image)
+    for op in (Op("components", count=3, at=8), Op("extra-channels", count=9), Op("repeat-scan", count=9)):
+        assert bytes(op.apply(bytearray(png))) == png and op.describe()
+
+
+def test_jpeg_seeds_include_progressive_streams():
+    """Repeated scans of a baseline seed stop at libjpeg's second-scan error; a progressive seed of each image
+    lets them reach its scan loop (and the scan limit)."""
+    info = fuzz.prepare("jpeg")
+    # colour, colour, gray: each baseline seed followed by its progressive twin (6 scans for gray)
+    assert [jpeg_scan_count(seed) for seed in info["seeds"]] == [1, 10, 1, 10, 1, 6]
+    assert info["shapes"][::2] == info["shapes"][1::2]
+    assert all(fuzz.probe("jpeg", seed)["outcome"] == "image" for seed in info["seeds"])
+
+
+def test_mutations_draw_every_forgery_kind():
+    kinds: set[str] = set()
+
+    @settings(max_examples=300, database=None, deadline=None)
+    @given(fuzz.mutations(2))
+    def draw(m):
+        kinds.update(op.kind for op in m.ops)
+
+    draw()
+    assert {"components", "extra-channels", "repeat-scan", "resize"} <= kinds
+
+
+def test_a_decode_over_the_memory_limit_is_a_memory_failure():
+    """Peak growth is judged against ``memory``: a decode that grows the worker by ~100 MiB (a real JPEG 2000
+    stream of 3000×2000) is a ``memory`` failure at a 16 MiB limit though it returns an image, and so is one
+    whose allocation the address-space cap stopped (OpenJPEG: "Size of tile data exceeds system limits")."""
+    data = hostile.jpeg2000_bomb(3, np.uint8, 3000, 2000)
+    roomy = Worker(memory_limit=4 << 30, label="fuzz worker", preload=("codecbench.tools.fuzz.probe",))
+    with Fuzzer(None, timeout=TIMEOUT, memory=16 << 20, worker=roomy) as fuzzer:
+        result = fuzzer.decode("jpeg2000", data)
+        assert result["outcome"] == "memory" and result["peak_rss"] > 32 << 20, result
+        assert "over the 16 MiB limit (then image)" in result["error"]
+        assert fuzzer.decode("jpeg2000", create_codec("jpeg2000").encode(_image()))["outcome"] == "image"
+    with Fuzzer(None, timeout=TIMEOUT, memory=16 << 20) as fuzzer:  # cap: twice the limit
+        result = fuzzer.decode("jpeg2000", data)
+        assert result["outcome"] == "memory" and "exceeds system limits" in result["error"], result
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["png", "--examples", "0"], "--examples must be an integer at least 1, got 0"),
+    (["png", "--examples", "-5"], "--examples must be an integer at least 1, got -5"),
+    (["png", "--memory", "0"], "--memory must be a finite number above 0, got 0.0"),
+    (["png", "--memory", "-1"], "--memory must be a finite number above 0"),
+    (["png", "--timeout", "nan"], "--timeout must be a finite number above 0, got nan"),
+    (["png", "--timeout", "inf"], "--timeout must be a finite number above 0, got inf"),
+    (["nosuchcodec"], "unknown codec 'nosuchcodec'"),
+    (["png:compress_level=99"], "compress_level"),
+    (["--replay", "x.bin", "--codec", "nosuchcodec"], "unknown codec 'nosuchcodec'"),
+])
+def test_fuzz_command_refuses_bad_options_in_one_line(argv, message, capsys, tmp_path):
+    assert cli_main(["fuzz", *argv, "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("codecbench: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "f").exists()
 
 
 # -- every registered codec ------------------------------------------------------------------------

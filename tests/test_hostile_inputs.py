@@ -33,15 +33,23 @@ def _one_line_error(capsys, argv, expected: str) -> None:
 
 
 # -- item 1: the gate fails closed -------------------------------------------------------
-@pytest.mark.parametrize("value, named", [(None, "bpp null or missing in NEW"), (float("inf"), "bpp Infinity in NEW"),
-                                          (float("nan"), "bpp NaN in NEW")])
-def test_unusable_bpp_in_new_fails_the_gate_named(base, tmp_path, capsys, value, named):
+def test_missing_bpp_in_new_fails_the_gate_named(base, tmp_path, capsys):
     b, n = tmp_path / "base.json", tmp_path / "new.json"
     write_results(b, base, {})
-    n.write_text(json.dumps(_doc(base, bpp=value)))  # json writes NaN/Infinity as Python reads them
+    n.write_text(json.dumps(_doc(base, bpp=None)))
     assert main(["compare", str(b), str(n)]) == 1
     err = capsys.readouterr().err
-    assert f"photos/cpu: jpeg quality=10: {named} (3 of 3 successful records)" in err
+    assert "photos/cpu: jpeg quality=10: bpp null or missing in NEW (3 of 3 successful records)" in err
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+@pytest.mark.parametrize("side", ["BASE", "NEW"])
+def test_non_finite_bpp_is_refused_as_input_exit_2(base, tmp_path, capsys, value, side):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    write_results(good, base, {})
+    bad.write_text(json.dumps(_doc(base, bpp=value)))  # json writes NaN/Infinity as Python reads them
+    argv = ["compare", str(good), str(bad)] if side == "NEW" else ["compare", str(bad), str(good)]
+    _one_line_error(capsys, argv, f"{bad}: record 1: field 'bpp' must be a finite number or null, not {value}")
 
 
 def test_lossless_codec_without_bytes_and_bpp_fails(base, tmp_path):
@@ -55,26 +63,22 @@ def test_lossless_codec_without_bytes_and_bpp_fails(base, tmp_path):
             "bytes null or missing in NEW (3 of 3 successful records)"} <= messages
 
 
-def test_bad_bpp_in_base_fails_too(base, tmp_path):
-    b, n = tmp_path / "base.json", tmp_path / "new.json"
-    b.write_text(json.dumps(_doc(base, bpp=float("nan"))))
-    write_results(n, base, {})
-    assert "bpp NaN in BASE (3 of 3 successful records)" in {v.message for v in compare_files(b, n).violations}
-
-
-@pytest.mark.parametrize("change, named", [(lambda info: info.pop("bpp"), "bpp null or missing in NEW"),
-                                           (lambda info: info.update(bpp=float("nan")), "bpp NaN in NEW")])
-def test_pytest_benchmark_new_without_bpp_fails(base, tmp_path, change, named):
+def test_pytest_benchmark_new_without_bpp_fails(base, tmp_path, capsys):
     b, n = tmp_path / "base.json", tmp_path / "new.json"
     b.write_text(json.dumps(_pytest_benchmark_doc(base)))
     doc = _pytest_benchmark_doc(base)
     for bench in doc["benchmarks"]:
-        change(bench["extra_info"])
+        bench["extra_info"].pop("bpp")
     n.write_text(json.dumps(doc))
     write_results(tmp_path / "base.jsonl", base, {})  # per-image records against dataset means too
     for baseline in (b, tmp_path / "base.jsonl"):
         result = compare_files(baseline, n)
-        assert not result.ok and len([v for v in result.violations if v.message.startswith(named)]) == 7
+        assert not result.ok
+        assert len([v for v in result.violations if v.message.startswith("bpp null or missing in NEW")]) == 7
+    for bench in doc["benchmarks"]:
+        bench["extra_info"]["bpp"] = float("nan")
+    n.write_text(json.dumps(doc))
+    _one_line_error(capsys, ["compare", str(b), str(n)], "benchmark 1: extra_info field 'bpp' must be a finite number")
 
 
 # -- item 9: hostile JSON ------------------------------------------------------------------

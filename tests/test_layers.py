@@ -1,6 +1,7 @@
 """The package's layers import only downward, and analysis/render never import torch (DESIGN: layout)."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "codecbench"
 #: layer → rank: a module may import codecbench modules of its own rank or lower, never higher
 RANKS = {
     "core": 0, "datasets": 1, "analysis": 1, "codecs": 2, "render": 2, "engine": 3, "training": 4,
-    "models": 5, "tools": 6, "integrations": 7, "cli": 8,
+    "models": 5, "tools": 6, "testing": 7, "integrations": 7, "bench": 7, "cli": 8,
 }
 
 
@@ -21,6 +22,10 @@ def layer_of(module: str) -> str | None:
     if parts[:4] == ["codecbench", "codecs", "learned", "models"]:
         return "models"  # the model zoo: network, codec and trainable of each model, on top of training
     return parts[1] if len(parts) > 1 and parts[0] == "codecbench" and parts[1] in RANKS else None
+
+
+#: a string that names a codecbench module (``"codecbench.codecs.learned.models"``, ``"codecbench.engine.measure:f"``)
+MODULE_NAME = re.compile(r"codecbench(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")
 
 
 def modules():
@@ -36,10 +41,36 @@ def test_imports_point_downward(module, path):
     upward = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("codecbench"):
-            other = layer_of(node.module)
+            names = [node.module]
+        else:
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        for name in names:
+            other = layer_of(name)
             if other is not None and RANKS[other] > RANKS[mine]:
-                upward.append(f"line {node.lineno}: {node.module} ({other})")
+                upward.append(f"line {node.lineno}: {name} ({other})")
     assert not upward, f"{module} ({mine}) imports a higher layer: " + "; ".join(upward)
+
+
+@pytest.mark.parametrize("module, path", list(modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_string_names_a_module_of_a_higher_layer(module, path):
+    """A module name in a string (for importlib.import_module, a worker call, a list of modules to import later)
+    is an import the test above cannot see: it points downward too. Entry-point group names (assigned to a
+    ``*GROUP`` constant), which look like module names, are not imports. Only the package root may name every
+    layer (it declares each registry's built-in modules)."""
+    mine = layer_of(module)
+    if mine is None:
+        return
+    tree = ast.parse(path.read_text())
+    groups = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              and all(isinstance(t, ast.Name) and t.id.endswith("GROUP") for t in node.targets)}
+    upward = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in groups:
+            if MODULE_NAME.fullmatch(node.value):
+                other = layer_of(node.value.partition(":")[0])
+                if other is not None and RANKS[other] > RANKS[mine]:
+                    upward.append(f"line {node.lineno}: {node.value!r} ({other})")
+    assert not upward, f"{module} ({mine}) names a module of a higher layer: " + "; ".join(upward)
 
 
 def test_every_package_folder_is_a_known_layer():

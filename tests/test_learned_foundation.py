@@ -369,6 +369,7 @@ def test_toy_codec_not_registered():
 
 # -- training ------------------------------------------------------------------
 class _ToyTrainable(training.Trainable):
+    name = "toy"
     defaults = {"steps": 6, "batch": 2, "patch": 16, "lr": 1e-2}
 
     def build(self):
@@ -387,19 +388,17 @@ class _ToyTrainable(training.Trainable):
         return {"bpp": float(np.mean([8 * len(codec.encode(im)) / (im.shape[0] * im.shape[1]) for im in images]))}
 
 
-_ToyTrainable.name = "toy"
-
-
 @pytest.fixture
-def toy_folder(tmp_path, monkeypatch):
-    monkeypatch.setitem(training.trainable._TRAINABLES, "toy", _ToyTrainable)
+def toy_folder(tmp_path):
     folder = tmp_path / "imgs" / "sub"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(6)
     for i in range(5):
         Image.fromarray(rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     Image.fromarray(rng.integers(0, 256, (10, 12), dtype=np.uint8)).save(folder / "small.png")  # smaller than patch
-    return tmp_path / "imgs"
+    with training.TRAINABLES.restoring():
+        training.register_trainable(_ToyTrainable)
+        yield tmp_path / "imgs"
 
 
 def test_training_smoke_and_resume(tmp_path, toy_folder):

@@ -100,10 +100,10 @@ def test_an_opt_in_metric_gets_a_report_column_only_where_computed(image_folder,
     assert "SSIMULACRA2" not in plain and "MS-SSIM" in plain
 
 
-def test_ssimulacra2_is_100_for_identical_images_and_none_for_gray():
+def test_ssimulacra2_is_100_for_identical_images_gray_ones_included():
     a = smooth_image(64, 64, 2)
     assert metrics.ssimulacra2(a, a) == pytest.approx(100.0)
-    assert metrics.ssimulacra2(a[..., :1], a[..., :1]) is None
+    assert metrics.ssimulacra2(a[..., :1], a[..., :1]) == pytest.approx(100.0)
 
 
 def test_ssimulacra2_follows_libjxl_calibration_on_kodak(data_root):
@@ -212,11 +212,13 @@ def test_run_writes_into_a_git_ignored_results_folder_by_default(tmp_path, image
     assert ignored.returncode == 0  # inside the repository the default output is never committed by accident
 
 
-def test_the_bench_plugin_reports_into_results_by_default():
+def test_the_bench_plugin_reports_into_results_by_default_apart_from_run():
+    """`pytest bench` writes results/bench/<dataset>.md and .json: never codecbench run's results/<dataset>.md."""
+    from codecbench.cli.run import DEFAULT_OUT
     from codecbench.integrations.pytest_plugin import DEFAULT_REPORT_DIR
 
-    assert DEFAULT_REPORT_DIR == Path("results")
-    ignored = subprocess.run(["git", "check-ignore", "-q", "results/kodak.md"], cwd=REPO)
+    assert DEFAULT_REPORT_DIR == Path("results") / "bench" and DEFAULT_REPORT_DIR != DEFAULT_OUT.parent
+    ignored = subprocess.run(["git", "check-ignore", "-q", "results/bench/kodak.md"], cwd=REPO)
     assert ignored.returncode == 0
 
 
@@ -245,7 +247,7 @@ def test_report_on_the_committed_kodak_results_does_not_import_torch_or_codecs(t
         print(status, "torch" in sys.modules, any(m.startswith("codecbench.codecs") for m in sys.modules))
     ''')
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].split() == ["0", "False", "False"], done.stderr[-2000:]
     assert "BD-rate" in (tmp_path / "kodak.md").read_text()
 
 

@@ -68,6 +68,24 @@ def test_deterministic_and_batch_independent(tiny, monkeypatch):
     assert np.array_equal(tiny.decode(data), image)
 
 
+@pytest.mark.parametrize("cls", CODECS, ids=lambda c: c.name)
+def test_wavefront_decoding_runs_on_one_torch_thread_whatever_threads_says(cls, tmp_path, monkeypatch):
+    codec = cls(checkpoint=_tiny_checkpoint(tmp_path / f"{cls.name}.pt", cls), threads=2)
+    image = _smooth(23, 41, 3)
+    data = codec.encode(image)
+    seen: list[int] = []
+    call = mlp.network.IntNet.__call__
+
+    def counting(net, x):
+        seen.append(torch.get_num_threads())
+        return call(net, x)
+
+    monkeypatch.setattr(mlp.network.IntNet, "__call__", counting)
+    assert np.array_equal(codec.decode(data), image)
+    assert len(seen) > 3 * 41 and set(seen) == {1}  # every wavefront's network call, on one thread
+    assert torch.get_num_threads() == 2  # and the codec's setting is back for work big enough to split
+
+
 def test_tiled_round_trip_is_exact(tiny, monkeypatch):
     """Images with a side over ``tile_size`` (2048; patched to 16 here) are coded as independent tiles."""
     monkeypatch.setattr(type(tiny), "tile_size", 16)

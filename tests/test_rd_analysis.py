@@ -12,7 +12,7 @@ from rd_helpers import jpeg_records, synthetic_curve
 from codecbench.core.errors import CodecbenchError, ResultsError
 from codecbench.core.metrics import ms_ssim_db
 from codecbench.analysis import bdrate
-from codecbench.render import plots
+from codecbench.render import plots, rd_tables
 from codecbench.analysis.compressai_json import (
     curve_to_compressai,
     export_curves,
@@ -59,7 +59,7 @@ def test_bd_is_not_extrapolated_without_overlap():
     sliver = synthetic_curve("sliver", BPP * 1.0, PSNR + 13.5)  # overlaps 27..41 only on 40.5..41
     assert bdrate.bd_rate(anchor, sliver).value is None
     assert bdrate.bd_rate(anchor, sliver, min_overlap=0.0).value is not None
-    table = bdrate.bd_table([anchor, far])
+    table = rd_tables.bd_table([anchor, far])
     assert "n/a (no overlap)" in table and "| far |" in table
 
 
@@ -78,7 +78,7 @@ def test_non_monotonic_curve_is_reduced_to_its_envelope_and_noted():
     x, y, dropped = bdrate.curve_arrays(bumpy, "psnr")
     assert dropped == 1 and list(x) == [0.15, 0.3, 0.6, 1.2, 2.4]
     assert bdrate.bd_rate(anchor, bumpy).value == pytest.approx(0.0, abs=1e-9)
-    assert "1 of 6 points not on the PSNR upper envelope" in bdrate.bd_table([anchor, bumpy])
+    assert "1 of 6 points not on the PSNR upper envelope" in rd_tables.bd_table([anchor, bumpy])
 
 
 def test_fixed_rate_and_fixed_quality_only_inside_the_measured_range():
@@ -88,7 +88,7 @@ def test_fixed_rate_and_fixed_quality_only_inside_the_measured_range():
     assert 30.0 < bdrate.quality_at(c, 0.5) < 33.5
     assert bdrate.quality_at(c, 0.1) is None and bdrate.quality_at(c, 3.0) is None
     assert bdrate.rate_at(c, 26.0) is None and bdrate.rate_at(c, 45.0) is None
-    table = bdrate.fixed_table([c, synthetic_curve("high", BPP * 4, PSNR + 8)])
+    table = rd_tables.fixed_table([c, synthetic_curve("high", BPP * 4, PSNR + 8)])
     row = next(line for line in table.splitlines() if line.startswith("| high |"))
     assert row.count("—") == 3  # below 0.6 bpp and below 35 dB it has no measurement
 
@@ -97,14 +97,14 @@ def test_table_states_method_and_anchor_and_marks_references():
     anchor = synthetic_curve("jpeg", BPP, PSNR)
     ref = synthetic_curve("bpg", BPP * 0.7, PSNR, reference=True)
     for method in bdrate.METHODS:
-        table = bdrate.bd_table([anchor, ref], "jpeg", method=method)
+        table = rd_tables.bd_table([anchor, ref], "jpeg", method=method)
         assert bdrate.METHOD_TEXT[method] in table
         assert "bpg (reference, not measured here) | 5 | -30.00%" in table
-    assert "anchor `webp` has no lossy curve" in bdrate.bd_table([anchor], "webp")
+    assert "anchor `webp` has no lossy curve" in rd_tables.bd_table([anchor], "webp")
     with pytest.raises(CodecbenchError, match="unknown interpolation method"):
-        bdrate.bd_table([anchor], method="cubic-ish")
+        rd_tables.bd_table([anchor], method="cubic-ish")
     # a reference curve may serve as the anchor, by its label
-    assert "against the anchor **bpg (reference, not measured here)**" in bdrate.bd_table([anchor, ref], "bpg")
+    assert "against the anchor **bpg (reference, not measured here)**" in rd_tables.bd_table([anchor, ref], "bpg")
 
 
 # -- curves from real records ------------------------------------------------
@@ -133,7 +133,7 @@ def test_failed_images_are_counted_not_averaged_and_leave_the_bd_computation(jpe
     p = next(p for p in curve.points if p.setting == 40)
     assert (p.n_ok, p.n_total, p.complete) == (2, 3, False)
     assert len(curve.series("psnr", complete_only=True)[0]) == 6
-    table = bdrate.bd_table([curve, synthetic_curve("x", BPP, PSNR)], "jpeg")
+    table = rd_tables.bd_table([curve, synthetic_curve("x", BPP, PSNR)], "jpeg")
     assert "settings left out because images failed: 40 (2/3 ok)" in table
 
 
@@ -220,7 +220,7 @@ def test_old_compressai_keys_and_reference_arguments(tmp_path):
         ("{not json", "not JSON"),
         ('{"benchmarks": []}', "not a CompressAI results file"),
         ('{"results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}', "has 1 values, results.bpp has 2"),
-        ('{"results": {"bpp": [0.1], "psnr-rgb": ["x"]}}', "non-number"),
+        ('{"results": {"bpp": [0.1], "psnr-rgb": ["x"]}}', "must be a number or null"),
         ('{"results": {"bpp": []}}', "empty"),
         ('{"results": {"bpp": [0.1]}}', "no quality metric"),
         ('{"results": {"bpp": [-1], "psnr": [3]}}', "positive"),
@@ -259,13 +259,22 @@ def test_report_command_writes_rd_tables_plots_references_and_exports(jpeg, tmp_
     assert main(["report", str(results), "--reference", str(tmp_path / "missing.json")]) == 2
 
 
-def test_plot_curves_get_distinct_colours():
-    from codecbench.render.plots import curve_styles
+def test_a_codec_keeps_its_colour_whatever_else_is_plotted():
+    from codecbench.analysis.curves import Curve
+    from codecbench.render.plots import CODEC_COLOURS, codec_colour, curve_styles
 
-    labels = [f"codec-{i:02d}" for i in range(18)]
-    styles = curve_styles(reversed(labels))
-    assert len({colour for colour, _ in styles.values()}) == 18
-    assert list(styles) == labels  # assigned in sorted order: the same curve keeps its colour from run to run
+    def curve(codec: str, label: str) -> Curve:
+        return Curve(codec=codec, label=label, dataset="d", device="cpu", points=[])
+
+    alone = curve_styles([curve("webp", "webp")])
+    crowded = curve_styles([curve(c, c) for c in ("avif", "jpeg", "my-plugin", "webp", "zeta")])
+    assert alone["webp"][0] == crowded["webp"][0] == codec_colour("webp")
+    assert len(set(CODEC_COLOURS.values())) == len(CODEC_COLOURS)  # the built-ins never share a colour
+    assert codec_colour("VTM") == codec_colour("vtm")  # reference curves name codecs in capitals
+    assert codec_colour("my-plugin") == crowded["my-plugin"][0]
+    # a codec's configurations share its colour and differ by marker
+    hevc = curve_styles([curve("hevc", "hevc"), curve("hevc", "hevc subsampling=4:4:4")])
+    assert len({colour for colour, _ in hevc.values()}) == 1 and len({m for _, m in hevc.values()}) == 2
 
 
 # -- `--file-size`: compression rate and ratio against the original files --------

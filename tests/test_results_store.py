@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codecbench.engine import store as store_module
-from codecbench.analysis.gate import load_results
+from codecbench.analysis.inputs import load_results
 from codecbench.core.errors import ResultsError
 from codecbench.core.results import Record, journal_path, library_versions, read_results, write_results
 from codecbench.engine.store import ResultsStore, lock_path
@@ -29,9 +30,10 @@ def records() -> list[Record]:
     for q in (10, 50, 90):
         for i in range(4):
             failed = q == 50 and i == 2
-            bpp = None if failed else q / 40 + i / 7
+            size = None if failed else 100 * q + i
+            bpp = None if failed else 8 * size / ((64 + i) * 48)  # as a real record's: bpp = 8·bytes/(W·H)
             out.append(Record(codec="jpeg", spec=f"jpeg:quality={q}", setting=q, dataset="photos", image=f"img{i}",
-                              width=64 + i, height=48, bytes=None if failed else 100 * q + i, bpp=bpp,
+                              width=64 + i, height=48, bytes=size, bpp=bpp,
                               psnr=None if failed else 20 + q / 3 + i / 11, enc_s=0.001 * (i + 1), dec_s=0.0005,
                               error="DecodeError: truncated" if failed else None,
                               versions={"pillow": "13.0.0", "jpeg": str(i % 2)}))
@@ -56,7 +58,8 @@ def test_append_get_close_round_trip(records, tmp_path):
 def test_compaction_is_the_file_a_serial_write_gives(records, tmp_path):
     """Journal then compaction gives byte for byte the file write_results writes from the same records."""
     path, serial = tmp_path / "r.json", tmp_path / "serial.json"
-    later = dataclasses.replace(records[0], bytes=records[0].bytes + 1)  # a record measured again replaces it
+    later = dataclasses.replace(records[0], bytes=records[0].bytes + 1,  # a record measured again replaces it
+                                bpp=8 * (records[0].bytes + 1) / (records[0].width * records[0].height))
     with ResultsStore(path, meta=META) as store:
         for r in [*records, later]:
             store.append(r)
@@ -182,4 +185,84 @@ def test_compare_and_report_get_the_same_records(records, tmp_path):
     lines.write_text(_record_lines(records))
     write_results(doc, records, META)
     for path in (lines, doc):
-        assert load_results(path) == (read_results(path)[1], "codecbench") and read_results(path)[1] == records
+        assert load_results(path)[:2] == (read_results(path)[1], "codecbench") and read_results(path)[1] == records
+
+
+# -- hostile results files and journals: one line and exit 2 from run (resume) and report, nothing lost -----------
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+#: each takes (the file's JSON document, a record of it) and returns (the file's text, the journal's text or None)
+HOSTILE = {
+    "nan-in-file": lambda doc, rec: (json.dumps({**doc, "records": [{**rec, "psnr": float("nan")}]}),
+                                     None),
+    "infinity-in-file": lambda doc, rec: (json.dumps({**doc, "records": [{**rec, "bpp": float("inf")}]}), None),
+    "nan-in-journal": lambda doc, rec: (json.dumps(doc), json.dumps({**rec, "image": "b", "ssim": float("nan")}) + "\n"),
+    "minus-infinity-in-journal": lambda doc, rec: (json.dumps(doc), json.dumps({**rec, "enc_s": float("-inf")}) + "\n"),
+    "bpp-disagrees-with-bytes": lambda doc, rec: (json.dumps({**doc, "records": [{**rec, "bpp": rec["bpp"] / 2}]}),
+                                                  None),
+    "deeply-nested-file": lambda doc, rec: (_nested(100_000), None),
+    "deeply-nested-journal-line": lambda doc, rec: (json.dumps(doc), '{"spec": ' + _nested(100_000) + "}\n"
+                                                    + json.dumps(rec) + "\n"),
+    "huge-integer-in-journal": lambda doc, rec: (json.dumps(doc), json.dumps(rec)[:-1] + ', "x": ' + "7" * 5000 + "}\n"
+                                                 + json.dumps(rec) + "\n"),
+    "nan-in-meta": lambda doc, rec: (json.dumps({**doc, "meta": {**doc["meta"], "cores": float("nan")}}), None),
+    "number-as-a-version": lambda doc, rec: (json.dumps({**doc, "records": [{**rec, "versions": {"jpeg": 1.5}}]}),
+                                             None),
+    "zero-width": lambda doc, rec: (json.dumps({**doc, "records": [{**rec, "width": 0}]}), None),
+}
+
+
+@pytest.fixture(scope="module")
+def measured_file(tmp_path_factory) -> tuple[Path, dict]:
+    """A results file of a real run (jpeg on one embedded image) and its JSON document."""
+    from codecbench.cli import main
+
+    path = tmp_path_factory.mktemp("measured") / "r.json"
+    assert main(["run", "jpeg:quality=50", "--max-images", "1", "--jobs", "1", "--no-cache", "-o", str(path)]) == 0
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("hostile", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_bad_results_file_or_journal_is_one_line_and_exit_2_never_a_traceback(hostile, measured_file, tmp_path,
+                                                                              capsys):
+    """Issue 21 item 4: a NaN in a results file or its journal made every resume crash with a traceback."""
+    from codecbench.cli import main
+
+    doc = measured_file[1]
+    text, journal = hostile(doc, doc["records"][0])
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    if journal is not None:
+        journal_path(path).write_text(journal)
+    before = path.read_bytes(), journal_path(path).read_bytes() if journal is not None else None
+    capsys.readouterr()
+    for command in (["run", "jpeg:quality=50", "--max-images", "1", "--jobs", "1", "--no-cache", "-o", str(path)],
+                    ["report", str(path), "--out", str(tmp_path / "reports")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.startswith(f"codecbench: error: {path}") and len(err.strip().splitlines()) == 1, err
+    after = path.read_bytes(), journal_path(path).read_bytes() if journal is not None else None
+    assert after == before  # a refused file is left as it was: nothing lost, nothing rewritten
+
+
+def test_the_journal_writer_refuses_a_value_no_file_may_hold(records, tmp_path):
+    path = tmp_path / "r.json"
+    with ResultsStore(path, meta=META) as store:
+        store.append(records[0])
+        with pytest.raises(ResultsError, match="psnr"):
+            store.append(dataclasses.replace(records[1], psnr=float("nan")))
+    assert read_results(path)[1] == records[:1]
+
+
+def test_a_measurement_no_file_may_hold_becomes_a_failed_record():
+    from codecbench.core.codec import create_codec
+    from codecbench.engine.runner import record_of
+
+    codec = create_codec("jpeg:quality=50", threads=1)
+    image = np.zeros((8, 8, 3), np.uint8)
+    measured = {"bytes": 100, "bpp": 12.5, "psnr": float("nan"), "enc_s": 0.001, "dec_s": 0.001}
+    record = record_of(codec, "d", "img", image, None, lambda: measured)
+    assert record.error.startswith("ResultsError: field 'psnr'") and (record.bytes, record.psnr) == (None, None)
+    json.dumps(record.to_json(), allow_nan=False)  # what the journal writer writes

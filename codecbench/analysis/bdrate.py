@@ -201,49 +201,53 @@ def display_name(curve: Curve) -> str:
     return f"{curve.label} (reference, not measured here)" if curve.reference else curve.label
 
 
-def bd_table(
+@dataclass(frozen=True)
+class BDRow:
+    """One curve's Bjøntegaard deltas against the anchor: BD-rate (%) per metric of :data:`BD_RATE_METRICS`,
+    and BD-PSNR (dB)."""
+
+    curve: Curve
+    bd_rate: dict[str, BD]
+    bd_psnr: BD
+
+
+@dataclass(frozen=True)
+class BDTable:
+    """Every lossy curve of one dataset against one anchor; ``base`` None when ``anchor`` names no lossy curve
+    (``rows`` then empty). ``notes``: settings and points left out, one sentence each."""
+
+    anchor: str
+    base: Curve | None
+    rows: list[BDRow]
+    notes: list[str]
+    method: str
+    min_overlap: float
+    labels: list[str]  # the lossy curves' labels, sorted (for saying what an absent anchor could have been)
+
+
+def bd_rows(
     curves: Sequence[Curve],
     anchor: str = DEFAULT_ANCHOR,
     *,
     method: str = DEFAULT_METHOD,
     min_overlap: float = MIN_OVERLAP,
-) -> str:
-    """Markdown BD-rate/BD-PSNR table of every lossy curve of one dataset against ``anchor``."""
+) -> BDTable:
+    """BD-rate and BD-PSNR of every lossy curve of one dataset against ``anchor`` (the anchor's own row left out).
+
+    Raises :class:`~codecbench.core.errors.CodecbenchError` for an unknown ``method``.
+    """
     _check_method(method)
     base = find_anchor(curves, anchor)
     lossy = [c for c in curves if not c.lossless]
+    labels = sorted({c.label for c in lossy})
     if base is None:
-        names = ", ".join(sorted({c.label for c in lossy})) or "none"
-        return f"No BD-rate table: the anchor `{anchor}` has no lossy curve here (curves: {names}).\n"
-    head = ["Codec", "Points"] + [f"BD-rate {t}" for t in BD_RATE_METRICS.values()] + ["BD-PSNR"]
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
-    notes: list[str] = []
-    for c in lossy:
-        if c is base:
-            continue
-        cells = [display_name(c), str(len(c.points))]
-        for metric in BD_RATE_METRICS:
-            cells.append(bd_rate(base, c, metric, method=method, min_overlap=min_overlap).format("%"))
-        cells.append(bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap).format("dB"))
-        lines.append(_row(cells))
-    for c in [base] + [c for c in lossy if c is not base]:
-        notes.extend(_curve_notes(c))
-    source = f" — {base.description}" if base.reference and base.description else ""
-    text = [
-        f"BD-rate and BD-PSNR against the anchor **{display_name(base)}**{source} "
-        f"(negative BD-rate / positive BD-PSNR = better than the anchor).",
-        "",
-        *lines,
-        "",
-        f"Interpolation: {METHOD_TEXT[method]} on log10(bpp), `bjontegaard` package. "
-        f"Values are averaged over the overlap of the two curves only, never extrapolated; "
-        f"\"n/a (no overlap)\" where the overlap is under {min_overlap:.0%} of the shorter curve's range. "
-        "Curves are reduced to their upper envelope (quality rising with rate) first; "
-        "settings where some images failed are left out.",
-    ]
-    if notes:
-        text += ["", *[f"- {n}" for n in notes]]
-    return "\n".join(text) + "\n"
+        return BDTable(anchor, None, [], [], method, min_overlap, labels)
+    rows = [BDRow(c, {metric: bd_rate(base, c, metric, method=method, min_overlap=min_overlap)
+                      for metric in BD_RATE_METRICS},
+                  bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap))
+            for c in lossy if c is not base]
+    notes = [n for c in [base] + [c for c in lossy if c is not base] for n in _curve_notes(c)]
+    return BDTable(anchor, base, rows, notes, method, min_overlap, labels)
 
 
 def _curve_notes(c: Curve) -> list[str]:
@@ -259,41 +263,24 @@ def _curve_notes(c: Curve) -> list[str]:
     return notes
 
 
-def fixed_table(
+@dataclass(frozen=True)
+class FixedRow:
+    """One curve's PSNR (dB) at each fixed rate and bpp at each fixed PSNR; None outside its measured range."""
+
+    curve: Curve
+    quality_at: dict[float, float | None]  # bpp -> PSNR
+    rate_at: dict[float, float | None]  # PSNR -> bpp
+
+
+def fixed_rows(
     curves: Sequence[Curve],
     *,
     rates: Sequence[float] = FIXED_RATES,
     qualities: Sequence[float] = FIXED_QUALITIES,
     method: str = DEFAULT_METHOD,
-) -> str:
-    """Markdown table: PSNR at fixed bpp and bpp at fixed PSNR, per lossy curve, inside the measured range only."""
+) -> list[FixedRow]:
+    """PSNR at fixed bpp and bpp at fixed PSNR of every lossy curve, interpolated inside its range only."""
     _check_method(method)
-    lossy = [c for c in curves if not c.lossless]
-    if not lossy:
-        return "No lossy curves.\n"
-    head = ["Codec"] + [f"PSNR @ {r:g} bpp" for r in rates] + [f"bpp @ {q:g} dB" for q in qualities]
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
-    for c in lossy:
-        cells = [display_name(c)]
-        cells += [_fmt(quality_at(c, r, "psnr", method=method), 2) for r in rates]
-        cells += [_fmt(rate_at(c, q, "psnr", method=method), 4) for q in qualities]
-        lines.append(_row(cells))
-    return (
-        "\n".join(
-            [
-                *lines,
-                "",
-                f"Interpolated ({METHOD_TEXT[method]}, PSNR against log10(bpp)) on each curve's upper envelope; "
-                "— where the value lies outside the measured range (never extrapolated).",
-            ]
-        )
-        + "\n"
-    )
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return [FixedRow(c, {r: quality_at(c, r, "psnr", method=method) for r in rates},
+                     {q: rate_at(c, q, "psnr", method=method) for q in qualities})
+            for c in curves if not c.lossless]

@@ -18,7 +18,6 @@ measured here", plot it dashed and never plot its times.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -26,10 +25,18 @@ from typing import Any, Iterable
 
 import codecbench
 from codecbench.core.errors import ResultsError
+from codecbench.core.images import MAX_PIXELS
+from codecbench.core.results import Record, check_field, json_excerpt, output_errors, parse_json, validate_record
 from codecbench.analysis.curves import AVERAGING, Curve, CurvePoint
 
 _PSNR_KEYS = ("psnr-rgb", "psnr")
 _MSSSIM_KEYS = ("ms-ssim-rgb", "ms-ssim")
+#: The highest rate a reference point may state: 64 bpp is the raw size of 16-bit RGBA (8-bit RGB is 24 bpp), so
+#: no codec's mean over a dataset of photographs comes near it; a larger value is a wrong unit or a hostile file.
+MAX_REFERENCE_BPP = 64.0
+#: Characters a curve name must not hold: they would break the report's tables and lines (controls, NUL, line breaks).
+_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_NAME = 200
 
 
 def curve_to_compressai(curve: Curve) -> dict[str, Any]:
@@ -63,19 +70,23 @@ def curve_to_compressai(curve: Curve) -> dict[str, Any]:
 
 
 def export_curves(curves: Iterable[Curve], out_dir: str | os.PathLike) -> list[Path]:
-    """Write one CompressAI JSON per lossy, measured curve: ``out_dir/<dataset>/<label>.json``."""
+    """Write one CompressAI JSON per lossy, measured curve: ``out_dir/<dataset>/<label>.json``.
+
+    A write error is an :class:`~codecbench.core.errors.OutputError` naming the file.
+    """
     written = []
     for c in curves:
         if c.lossless or c.reference:
             continue
         path = Path(out_dir) / _slug(c.dataset) / f"{_slug(c.label)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        try:  # the file is replaced whole or not at all, and no temporary is left behind
-            tmp.write_text(json.dumps(curve_to_compressai(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with output_errors(path, "CompressAI curve"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # the file is replaced whole or not at all, and no temporary is left behind
+                tmp.write_text(json.dumps(curve_to_compressai(c), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         written.append(path)
     return written
 
@@ -84,27 +95,54 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_") or "curve"
 
 
-def _numbers(path: Path, key: str, values: Any, n: int | None) -> list[float | None]:
+def _numbers(path: Path, key: str, field: str, values: Any, n: int | None) -> list[float | None]:
+    """The values of ``results[key]``, each as :func:`~codecbench.core.results.check_field` accepts for ``field``."""
     if not isinstance(values, list):
         raise ResultsError(f"{path}: results.{key} must be a list of numbers")
     if n is not None and len(values) != n:
         raise ResultsError(f"{path}: results.{key} has {len(values)} values, results.bpp has {n}")
-    out: list[float | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            out.append(float(v))
-        else:
-            raise ResultsError(f"{path}: results.{key} holds a non-number ({v!r})")
-    return out
+    for i, v in enumerate(values):
+        try:
+            check_field(field, v)
+        except ResultsError as exc:
+            raise ResultsError(f"{path}: results.{key}[{i}]: {exc}") from None
+    return [None if v is None else float(v) for v in values]
+
+
+def _check_points(path: Path, points: list[CurvePoint]) -> None:
+    """Raise :class:`ResultsError` naming the first of ``points`` that is no mean a real dataset can have.
+
+    Each point goes through :func:`~codecbench.core.results.validate_record` as the record of the
+    largest image codecbench reads (``MAX_PIXELS`` RGB pixels; a mean of per-image values lies within
+    the ranges of its largest image): finite values, bpp > 0, PSNR in [0 dB, that image's ceiling,
+    132.7 dB], MS-SSIM in [−1, 1], times ≥ 0; and bpp at most :data:`MAX_REFERENCE_BPP`.
+    """
+    for number, point in enumerate(points, 1):
+        record = Record(codec=point.spec, spec=point.spec, setting=number, dataset="", image="", width=MAX_PIXELS,
+                        height=1, bpp=point.bpp, psnr=point.psnr, ms_ssim=point.ms_ssim, enc_s=point.enc_s,
+                        dec_s=point.dec_s)
+        try:
+            validate_record(record)
+            if point.bpp > MAX_REFERENCE_BPP:
+                raise ResultsError(f"field 'bpp' is {point.bpp:.6g}, above {MAX_REFERENCE_BPP:g} "
+                                   "(16-bit RGBA uncompressed)")
+        except ResultsError as exc:
+            raise ResultsError(f"{path}: rate point {number}: {exc}") from None
+
+
+def _curve_name(path: Path, name: Any) -> str:
+    """The curve's name: ``name`` if it is a string a report can show, else a :class:`ResultsError`."""
+    if not isinstance(name, str) or _BREAKING.search(name) or len(name) > _MAX_NAME:
+        raise ResultsError(f"{path}: the curve name must be one line of at most {_MAX_NAME} characters "
+                           f"without control characters, not {json_excerpt(name)}")
+    return name
 
 
 def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | None = None) -> Curve:
     """Read a CompressAI-format results file as a reference curve for ``dataset``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such reference file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -114,26 +152,26 @@ def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | N
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict) or "bpp" not in data["results"]:
         raise ResultsError(f'{path}: not a CompressAI results file (expected {{"name", "results": {{"bpp", ...}}}})')
     results = data["results"]
-    bpp = _numbers(path, "bpp", results["bpp"], None)
+    bpp = _numbers(path, "bpp", "bpp", results["bpp"], None)
     if not bpp:
         raise ResultsError(f"{path}: results.bpp is empty")
     if any(b is None or b <= 0 for b in bpp):
         raise ResultsError(f"{path}: results.bpp must hold positive numbers")
     n = len(bpp)
 
-    def pick(keys: tuple[str, ...]) -> list[float | None]:
+    def pick(keys: tuple[str, ...], field: str) -> list[float | None]:
         for k in keys:
             if k in results:
-                return _numbers(path, k, results[k], n)
+                return _numbers(path, k, field, results[k], n)
         return [None] * n
 
-    psnr = pick(_PSNR_KEYS)
-    msssim = pick(_MSSSIM_KEYS)
+    psnr = pick(_PSNR_KEYS, "psnr")
+    msssim = pick(_MSSSIM_KEYS, "ms_ssim")
     if all(v is None for v in psnr) and all(v is None for v in msssim):
         raise ResultsError(f"{path}: no quality metric (expected one of {', '.join(_PSNR_KEYS + _MSSSIM_KEYS)})")
-    enc = pick(("encoding_time",))
-    dec = pick(("decoding_time",))
-    name = label or str(data.get("name") or path.stem)
+    enc = pick(("encoding_time",), "enc_s")
+    dec = pick(("decoding_time",), "dec_s")
+    name = _curve_name(path, label or data.get("name") or path.stem)
     points = [
         CurvePoint(
             setting=i,
@@ -148,8 +186,9 @@ def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | N
         )
         for i in range(n)
     ]
+    _check_points(path, points)
     points.sort(key=lambda p: p.bpp)
-    description = str(data.get("description") or "")
+    description = " ".join(_BREAKING.sub(" ", str(data.get("description") or "")).split())
     return Curve(
         codec=name,
         label=name,

@@ -1,25 +1,30 @@
-"""Regression gate: compare two results files (BASE, NEW) for quality, rate and speed.
+"""Regression gate: compare two results files (BASE, NEW) for quality, rate and speed — the decision, as data.
 
 Inputs are codecbench results (JSON Lines records, or a JSON document with a
 ``records`` list) or pytest-benchmark JSON (``--benchmark-json`` /
 ``--benchmark-autosave`` files) whose ``extra_info`` carries the dataset
 means that ``pytest bench`` stores; :mod:`codecbench.analysis.inputs` reads
-both as records.
+both as records, each checked by
+:func:`~codecbench.core.results.validate_record` (a value no measurement can
+have is a :class:`ResultsError`, never compared).
 
-For each codec configuration (codec, fixed settings, dataset, device) found
-in BASE:
+The gate fails closed. For each codec configuration (codec, fixed settings,
+dataset, device) found in BASE, and each of its settings (canonical spec):
 
-- **BD-rate** (PSNR) of NEW's curve against BASE's — a positive value means
-  NEW needs more bits for the same quality;
-- per setting (same canonical spec): **bpp change** (%) and **PSNR change**
-  (dB), and encode/decode **speed ratios** NEW/BASE (informational unless
-  ``max_slowdown`` is set);
-- failures: an image that failed in NEW but not in BASE, a lossless codec
-  that no longer round-trips exactly, a setting or a codec missing from NEW.
+- a configuration or setting missing from NEW is a failure;
+- the setting's images must be the same in BASE and NEW, and so must the
+  images that failed: otherwise the setting is a failure naming the
+  images, and no mean (nor BD-rate) is formed over different images;
+- on settings with the same images: **bpp change** (%), **PSNR change**
+  (dB), a lossless codec that no longer round-trips exactly, a gated value
+  (bpp; bytes and, lossy, PSNR where BASE has them) missing in NEW, and
+  encode/decode **speed ratios** NEW/BASE (gated only with ``max_slowdown``);
+- **BD-rate** (PSNR) of NEW's curve against BASE's over those settings.
 
-When both files hold per-image records, each dataset is compared on the
-images both files have (and the report says so if that is fewer than either
-file holds). A codec only in NEW is reported as information.
+A record identity that an input holds twice with different values is a
+failure; identical copies count once, and the result says so. A codec or
+setting only in NEW is information. :mod:`codecbench.render.gate` turns a
+:class:`Comparison` into the markdown report.
 """
 
 from __future__ import annotations
@@ -30,38 +35,24 @@ import math
 import os
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-from codecbench.core.errors import ResultsError
-from codecbench.core.metrics import METRICS
-from codecbench.analysis.bdrate import DEFAULT_METHOD, bd_rate
+from codecbench.analysis.bdrate import BD, DEFAULT_METHOD, bd_rate
+from codecbench.analysis.conditions import timing_warning
 from codecbench.analysis.curves import Curve, CurvePoint, curves, point_of
+from codecbench.analysis.duplicates import Duplicate
 from codecbench.analysis.inputs import load_results
+from codecbench.analysis.thresholds import Thresholds
+from codecbench.core.metrics import METRICS
 from codecbench.core.results import Record
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Gate limits: BD-rate (%), PSNR drop (dB), bpp rise (%), optional slowdown ratio."""
-
-    max_bd_rate: float = 0.5
-    max_psnr_drop: float = 0.05
-    max_bpp_rise: float = 0.5
-    max_slowdown: float | None = None  # e.g. 1.15: fail when NEW is > 15% slower (per codec, geometric mean)
-
-    def describe(self) -> str:
-        text = (
-            f"BD-rate (PSNR) ≤ +{self.max_bd_rate:g}%, PSNR drop ≤ {self.max_psnr_drop:g} dB, "
-            f"bpp rise ≤ {self.max_bpp_rise:g}% per setting"
-        )
-        if self.max_slowdown is not None:
-            text += f", encode/decode time ≤ ×{self.max_slowdown:g} of BASE"
-        return text
+#: How many image ids a failure message names before it only counts the rest.
+NAMED_IMAGES = 5
 
 
 @dataclass(frozen=True)
 class Violation:
-    """One crossed threshold, naming the codec configuration and setting."""
+    """One crossed threshold or failed check, naming the codec configuration and setting."""
 
     dataset: str
     device: str
@@ -72,51 +63,6 @@ class Violation:
     def __str__(self) -> str:
         where = f"{self.codec}" + (f" {self.setting}" if self.setting else "")
         return f"{self.dataset}/{self.device}: {where}: {self.message}"
-
-
-@dataclass
-class Comparison:
-    markdown: str
-    violations: list[Violation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-
-# -- comparing ---------------------------------------------------------
-def _common_images(
-    base: list[Record], new: list[Record], notes: list[str], disjoint: list[tuple[str, str]]
-) -> tuple[list[Record], list[Record]]:
-    """Restrict both to the images both files hold, per (dataset, device); ``disjoint`` gets those with none."""
-    def images(records: list[Record]) -> dict[tuple[str, str], set[str]]:
-        out: dict[tuple[str, str], set[str]] = {}
-        for r in records:
-            out.setdefault((r.dataset, r.device), set()).add(r.image)
-        return out
-
-    bi, ni = images(base), images(new)
-    keep: dict[tuple[str, str], set[str]] = {}
-    for key in bi.keys() & ni.keys():
-        common = bi[key] & ni[key]
-        keep[key] = common
-        if not common:
-            disjoint.append(key)
-        elif common != bi[key] or common != ni[key]:
-            notes.append(
-                f"{key[0]}/{key[1]}: compared on the {len(common)} images both files hold "
-                f"(BASE {len(bi[key])}, NEW {len(ni[key])})"
-            )
-    for key in bi.keys() - ni.keys():
-        keep[key] = bi[key]  # the curve will be missing from NEW, reported as such
-    for key in ni.keys() - bi.keys():
-        keep[key] = ni[key]
-
-    def restrict(records: list[Record]) -> list[Record]:
-        return [r for r in records if r.image in keep.get((r.dataset, r.device), ())]
-
-    return restrict(base), restrict(new)
 
 
 def _ratio(new: float | None, base: float | None) -> float | None:
@@ -130,10 +76,121 @@ def _geomean(values: Iterable[float | None]) -> float | None:
     return math.exp(statistics.fmean(math.log(v) for v in vals)) if vals else None
 
 
-def _f(v: float | None, fmt: str, none: str = "—") -> str:
-    return none if v is None else format(v, fmt)
+@dataclass(frozen=True)
+class SettingResult:
+    """One setting of a codec configuration: BASE's point, NEW's point when it is a mean over the same images
+    (else None: missing, or other images), and the failures found."""
+
+    setting: str
+    base: CurvePoint
+    new: CurvePoint | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def bpp_change(self) -> float | None:
+        """NEW's bpp minus BASE's, in percent of BASE's."""
+        if self.new is None or self.new.bpp is None or not self.base.bpp:
+            return None
+        return 100.0 * (self.new.bpp - self.base.bpp) / self.base.bpp
+
+    @property
+    def psnr_change(self) -> float | None:
+        """NEW's PSNR minus BASE's, dB."""
+        if self.new is None or self.new.psnr is None or self.base.psnr is None:
+            return None
+        return self.new.psnr - self.base.psnr
+
+    @property
+    def enc_ratio(self) -> float | None:
+        return _ratio(self.new.enc_s, self.base.enc_s) if self.new else None
+
+    @property
+    def dec_ratio(self) -> float | None:
+        return _ratio(self.new.dec_s, self.base.dec_s) if self.new else None
 
 
+@dataclass(frozen=True)
+class CodecResult:
+    """One codec configuration on one dataset and device.
+
+    ``status``: ``"compared"``, ``"missing"`` (from NEW: a failure) or
+    ``"new"`` (only in NEW: information). ``bd``: BD-rate (PSNR) over the
+    settings with the same images (None for a lossless codec or when not
+    compared); ``added``: settings only NEW holds; ``problems``: failures of
+    the whole configuration (missing, BD-rate, slowdown).
+    """
+
+    dataset: str
+    device: str
+    label: str
+    status: str
+    n_settings: int
+    lossless: bool = False
+    bd: BD | None = None
+    settings: tuple[SettingResult, ...] = ()
+    added: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.problems) or any(s.problems for s in self.settings)
+
+    @property
+    def worst_bpp_change(self) -> float | None:
+        return max((s.bpp_change for s in self.settings if s.bpp_change is not None), default=None)
+
+    @property
+    def worst_psnr_change(self) -> float | None:
+        return min((s.psnr_change for s in self.settings if s.psnr_change is not None), default=None)
+
+    @property
+    def enc_ratio(self) -> float | None:
+        """Geometric mean over settings of NEW/BASE encode time."""
+        return _geomean(s.enc_ratio for s in self.settings)
+
+    @property
+    def dec_ratio(self) -> float | None:
+        return _geomean(s.dec_ratio for s in self.settings)
+
+    def violations(self) -> list[Violation]:
+        where = (self.dataset, self.device, self.label)
+        return [Violation(*where, None, m) for m in self.problems] + [
+            Violation(*where, s.setting, m) for s in self.settings for m in s.problems]
+
+
+@dataclass
+class Comparison:
+    """What the gate decided: per codec configuration, the failures (``violations``), ``notes``, and
+    ``warnings`` about what the figures mean (BASE and NEW timed on different machines)."""
+
+    base_name: str
+    new_name: str
+    thresholds: Thresholds
+    codecs: list[CodecResult]
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class _Side(NamedTuple):
+    """One input's curves by identity and its records by (dataset, device, spec)."""
+
+    curves: dict[tuple, Curve]
+    by_spec: dict[tuple[str, str, str], list[Record]]
+
+    @classmethod
+    def of(cls, records: list[Record]) -> _Side:
+        by_spec: dict[tuple[str, str, str], list[Record]] = {}
+        for r in records:
+            by_spec.setdefault((r.dataset, r.device, r.spec), []).append(r)
+        return cls({c.identity: c for c in curves(records)}, by_spec)
+
+
+# -- comparing ---------------------------------------------------------
 def compare_records(
     base: list[Record],
     new: list[Record],
@@ -143,117 +200,80 @@ def compare_records(
     new_name: str = "NEW",
     method: str = DEFAULT_METHOD,
 ) -> Comparison:
-    """Compare two sets of records; return the markdown report, violations and notes."""
-    notes: list[str] = []
-    disjoint: list[tuple[str, str]] = []
-    base, new = _common_images(base, new, notes, disjoint)
-    base_ok, new_ok = _ok_by_setting(base), _ok_by_setting(new)
-    base_curves = {c.identity: c for c in curves(base)}
-    new_curves = {c.identity: c for c in curves(new)}
-    violations: list[Violation] = [
-        Violation(d, dev, "*", None, f"{base_name} and {new_name} share no image of this dataset: nothing comparable")
-        for d, dev in sorted(disjoint)
-    ]
+    """Compare two sets of records (one per identity); return the decision as a :class:`Comparison`."""
+    sides = (_Side.of(base), _Side.of(new))
+    codecs = [_compare_codec(sides[0].curves.get(i), sides[1].curves.get(i), sides, thresholds, method, new_name)
+              for i in sorted(sides[0].curves.keys() | sides[1].curves.keys())]
+    notes = []
+    for c in codecs:
+        where = f"{c.dataset}/{c.device}: {c.label}"
+        if c.status == "new":
+            notes.append(f"{where} is new in {new_name} ({c.n_settings} settings); not gated")
+        notes += [f"{where} {setting} is new in {new_name}; not gated" for setting in c.added]
+    violations = [v for c in codecs for v in c.violations()]
+    return Comparison(base_name, new_name, thresholds, codecs, violations, notes)
 
-    out = [f"## codecbench compare: `{base_name}` → `{new_name}`", "", f"Thresholds: {thresholds.describe()}.", ""]
-    datasets = sorted({k[:2] for k in base_curves} | {k[:2] for k in new_curves})
-    for dataset, device in datasets:
-        keys = sorted(
-            {k for k in base_curves if k[:2] == (dataset, device)} | {k for k in new_curves if k[:2] == (dataset, device)},
-            key=lambda k: (k[2], k[3]),
-        )
-        summary = [
-            "| Codec | BD-rate (PSNR) NEW vs BASE | Settings | largest Δ bpp | worst Δ PSNR | encode × | decode × | Status |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-        ]
-        detail = [
-            "| Codec | Setting | bpp BASE | bpp NEW | Δ bpp | PSNR BASE | PSNR NEW | Δ PSNR | encode × | decode × | Status |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-        ]
-        for key in keys:
-            b, n = base_curves.get(key), new_curves.get(key)
-            label = (n or b).label  # type: ignore[union-attr]
-            if n is None:
-                violations.append(Violation(dataset, device, label, None, f"missing from {new_name}"))
-                summary.append(f"| {label} | — | {len(b.points)} | — | — | — | — | **FAIL: missing from NEW** |")  # type: ignore[union-attr]
-                continue
-            if b is None:
-                notes.append(f"{dataset}/{device}: {label} is new in {new_name} ({len(n.points)} settings); not gated")
-                summary.append(f"| {label} | — | {len(n.points)} | — | — | — | — | new (information) |")
-                continue
-            before = len(violations)
-            bd = None
-            if not b.lossless:
-                # on the settings both hold, so that a missing setting does not move the interpolation
-                common = {p.spec for p in b.points} & {p.spec for p in n.points}
-                bd_result = bd_rate(_only(b, common), _only(n, common), "psnr", method=method)
-                bd = bd_result.value
-                if bd is not None and bd > thresholds.max_bd_rate:
-                    violations.append(
-                        Violation(dataset, device, label, None,
-                                  f"BD-rate (PSNR) {bd:+.3f}% > +{thresholds.max_bd_rate:g}%")
-                    )
-                bd_text = bd_result.format("%", 3)
-            else:
-                bd_text = "— (lossless)"
-            new_by_spec = {p.spec: p for p in n.points}
-            rises, drops, enc_r, dec_r = [], [], [], []
-            for p in b.points:
-                setting = b.setting_text(p)
-                q = new_by_spec.pop(p.spec, None)
-                if q is None:
-                    violations.append(Violation(dataset, device, label, setting, f"setting missing from {new_name}"))
-                    detail.append(f"| {label} | {setting} | {_f(p.bpp, '.4f')} | — | — | {_f(p.psnr, '.2f')} | — | — | — | — | **FAIL** |")
-                    continue
-                problems = _point_problems(p, q, b.lossless, thresholds) + _value_problems(
-                    base_ok.get((dataset, device, p.spec), {}), new_ok.get((dataset, device, p.spec), {}), b.lossless)
-                rise = 100.0 * (q.bpp - p.bpp) / p.bpp if q.bpp is not None and p.bpp else None
-                drop = (q.psnr - p.psnr) if q.psnr is not None and p.psnr is not None else None
-                er, dr = _ratio(q.enc_s, p.enc_s), _ratio(q.dec_s, p.dec_s)
-                rises.append(rise)
-                drops.append(drop)
-                enc_r.append(er)
-                dec_r.append(dr)
-                for message in problems:
-                    violations.append(Violation(dataset, device, label, setting, message))
-                status = "**FAIL**" if problems else "ok"
-                detail.append(
-                    f"| {label} | {setting} | {_f(p.bpp, '.4f')} | {_f(q.bpp, '.4f')} | {_f(rise, '+.2f')}% | "
-                    f"{_f(p.psnr, '.2f')} | {_f(q.psnr, '.2f')} | {_f(drop, '+.3f')} | {_f(er, '.2f')} | "
-                    f"{_f(dr, '.2f')} | {status} |"
-                )
-            for q in new_by_spec.values():
-                notes.append(f"{dataset}/{device}: {label} {n.setting_text(q)} is new in {new_name}; not gated")
-            g_enc, g_dec = _geomean(enc_r), _geomean(dec_r)
-            if thresholds.max_slowdown is not None:
-                for what, g in (("encode", g_enc), ("decode", g_dec)):
-                    if g is not None and g > thresholds.max_slowdown:
-                        violations.append(
-                            Violation(dataset, device, label, None,
-                                      f"{what} time ×{g:.2f} of BASE > ×{thresholds.max_slowdown:g}")
-                        )
-            worst_rise = max((r for r in rises if r is not None), default=None)
-            worst_drop = min((d for d in drops if d is not None), default=None)
-            status = "**FAIL**" if len(violations) > before else "ok"
-            summary.append(
-                f"| {label} | {bd_text} | {len(b.points)} | {_f(worst_rise, '+.2f')}% | {_f(worst_drop, '+.3f')} dB | "
-                f"{_f(g_enc, '.2f')} | {_f(g_dec, '.2f')} | {status} |"
-            )
-        out += [f"### {dataset} ({device})", "", *summary, "", "<details><summary>Per setting</summary>", "",
-                *detail, "", "</details>", ""]
-    out.append(
-        "BD-rate: NEW's curve against BASE's on the settings both hold (positive = NEW needs more bits "
-        "for the same PSNR), interpolated on log10(bpp) over the overlap only. Δ bpp in percent of BASE, Δ PSNR in dB; "
-        "speed ratios are NEW time / BASE time (geometric mean over settings in the codec row)."
-    )
-    out.append("")
-    if violations:
-        out += [f"**{len(violations)} regression(s):**", "", *[f"- {v}" for v in violations], ""]
-    else:
-        out += ["**No regression beyond the thresholds.**", ""]
-    if notes:
-        out += ["Notes:", "", *[f"- {n}" for n in notes], ""]
-    return Comparison("\n".join(out), violations, notes)
+
+def _compare_codec(b: Curve | None, n: Curve | None, sides: tuple[_Side, _Side], t: Thresholds, method: str,
+                   new_name: str) -> CodecResult:
+    """One codec configuration: its settings, BD-rate over those with the same images, and its failures."""
+    if n is None:
+        assert b is not None
+        return CodecResult(b.dataset, b.device, b.label, "missing", len(b.points), b.lossless,
+                           problems=(f"missing from {new_name}",))
+    if b is None:
+        return CodecResult(n.dataset, n.device, n.label, "new", len(n.points), n.lossless)
+    new_by_spec = {q.spec: q for q in n.points}
+    settings = tuple(_compare_setting(b, p, new_by_spec.get(p.spec), sides, t, new_name) for p in b.points)
+    same_images = {s.base.spec for s in settings if s.new is not None}
+    bd = None if b.lossless else bd_rate(_only(b, same_images), _only(n, same_images), "psnr", method=method)
+    result = CodecResult(n.dataset, n.device, n.label, "compared", len(b.points), b.lossless, bd, settings,
+                         added=tuple(n.setting_text(q) for q in n.points if q.spec not in {p.spec for p in b.points}))
+    problems = []
+    if bd is not None and bd.value is not None and bd.value > t.max_bd_rate:
+        problems.append(f"BD-rate (PSNR) {bd.value:+.3f}% > +{t.max_bd_rate:g}%")
+    if t.max_slowdown is not None:
+        for what, ratio in (("encode", result.enc_ratio), ("decode", result.dec_ratio)):
+            if ratio is not None and ratio > t.max_slowdown:
+                problems.append(f"{what} time ×{ratio:.2f} of BASE > ×{t.max_slowdown:g}")
+    return dataclasses.replace(result, problems=tuple(problems))
+
+
+def _compare_setting(b: Curve, p: CurvePoint, q: CurvePoint | None, sides: tuple[_Side, _Side], t: Thresholds,
+                     new_name: str) -> SettingResult:
+    """One setting: first whether BASE and NEW hold means over the same images, then the thresholds."""
+    setting = b.setting_text(p)
+    if q is None:
+        return SettingResult(setting, p, None, (f"setting missing from {new_name}",))
+    key = (b.dataset, b.device, p.spec)
+    base_records, new_records = sides[0].by_spec[key], sides[1].by_spec[key]
+    problems = _image_problems(base_records, new_records)
+    if problems:
+        return SettingResult(setting, p, None, tuple(problems))
+    base_ok, new_ok = ({r.image: r for r in records if r.ok} for records in (base_records, new_records))
+    return SettingResult(setting, p, q, tuple(_point_problems(p, q, b.lossless, t)
+                                              + _value_problems(base_ok, new_ok, b.lossless)))
+
+
+def _image_problems(base: list[Record], new: list[Record]) -> list[str]:
+    """Why one setting's BASE and NEW records are not means over the same images: other images, other
+    failures, or no success at all (empty when they are comparable)."""
+    for what, pick in (("images", lambda r: True), ("failed images", lambda r: not r.ok)):
+        b, n = ({r.image for r in records if pick(r)} for records in (base, new))
+        if b != n:
+            differences = [f"{side} {_names(images)}" for side, images in
+                           ((f"{what} only in NEW:", n - b), (f"{what} only in BASE:", b - n)) if images]
+            return [f"not the same {what} in BASE and NEW, so no mean is compared: {'; '.join(differences)}"]
+    if all(not r.ok for r in base):
+        return ["no image succeeded in BASE nor in NEW: nothing to compare"]
+    return []
+
+
+def _names(images: set[str]) -> str:
+    """The first :data:`NAMED_IMAGES` of ``images`` sorted, and how many more."""
+    named = sorted(images)[:NAMED_IMAGES]
+    more = len(images) - len(named)
+    return ", ".join(named) + (f" and {more} more" if more else "")
 
 
 def _only(curve: Curve, specs: set[str]) -> Curve:
@@ -261,11 +281,8 @@ def _only(curve: Curve, specs: set[str]) -> Curve:
 
 
 def _point_problems(p: CurvePoint, q: CurvePoint, lossless: bool, t: Thresholds) -> list[str]:
+    """The thresholds crossed between BASE's point ``p`` and NEW's ``q`` (means over the same images)."""
     problems = []
-    if q.n_ok < q.n_total and not (p.n_ok < p.n_total):
-        problems.append(f"{q.n_total - q.n_ok} of {q.n_total} images failed in NEW")
-    elif q.n_ok == 0:
-        problems.append("no image succeeded in NEW (nor in BASE): nothing to compare")
     if q.bpp is not None and p.bpp:
         rise = 100.0 * (q.bpp - p.bpp) / p.bpp
         if rise > t.max_bpp_rise:
@@ -278,15 +295,6 @@ def _point_problems(p: CurvePoint, q: CurvePoint, lossless: bool, t: Thresholds)
             f"PSNR {p.psnr:.3f} → {q.psnr:.3f} dB ({q.psnr - p.psnr:+.3f} dB, limit −{t.max_psnr_drop:g} dB)"
         )
     return problems
-
-
-def _ok_by_setting(records: Iterable[Record]) -> dict[tuple[str, str, str], dict[str, Record]]:
-    """The successful records by (dataset, device, spec), then by image."""
-    out: dict[tuple[str, str, str], dict[str, Record]] = {}
-    for r in records:
-        if r.ok:
-            out.setdefault((r.dataset, r.device, r.spec), {})[r.image] = r
-    return out
 
 
 def _defect(value: float | int | None) -> str | None:
@@ -307,7 +315,8 @@ def _value_problems(base: dict[str, Record], new: dict[str, Record], lossless: b
     value is unusable on a successful image, unless BASE lacks it (null)
     on that image too (a PSNR left out for an identical decode); ``bpp``
     is never excused. BASE fails where ``bpp`` is unusable, or any gated
-    value is NaN or infinite: a gate cannot compare against it.
+    value is NaN or infinite: a gate cannot compare against it. (Records
+    read from files never hold NaN or infinity: the reader refuses them.)
     """
     problems = []
     for name in ("bpp", "bytes", *(() if lossless else ("psnr",))):
@@ -331,7 +340,8 @@ def _value_problems(base: dict[str, Record], new: dict[str, Record], lossless: b
 def dataset_means(records: list[Record]) -> list[Record]:
     """One pseudo-record per (spec, dataset, device) holding the dataset means, as pytest-benchmark JSON has them.
 
-    Its image id is ``(N images)``, so means are only compared with means over as many images.
+    Its image id is ``(N images)``, so means are only compared with means over as many images; it is a
+    failed record when any image failed.
     """
     groups: dict[tuple[str, str, str], list[Record]] = {}
     for r in {r.key: r for r in records}.values():
@@ -350,57 +360,41 @@ def dataset_means(records: list[Record]) -> list[Record]:
     return out
 
 
+def _duplicate_findings(side: str, duplicates: list[Duplicate]) -> tuple[list[Violation], list[str]]:
+    """A failure per conflicting duplicate of input ``side`` (BASE or NEW), and a note counting identical ones."""
+    violations = [
+        Violation(d.key[1], d.key[3], d.key[0], None,
+                  f"{side} holds {d.copies} conflicting records of {d.key[2]} "
+                  f"(they differ in {', '.join(d.differing)})")
+        for d in duplicates if d.conflicting
+    ]
+    identical = [d for d in duplicates if not d.conflicting]
+    notes = [f"{side}: {len(identical)} record(s) held more than once in identical copies, each counted once "
+             f"(e.g. {identical[0].key[0]} {identical[0].key[2]})"] if identical else []
+    return violations, notes
+
+
 def compare_files(
     base: str | os.PathLike, new: str | os.PathLike, thresholds: Thresholds = Thresholds(), **kwargs: Any
 ) -> Comparison:
-    """Load two results files (codecbench or pytest-benchmark JSON) and compare them."""
-    base_records, base_kind = load_results(base)
-    new_records, new_kind = load_results(new)
-    if base_kind != new_kind:  # per-image records against pytest-benchmark's dataset means: means on both sides
-        base_records = dataset_means(base_records) if base_kind == "codecbench" else base_records
-        new_records = dataset_means(new_records) if new_kind == "codecbench" else new_records
-    result = compare_records(
-        base_records, new_records, thresholds, base_name=str(base), new_name=str(new), **kwargs
-    )
-    if base_kind != new_kind:
-        result.notes.append(f"BASE is {base_kind} JSON, NEW is {new_kind} JSON: compared on dataset means")
-        result.markdown += f"- BASE is {base_kind} JSON, NEW is {new_kind} JSON: compared on dataset means\n"
+    """Load two results files (codecbench or pytest-benchmark JSON, :func:`load_results`) and compare them.
+
+    A conflicting duplicate in either is a failure, identical copies a note, other machines or timed regions
+    a ``warning``; a codecbench file against a pytest-benchmark file is compared on dataset means. Raises
+    :class:`~codecbench.core.errors.ResultsError` for a file that cannot be read or holds an impossible value.
+    """
+    b, n = load_results(base), load_results(new)
+    base_records, new_records = b.records, n.records
+    if b.kind != n.kind:  # per-image records against pytest-benchmark's dataset means: means on both sides
+        base_records = dataset_means(base_records) if b.kind == "codecbench" else base_records
+        new_records = dataset_means(new_records) if n.kind == "codecbench" else new_records
+    result = compare_records(base_records, new_records, thresholds, base_name=str(base), new_name=str(new), **kwargs)
+    for side, loaded in (("NEW", n), ("BASE", b)):
+        violations, notes = _duplicate_findings(side, loaded.duplicates)
+        result.violations[:0] = violations
+        result.notes[:0] = notes
+    if b.kind != n.kind:
+        result.notes.append(f"BASE is {b.kind} JSON, NEW is {n.kind} JSON: compared on dataset means")
+    gated = thresholds.max_slowdown is not None
+    result.warnings = [w for w in [timing_warning(b.meta, n.meta, speed_gated=gated)] if w]
     return result
-
-
-def _threshold(text: str | float, unit: str, what: str) -> float:
-    """A non-negative number, optionally followed by ``unit`` (case-insensitive)."""
-    s = str(text).strip()
-    if s.lower().endswith(unit.lower()):
-        s = s[: -len(unit)].strip()
-    try:
-        value = float(s)
-    except ValueError:
-        raise ResultsError(f"not {what}: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ResultsError(f"threshold must be a non-negative number: {text!r}")
-    return value
-
-
-def parse_percent(text: str | float) -> float:
-    """``0.5``, ``0.5%`` → 0.5 (percent)."""
-    return _threshold(text, "%", "a percentage")
-
-
-def parse_db(text: str | float) -> float:
-    """``0.05``, ``0.05dB`` → 0.05 (dB)."""
-    return _threshold(text, "dB", "a dB value")
-
-
-def parse_ratio(text: str | float) -> float:
-    """``15%`` → 1.15; ``1.15`` or ``x1.15`` → 1.15."""
-    s = str(text).strip().lower().lstrip("x×")
-    if s.endswith("%"):
-        return 1.0 + parse_percent(s) / 100.0
-    try:
-        value = float(s)
-    except ValueError:
-        raise ResultsError(f"not a ratio: {text!r}") from None
-    if not math.isfinite(value) or value < 1:
-        raise ResultsError(f"slowdown ratio must be ≥ 1 (e.g. 1.15 or 15%): {text!r}")
-    return value

@@ -1,7 +1,11 @@
 """``codecbench compare BASE NEW``: the quality/rate regression gate for CI.
 
 Exit status: 0 when every change is within the thresholds, 1 when one is
-crossed (each named with codec and setting on stderr), 2 for bad input.
+crossed or a check fails (each named with codec and setting on stderr:
+other images, other failures, a conflicting duplicate), 2 for bad input
+(one line: a file that cannot be read, or a value no measurement can have).
+Speed ratios decide nothing unless ``--max-slowdown`` is given; when BASE and
+NEW were timed on different machines or timed regions, one warning line says so.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from codecbench.analysis.gate import Thresholds, compare_files, parse_db, parse_percent, parse_ratio
-from codecbench.core.errors import CodecbenchError
 from codecbench.analysis.bdrate import DEFAULT_METHOD, METHODS
+from codecbench.analysis.gate import compare_files
+from codecbench.analysis.thresholds import Thresholds, parse_db, parse_percent, parse_ratio
+from codecbench.core.errors import CodecbenchError
 from codecbench.core.results import output_errors
+from codecbench.render.gate import comparison_markdown
 
 
 def _arg(parse):
@@ -33,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="compare two results files; exit 1 on a quality/rate regression",
         description="Compare NEW results against BASE (codecbench results JSON or JSON Lines, or pytest-benchmark "
         "JSON with extra_info): per codec, BD-rate (PSNR) of NEW against BASE, per-setting bpp and PSNR changes and "
-        "speed ratios. Exits 1 when a threshold is crossed, naming the codec and setting.",
+        "speed ratios. Exits 1 when a threshold is crossed or a setting's images (or failed images) differ, "
+        "naming the codec and setting; exits 2, with one line, for an unreadable file or an impossible value.",
     )
     p.add_argument("base", type=Path, metavar="BASE", help="baseline results file")
     p.add_argument("new", type=Path, metavar="NEW", help="new results file")
@@ -45,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="largest allowed bpp rise at any setting, percent (default: %(default)s%%)")
     p.add_argument("--max-slowdown", type=_arg(parse_ratio), default=None, metavar="RATIO",
                    help="fail when a codec's encode or decode time exceeds RATIO × BASE (e.g. 1.15 or 15%%); "
-                   "off by default: latency is gated by pytest-benchmark's --benchmark-compare-fail")
+                   "off by default, latency is left out of the verdict (pytest-benchmark's "
+                   "--benchmark-compare-fail gates it on one machine); a warning says when BASE and NEW come from "
+                   "different machines or timed regions")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="BD interpolation (default: %(default)s)")
     p.add_argument("--out", type=Path, help="also write the markdown report to this file")
     p.set_defaults(func=compare_command)
@@ -54,11 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def compare_command(args: argparse.Namespace) -> int:
     thresholds = Thresholds(args.max_bd_rate, args.max_psnr_drop, args.max_bpp_rise, args.max_slowdown)
     result = compare_files(args.base, args.new, thresholds, method=args.method)
+    markdown = comparison_markdown(result)
     if args.out:
         with output_errors(args.out, "report"):
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(result.markdown, encoding="utf-8")
-    print(result.markdown)
+            args.out.write_text(markdown, encoding="utf-8")
+    print(markdown)
+    for warning in result.warnings:
+        print(f"codecbench: warning: {warning}", file=sys.stderr)
     if result.violations:
         print(f"codecbench compare: {len(result.violations)} regression(s):", file=sys.stderr)
         for v in result.violations:

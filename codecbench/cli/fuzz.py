@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fuzz",
         help="fuzz codec decoders with corrupt bitstreams (hypothesis, in a worker process)",
         description="Mutate real bitstreams of each codec (bit flips, truncation, appended bytes, random bytes, "
-        "zeroed header, overwritten ranges, rewritten declared width/height) and decode them in a worker process with a time and memory limit. "
+        "zeroed header, overwritten ranges, rewritten declared width/height, forged JPEG 2000 components, JPEG XL "
+        "extra channels and repeated JPEG scans) and decode them in a worker process with a time and memory limit. "
         "A decode must return a valid uint8 image or raise DecodeError; crashes, hangs, memory blow-ups and "
         "other exceptions are failures, and their inputs are saved. Exit status 1 if any codec failed. "
         "The long campaign: codecbench fuzz --examples 1000",
@@ -25,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds one decode may take before it counts as a hang "
                    "(default: 60)")
     p.add_argument("--memory", type=float, default=None, metavar="GIB",
-                   help="address space the worker may add after start-up, in GiB (default: 6)")
+                   help="how much one decode may grow the worker's peak resident memory, in GiB, before it counts "
+                   "as a memory failure (default: 4; the worker's address space is capped at twice that)")
     p.add_argument("--out", type=Path, default=Path("fuzz-failures"),
                    help="folder for failing inputs (default: %(default)s)")
     p.add_argument("--seed", type=int, help="hypothesis seed, for a reproducible campaign")
@@ -41,21 +43,29 @@ def fuzz_command(args: argparse.Namespace) -> int:
         from codecbench.tools import fuzz
     except ImportError as exc:
         raise CodecbenchError(f"codecbench fuzz needs hypothesis ({exc}); install codecbench[dev]") from None
-    from codecbench.core.codec import available_codecs
+    from codecbench.core.codec import Spec, available_codecs, get_codec_class
+    from codecbench.engine.measure import check_count
 
     timeout = args.timeout if args.timeout is not None else fuzz.DEFAULT_TIMEOUT
-    memory = int(args.memory * 2**30) if args.memory is not None else fuzz.DEFAULT_MEMORY
+    if args.memory is not None:
+        fuzz.check_limit("--memory", args.memory)  # in GiB, as given
+    memory = args.memory * 2**30 if args.memory is not None else fuzz.DEFAULT_MEMORY
+    check_count("--examples", args.examples, 1)
+    if args.replay and not args.codec:
+        raise CodecbenchError("--replay needs --codec NAME")
+    names = [args.codec] if args.replay else args.codecs or list(available_codecs())
+    for name in names:  # an unknown codec or setting is an error, not a skipped codec
+        spec = Spec.parse(name)
+        get_codec_class(spec.name).parse_settings(spec.raw)
     with fuzz.Fuzzer(args.out, timeout=timeout, memory=memory) as fuzzer:
         if args.replay:
-            if not args.codec:
-                raise CodecbenchError("--replay needs --codec NAME")
             bad = 0
             for path, result in fuzzer.replay(args.codec, args.replay):
                 bad += result["outcome"] in fuzz.FAILURES
                 detail = result.get("error") or result.get("shape")
-                print(f"{path}: {result['outcome']} ({detail}) in {result.get('seconds', 0):.3f} s")
+                peak = "" if result.get("peak_rss") is None else f", peak memory +{result['peak_rss'] / 2**20:.0f} MiB"
+                print(f"{path}: {result['outcome']} ({detail}) in {result.get('seconds', 0):.3f} s{peak}")
             return 1 if bad else 0
-        names = args.codecs or list(available_codecs())
         reports = []
         for name in names:
             print(f"fuzzing {name}: {args.examples} mutations ...", file=sys.stderr, flush=True)

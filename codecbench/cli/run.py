@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,10 +16,13 @@ from codecbench.datasets import get_dataset
 from codecbench.engine import distributed
 from codecbench.core.errors import SpecError
 from codecbench.core.metrics import select_metrics
-from codecbench.render.output import build_reports, write_reports
+from codecbench.cli.pictures import add_viewer_options, check_report_options, run_pictures
+from codecbench.render.output import write_formats
+from codecbench.render.report_data import dataset_reports
 from codecbench.render.rd import RDOptions
-from codecbench.core.results import machine_meta
+from codecbench.core.results import Record, machine_meta
 from codecbench.engine.store import ResultsStore
+from codecbench.engine.channels import nothing_to_measure
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
 
 
@@ -45,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="results file (JSON, written atomically; default: %(default)s, in a git-ignored folder)")
     p.add_argument("--report-dir", type=Path, metavar="DIR",
                    help="also write DIR/<dataset>.md for each dataset: the full report of `codecbench report` "
-                   "(RD analysis and plots included)")
+                   "(RD analysis and plots included; other formats with --format)")
+    p.add_argument("--format", action="append", default=[], metavar="FORMAT",
+                   help="--report-dir's formats, repeatable: markdown (default), html, csv, json")
+    add_viewer_options(p)
     p.add_argument("--metrics", default="", metavar="NAMES",
                    help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
                    "see `codecbench list metrics`")
@@ -84,18 +91,23 @@ def run_command(args: argparse.Namespace) -> int:
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
     jobs = default_jobs() if args.jobs is None else args.jobs
+    check_report_options(args)
     check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images, jobs=jobs)
     threads = threads_per_job(args.threads, jobs)
     metrics = select_metrics(args.metrics)
     timing = Timing(warmup=args.warmup, repeats=args.repeats)
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
+    sizes = {name: len(get_dataset(name, max_images=args.max_images, download=args.download)) for name in datasets}
+    reason = nothing_to_measure(specs, sizes)
+    if reason is not None:  # before anything is written or started
+        raise SpecError(f"nothing to measure: {reason}")
     # the store holds the results file's lock until closed: a second run on the same --out fails at once
     store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
         timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs,
         **({"dask": args.scheduler or "LocalCluster"} if args.dask or args.scheduler else {})))
     on_dask = args.dask or args.scheduler is not None
     cache = None if args.no_cache or on_dask else RunCache(ResultsCache(args.cache), retime=args.retime,
-                                                           repeats=args.repeats)
+                                                           repeats=args.repeats, jobs=jobs)
     client = distributed.connect(args.scheduler, jobs) if on_dask else None
     try:
         runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
@@ -105,15 +117,17 @@ def run_command(args: argparse.Namespace) -> int:
             distributed.close(client)
         store.close()
         raise
-    failed, start = 0, time.perf_counter()
+    failed, start, provenance, first_failure = 0, time.perf_counter(), Counter(), None
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
             for name in datasets:
-                size = len(get_dataset(name, max_images=args.max_images, download=args.download))
+                size = sizes[name]
                 task = progress.add_task(name, total=size * len(runner.specs))
                 for record in runner.run_dataset(name, max_images=args.max_images, download=args.download):
                     failed += not record.ok
+                    first_failure = first_failure or (None if record.ok else record)
+                    provenance[_provenance(record)] += 1
                     progress.advance(task)
                 progress.update(task, completed=size * len(runner.specs))
     finally:
@@ -122,14 +136,34 @@ def run_command(args: argparse.Namespace) -> int:
             distributed.close(client)
         store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
     written = []
+    pictures = run_pictures(args, store.records, args.out)
     if args.report_dir:
         rd = RDOptions(plots_dir=args.report_dir / "plots", report_dir=args.report_dir)
-        written = write_reports(build_reports(store.records, store.meta, rd=rd), args.report_dir)
+        reports = dataset_reports(store.records, store.meta, rd=rd, pictures=pictures)
+        written = write_formats(reports, args.report_dir, args.format)
     if cache is not None:
         print(cache.summary(), file=sys.stderr)
         cache.cache.close()
-    print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run)", file=sys.stderr)
+    print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run; "
+          f"{_provenance_summary(provenance)})", file=sys.stderr)
     print(runner.time_spent.summary(time.perf_counter() - start), file=sys.stderr)
     for path in written:
         print(f"report: {path}", file=sys.stderr)
+    if failed and failed == sum(provenance.values()):
+        print(f"codecbench run: all {failed} records of this run failed (the first: {first_failure.spec} on "
+              f"{first_failure.dataset}/{first_failure.image}: {first_failure.error})", file=sys.stderr)
+        return 1
     return 0
+
+
+def _provenance(record: Record) -> str:
+    """How this run got ``record``: "measured", "reused" from the cache, or "retimed" (reused, timings taken again)."""
+    if not record.cached:
+        return "measured"
+    return "retimed" if record.retimed else "reused"
+
+
+def _provenance_summary(counts: Counter) -> str:
+    """``N measured, M reused from the cache (K of them re-timed)`` for this run's records."""
+    reused = counts["reused"] + counts["retimed"]
+    return f"{counts['measured']} measured, {reused} reused from the cache ({counts['retimed']} of them re-timed)"

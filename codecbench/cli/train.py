@@ -27,8 +27,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """Add the ``train`` arguments to ``parser`` (used by ``codecbench train``)."""
     parser.add_argument("model", help="trainable model name (see --list)", nargs="?")
     parser.add_argument("--list", action="store_true", help="list the trainable models and exit")
-    parser.add_argument("--data", help="folder of training images (searched recursively), never a test set")
-    parser.add_argument("--out", help="path of the exported checkpoint; the model card goes beside it (.md)")
+    parser.add_argument("--data", help="folder of training images (searched recursively), never a test set; required unless --list")
+    parser.add_argument("--out", help="path of the exported checkpoint; the model card goes beside it (.md); required unless --list")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the model's)")
     parser.add_argument("--batch", type=int, help="patches per step (default: the model's)")
     parser.add_argument("--patch", type=int, help="patch side in pixels (default: the model's)")

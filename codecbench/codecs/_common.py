@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from codecbench.core.errors import DecodeError
+from codecbench.core.headers import jpeg_scan_count
 from codecbench.core.images import MAX_PIXELS
+
+#: decoded samples a header may declare, all components and extra channels together: those of the largest
+#: image the harness takes (MAX_PIXELS 8-bit RGB pixels); JPEG 2000 counts bytes (a 16-bit sample is 2)
+MAX_DECODED_SAMPLES = 3 * MAX_PIXELS
+#: scans a JPEG may hold. libjpeg's progressive scripts write 10 (colour) or 6 (gray), mozjpeg's optimized
+#: ones a dozen or so; libjpeg-turbo's fuzzers stop at 500 and nvImageCodec at 256. Each scan is a pass over
+#: the coefficients, so the limit bounds a decode at 100 passes.
+MAX_JPEG_SCANS = 100
 
 
 def check_decoded_size(codec: str, width: int, height: int) -> None:
@@ -16,6 +25,22 @@ def check_decoded_size(codec: str, width: int, height: int) -> None:
     """
     if width * height > MAX_PIXELS:
         raise DecodeError(f"{codec}: bitstream declares {width}×{height}, over the {MAX_PIXELS} pixel limit")
+
+
+def check_decoded_samples(codec: str, count: int, what: str, unit: str = "samples") -> None:
+    """Refuse a header declaring more than ``MAX_DECODED_SAMPLES`` decoded samples (or bytes: ``unit``);
+    ``what`` says what it declares (e.g. "4000×4000, 64 components of 8 bits"). A few hundred bytes can
+    declare gigabytes through the component count, the bit depth or extra channels, not only the size."""
+    if count > MAX_DECODED_SAMPLES:
+        raise DecodeError(f"{codec}: bitstream declares {what}: {count} decoded {unit}, over the limit of "
+                          f"{MAX_DECODED_SAMPLES} (those of a {MAX_PIXELS}-pixel 8-bit RGB image)")
+
+
+def check_scan_count(codec: str, data: bytes) -> None:
+    """Refuse a JPEG of more than ``MAX_JPEG_SCANS`` scans (counted in its markers, before decoding)."""
+    if jpeg_scan_count(data, stop=MAX_JPEG_SCANS + 1) > MAX_JPEG_SCANS:
+        raise DecodeError(f"{codec}: stream holds more than {MAX_JPEG_SCANS} scans (real JPEGs have at most a "
+                          "few dozen; each costs a pass over the image)")
 
 
 def check_complete(codec: str, data: bytes, end_marker: bytes) -> None:

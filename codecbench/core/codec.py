@@ -11,19 +11,16 @@ A configured codec is named by a *spec string*: ``name`` or
 specs (:func:`expand_spec`); a spec without its rate knob expands to the
 codec's default sweep.
 
-Codecs register themselves by subclassing :class:`Codec` with a ``name``;
-third-party packages add codecs through the entry-point group
-``codecbench.codecs`` (each entry point names a module or a Codec class).
+The codec registry is :data:`CODECS` (:mod:`codecbench.core.registry`): a codec
+class registers with the ``@register_codec`` decorator; third-party packages
+add codecs through the entry-point group ``codecbench.codecs``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.metadata
 import math
 import os
-import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping
@@ -31,20 +28,9 @@ from typing import Any, ClassVar, Iterable, Mapping
 import numpy as np
 
 from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, ImageError, SpecError
+from codecbench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "codecbench.codecs"
-
-_REGISTRY: dict[str, type[Codec]] = {}
-#: the built-in codec modules, cheapest first: looking a codec up imports only as many as it takes
-#: (the learned models import torch, seconds that a classical sweep need not pay)
-_BUILTIN_MODULES = (
-    "codecbench.codecs.classical.pillow",
-    "codecbench.codecs.classical.jpeg2000",
-    "codecbench.codecs.classical.imagecodecs",
-    "codecbench.codecs.learned.models",
-)
-_imported: set[str] = set()
-_discovered = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +84,8 @@ class Codec(ABC):
 
     Subclasses declare ``name``, ``settings`` and ``param`` (the rate knob,
     one of ``settings``; None for a codec without one), a default ``sweep``
-    of knob values, and implement :meth:`_encode` and :meth:`_decode`. The
+    of knob values, implement :meth:`_encode` and :meth:`_decode`, and
+    register with ``@register_codec`` (or an entry point). The
     base class validates images (channels, ``min_size``, ``max_size``) and
     settings and turns library errors during decoding into
     :class:`~codecbench.core.errors.DecodeError`.
@@ -121,11 +108,6 @@ class Codec(ABC):
     #: largest height/width (pixels) the format or its library can code; larger images raise
     #: EncodeError before the library is called. None: no limit of the codec's own
     max_size: ClassVar[int | None] = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            register(cls)
 
     def __init__(self, *, device: str = "cpu", threads: int | None = None, **settings: Any) -> None:
         if device not in self.devices:
@@ -216,6 +198,18 @@ class Codec(ABC):
 
         return declare_size(bytes(data), width, height)
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this codec cannot run here by its name alone (a library missing, a setting the spec must give), or
+        None. Such a codec stays registered (a spec that gives what it needs builds it) and is listed with the
+        reason, but :func:`available_codecs` leaves it out, so runs over every codec skip it."""
+        return None
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        """The bytes of stream ``data`` that are entropy-coded payload, without container and headers, where the
+        codec tells them apart (the strings that CompressAI's bpp counts); None where it does not."""
+        return None
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); called by timers."""
 
@@ -297,95 +291,33 @@ class Spec:
 
 
 # -- registry ----------------------------------------------------------
-def register(cls: type[Codec]) -> type[Codec]:
-    """Add a codec class to the registry under ``cls.name``."""
-    existing = _REGISTRY.get(cls.name)
-    same = existing is not None and (existing.__module__, existing.__qualname__) == (cls.__module__, cls.__qualname__)
-    if existing is not None and not same:
-        raise CodecbenchError(f"two codecs are named {cls.name!r}: {existing.__module__} and {cls.__module__}")
+def _check_codec(cls: type[Codec]) -> None:
     if cls.param is not None and cls.param not in cls.settings:
         raise CodecbenchError(f"codec {cls.name!r}: rate knob {cls.param!r} is not a declared setting")
-    _REGISTRY[cls.name] = cls
-    return cls
 
 
-def _import_builtins(until: str | None = None) -> None:
-    """Import the built-in codec modules in order, stopping once ``until`` is registered (None: all)."""
-    for module in _BUILTIN_MODULES:
-        if until is not None and until in _REGISTRY:
-            return
-        if module in _imported:
-            continue
-        _imported.add(module)
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a missing dependency, not a missing module
-                raise
-
-
-def _discover() -> None:
-    """Register every codec: all built-in modules, then the ``codecbench.codecs`` entry points."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    _import_builtins()
-    for ep in _codec_entry_points():
-        loaded = ep.load()
-        if isinstance(loaded, type) and issubclass(loaded, Codec):
-            register(loaded)
-
-
-def _codec_entry_points() -> list[importlib.metadata.EntryPoint]:
-    """The ``codecbench.codecs`` entry points of installed distributions.
-
-    The working directory that Python puts first on ``sys.path`` for
-    ``python -c``, ``python -m`` and the REPL is not searched: a
-    ``*.dist-info`` folder lying in the current directory must not make
-    codecbench import (and so run) a module from there. (Directories put on
-    ``sys.path`` on purpose, e.g. through PYTHONPATH, are searched.)
-    """
-    paths = list(sys.path)
-    if paths and not getattr(sys.flags, "safe_path", False) and _is_working_dir(paths[0]):
-        paths = paths[1:]
-    seen: set[str] = set()
-    found = []
-    for dist in importlib.metadata.distributions(path=paths):
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        if name in seen:  # the first on the path wins, as for imports
-            continue
-        seen.add(name)
-        found += [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
-    return found
-
-
-def _is_working_dir(entry: str) -> bool:
-    try:
-        return entry == "" or os.path.realpath(entry) == os.path.realpath(os.getcwd())
-    except OSError:
-        return False
+#: every codec, by name: the built-in modules' (declared in ``codecbench/__init__.py``) and the entry points'
+CODECS: Registry[type[Codec]] = Registry("codec", Codec, group=ENTRY_POINT_GROUP, check=_check_codec,
+                                         error=SpecError, sort=True)
+#: the class decorator that registers a codec under its ``name``
+register_codec = CODECS.register
 
 
 def available_codecs() -> dict[str, type[Codec]]:
-    """All registered codecs (built-in and from entry points), by name."""
-    _discover()
-    return dict(sorted(_REGISTRY.items()))
+    """The registered codecs (built-in and from entry points) that run here by name alone, by name, sorted: those
+    whose :meth:`Codec.unavailable` is None."""
+    return {name: cls for name, cls in CODECS.items() if cls.unavailable() is None}
+
+
+def unavailable_codecs() -> dict[str, str]:
+    """The registered codecs that :func:`available_codecs` leaves out, by name, with the reason."""
+    return {name: why for name, cls in CODECS.items() if (why := cls.unavailable()) is not None}
 
 
 def get_codec_class(name: str) -> type[Codec]:
-    """The codec class registered as ``name``; SpecError naming the known ones otherwise.
-
-    A built-in codec is found by importing the built-in modules only up to
-    its own; any other name loads them all and the entry points.
-    """
-    _import_builtins(until=name)
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    codecs = available_codecs()
-    if name not in codecs:
-        raise SpecError(f"unknown codec {name!r}; known codecs: {', '.join(codecs)}")
-    return codecs[name]
+    """The codec class registered as ``name`` (importing built-in modules only up to its own); SpecError naming
+    the close and the known ones otherwise."""
+    return CODECS.get(name)
 
 
 def create_codec(spec: str, *, device: str = "cpu", threads: int | None = None) -> Codec:
@@ -421,11 +353,12 @@ def split_specs(text: str) -> list[str]:
     """Split a comma-separated list of specs, keeping each spec's own ``key=value`` settings.
 
     ``"jpeg,webp:quality=80,method=6,avif"`` → ``["jpeg", "webp:quality=80,method=6", "avif"]``:
-    a piece with ``=`` but no ``:`` continues the spec before it.
+    a piece ``key=value`` (an ``=`` before any ``:``) continues the spec before it, so values may hold
+    ``:`` (``subsampling=4:2:0``, ``factory=mypkg.models:make``); a codec name never holds ``=``.
     """
     specs: list[str] = []
     for piece in filter(None, (p.strip() for p in text.split(","))):
-        if "=" in piece and ":" not in piece:
+        if "=" in piece.partition(":")[0]:
             if not specs:
                 raise SpecError(f"setting {piece!r} comes before any codec name in {text!r}")
             specs[-1] += "," + piece

@@ -46,6 +46,10 @@ class CodecTimeoutError(CodecbenchError, TimeoutError):
     """A codec call did not finish within the time limit; its worker process was killed."""
 
 
+class CodecContractError(CodecbenchError):
+    """A codec broke the interface: it changed the image it was given, or its decoder returned that image."""
+
+
 class OptionError(CodecbenchError, ValueError):
     """A command-line or API option is out of range (e.g. ``--threads 0``, ``--timeout nan``, ``--repeats -3``)."""
 

@@ -16,10 +16,9 @@ Conventions (the field's):
   (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); ``None`` for images whose shorter
   side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
   −10·log10(1 − MS-SSIM).
-- **SSIMULACRA 2** (0–100, 100 = identical; the ``ssimulacra2`` package, a
-  port of libjxl's tool): a perceptual metric that needs no downloaded
-  weights. It costs seconds per Kodak image, so it is computed only when
-  asked for (``--metrics +ssimulacra2``); RGB images only.
+- **SSIMULACRA 2** (≤ 100, 100 = identical): libjxl's version 2.1, in
+  :mod:`codecbench.core.ssimulacra2` (within 0.11 of the C++ tool on its
+  reference pair); computed when asked for (``--metrics +ssimulacra2``).
 
 SSIM and MS-SSIM are computed together, in float32 with OpenCV's public
 ``sepFilter2D``, ``resize`` and ``sumElems`` (within 3e-6 of float64 on
@@ -30,25 +29,27 @@ an independent scipy reference. Dataset figures are the arithmetic mean over
 images of the per-image values.
 
 :data:`METRICS` is the table (name, label, unit, direction, format, cost)
-from which result records get their fields and reports their columns:
-adding a metric is one :class:`Metric` entry. Third-party packages add
-metrics through the entry-point group ``codecbench.metrics`` (each entry
-point names a :class:`Metric` or a sequence of them); importing this module
-never imports torch.
+from which result records get their fields and reports their columns, a
+:class:`~codecbench.core.registry.Registry`: adding a metric is one
+:class:`Metric` given to :func:`register_metric`. Third-party packages add
+metrics through the entry-point group ``codecbench.metrics``; importing this
+module never imports torch.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import io
 import math
 import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from codecbench.core.errors import OptionError
+from codecbench.core.registry import Registry
+from codecbench.core.ssimulacra2 import ssimulacra2
 
 MS_SSIM_MIN_SIDE = 161
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -89,6 +90,12 @@ class Metric:
     channels: tuple[int, ...] = (1, 3)
     #: the closed interval a computed value lies in (a value outside it is an impossible measurement)
     valid_range: tuple[float, float] = (-math.inf, math.inf)
+    #: who computes it: a library, a program, or the codecbench module
+    source: str = ""
+    #: how it was checked: "validated to <tolerance> against <reference>", or "unvalidated"
+    validation: str = "unvalidated"
+    #: why it cannot be computed on this machine (a missing program), None when it can; asked when selected
+    unavailable: Callable[[], str | None] | None = None
 
     def format(self, value: float | None) -> str:
         """``value`` as a report cell (``-`` for None or a non-finite value)."""
@@ -366,30 +373,6 @@ def ms_ssim_db(value: float | None) -> float | None:
     return 10.0 * math.log10(1.0 / max(1.0 - value, 1e-10))
 
 
-#: SSIMULACRA 2 downsamples 6 times by 2: below this side it is undefined
-SSIMULACRA2_MIN_SIDE = 8
-
-
-def ssimulacra2(original: np.ndarray, decoded: np.ndarray) -> float | None:
-    """SSIMULACRA 2 score (≤ 100, 100 = identical) of two uint8 RGB images; None for gray or tiny images.
-
-    Through the ``ssimulacra2`` package's public ``compute_ssimulacra2``,
-    which reads image files: the pixels travel as uncompressed PNG in memory.
-    """
-    if original.shape[2] != 3 or min(original.shape[:2]) < SSIMULACRA2_MIN_SIDE:
-        return None
-    from PIL import Image
-    from ssimulacra2 import compute_ssimulacra2
-
-    def png(image: np.ndarray) -> io.BytesIO:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG", compress_level=0)
-        buffer.seek(0)
-        return buffer
-
-    return float(compute_ssimulacra2(png(original), png(decoded)))
-
-
 def _psnr_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
     psnr_value, psnr_y_value = psnr_pair(original, decoded)
     return {"psnr": psnr_value, "psnr_y": psnr_y_value}
@@ -405,47 +388,29 @@ def _ssimulacra2_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
 
 
 # -- the table ---------------------------------------------------------------
-BUILTIN_METRICS: tuple[Metric, ...] = (
-    Metric("psnr", "PSNR", "dB", _psnr_scores, bd_axis="psnr"),
-    Metric("psnr_y", "PSNR-Y", "dB", _psnr_scores, bd_axis="psnr_y"),
-    Metric("ssim", "SSIM", "", _ssim_scores, digits=4, valid_range=(-1.0, 1.0)),
-    Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, bd_axis="ms_ssim_db", valid_range=(-1.0, 1.0)),
-    Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False, channels=(3,), bd_axis="ssimulacra2",
-           valid_range=(-math.inf, 100.0)),
-)
+#: every metric, by record field name: the built-in ones below, in this order, then the plug-ins'
+METRICS: Registry[Metric] = Registry("metric", Metric, instances=True, group=ENTRY_POINT_GROUP, error=OptionError)
+#: registers a :class:`Metric` under its name (and returns it)
+register_metric = METRICS.register
 
+_OPENCV = "codecbench.core.metrics (OpenCV)"
+_SSIM_CHECK = "validated to 1e-4 against scikit-image, pytorch_msssim and a scipy reference"
+register_metric(Metric("psnr", "PSNR", "dB", _psnr_scores, bd_axis="psnr", source=_OPENCV,
+                       validation="validated to 1e-6 (relative) against the float64 definition"))
+register_metric(Metric("psnr_y", "PSNR-Y", "dB", _psnr_scores, bd_axis="psnr_y", source=_OPENCV,
+                       validation="validated to 1e-6 (relative) against the float64 definition"))
+register_metric(Metric("ssim", "SSIM", "", _ssim_scores, digits=4, valid_range=(-1.0, 1.0), source=_OPENCV,
+                       validation=_SSIM_CHECK))
+register_metric(Metric("ms_ssim", "MS-SSIM", "", _ssim_scores, digits=4, bd_axis="ms_ssim_db", valid_range=(-1.0, 1.0),
+                       source=_OPENCV, validation=_SSIM_CHECK))
+register_metric(Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, default=False,
+                       bd_axis="ssimulacra2", valid_range=(-math.inf, 100.0), source="codecbench.core.ssimulacra2",
+                       validation="validated to 0.25 (measured 0.11) against libjxl's C++ tool on its reference "
+                       "pair, to 0.01 against a float64 port"))
 
-def _plugin_metrics() -> list[Metric]:
-    """The metrics of the ``codecbench.metrics`` entry points; a broken plug-in is a warning, not a crash."""
-    found: list[Metric] = []
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = ep.load()
-        except Exception as exc:  # a plug-in's import error must not stop codecbench
-            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
-            continue
-        entries = [loaded] if isinstance(loaded, Metric) else list(loaded) if isinstance(loaded, (list, tuple)) else []
-        if not entries or not all(isinstance(m, Metric) for m in entries):
-            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) is not a Metric or a sequence of them",
-                          stacklevel=2)
-            continue
-        found += entries
-    return found
-
-
-def _table(metrics: Iterable[Metric]) -> dict[str, Metric]:
-    table: dict[str, Metric] = {}
-    for metric in metrics:
-        if metric.name in table:
-            warnings.warn(f"metric {metric.name!r} is defined twice; the first definition is kept", stacklevel=2)
-            continue
-        table[metric.name] = metric
-    return table
-
-
-#: every metric, by record field name: the built-in ones, then the plug-ins' (fixed at import)
-METRICS: dict[str, Metric] = _table([*BUILTIN_METRICS, *_plugin_metrics()])
-
+#: named metric sets for ``--metrics`` (see :func:`select_metrics`), their members registered by
+#: :mod:`codecbench.core.iqa.table`
+PRESETS: dict[str, tuple[str, ...]] = {}
 
 def default_metrics() -> tuple[str, ...]:
     """The metrics computed when none are asked for: every metric with ``default=True``."""
@@ -457,13 +422,18 @@ def select_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
 
     None or ``""``: the defaults. ``"psnr,ssim"``: exactly those. A list of
     ``+name``/``-name`` items adds to or removes from the defaults
-    (``"+ssimulacra2"``, ``"-ms_ssim"``). Raises
+    (``"+ssimulacra2"``, ``"-ms_ssim"``). A preset of :data:`PRESETS` stands
+    for its members (``"jpeg-ai"``, ``"+perceptual"``), less those that cannot
+    be computed here (a warning names them). Raises
     :class:`~codecbench.core.errors.OptionError` naming an unknown metric and the
-    known ones.
+    known ones, or a metric named on its own that cannot be computed here and why.
     """
-    from codecbench.core.errors import OptionError
-
-    items = [p.strip() for p in (text.split(",") if isinstance(text, str) else text or []) if p.strip()]
+    items = _expand_presets([p.strip() for p in (text.split(",") if isinstance(text, str) else text or [])
+                             if p.strip()])
+    for name in items:
+        reason = name[0] not in "-" and name.lstrip("+") in METRICS and _unavailable(name.lstrip("+"))
+        if reason:
+            raise OptionError(f"metric {name.lstrip('+')!r} cannot be computed here: {reason}")
     if not items:
         return default_metrics()
     relative = [i[0] in "+-" for i in items]
@@ -482,6 +452,28 @@ def select_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
         elif item[0] == "-" and name in chosen:
             chosen.remove(name)
     return tuple(name for name in METRICS if name in chosen)
+
+
+def _unavailable(name: str) -> str | None:
+    check = METRICS[name].unavailable
+    return check() if check is not None else None
+
+
+def _expand_presets(items: list[str]) -> list[str]:
+    """``items`` with each preset name (bare or with ``+``/``-``) replaced by its members that can be computed
+    here, each with the same sign; a warning names the members left out and why."""
+    expanded: list[str] = []
+    for item in items:
+        sign, name = (item[0], item[1:]) if item[0] in "+-" else ("", item)
+        if name not in PRESETS:
+            expanded.append(item)
+            continue
+        missing = {m: _unavailable(m) for m in PRESETS[name] if _unavailable(m)}
+        if missing and sign != "-":
+            warnings.warn(f"--metrics {name}: left out " + "; ".join(f"{m} ({why})" for m, why in missing.items()),
+                          stacklevel=3)
+        expanded += [sign + m for m in PRESETS[name] if m not in missing]
+    return expanded
 
 
 def score(original: np.ndarray, decoded: np.ndarray, names: Sequence[str] | None = None) -> Scores:

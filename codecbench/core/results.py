@@ -93,6 +93,7 @@ _RUN_FIELDS: list[tuple[str, Any, Any]] = [
     ("versions", dict[str, str], field(default_factory=dict)), ("source_bytes", int | None, None),
     ("source_format", str | None, None), ("knob", str | None, None),
     ("cached", bool, False), ("retimed", bool | None, None), ("jobs", int | None, None),
+    ("payload_bpp", float | None, None),
 ]
 Record = make_dataclass(
     "Record",
@@ -123,6 +124,9 @@ Record.__doc__ = """What one codec setting did to one image.
     measured in this run; ``retimed`` (cached records only): their timings
     were measured again in this run. ``jobs``: how many codec calls ran at
     once while this record was timed (None in older results files).
+    ``payload_bpp``: the bpp of the entropy-coded payload alone, without container and headers, for codecs that
+    tell them apart (:meth:`~codecbench.core.codec.Codec.payload_bytes`: the adapted CompressAI models, whose
+    own bpp counts the strings only); None elsewhere.
     """
 
 
@@ -154,18 +158,22 @@ def check_field(name: str, value: Any) -> None:
 
     The value must have the type the dataclass declares (an integer is
     accepted for a float field, ``true``/``false`` never for a number), and
-    a finite number must lie within ±:data:`MAX_MAGNITUDE`. NaN and
-    ±Infinity are accepted for a float field: reports and the regression
-    gate treat them as a missing measurement.
+    a finite number must lie within ±:data:`MAX_MAGNITUDE`; an object
+    (``versions``) must map names to strings. NaN and ±Infinity pass this
+    type check: :func:`validate_record` refuses them.
     """
     accepted = _FIELD_TYPES[name]
     if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
         raise ResultsError(f"field {name!r} must be {_describe_types(accepted)}, "
                            f"not {_describe_types((type(value),))} ({json_excerpt(value)})")
+    if isinstance(value, dict) and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ResultsError(f"field {name!r} must map names to strings ({json_excerpt(value)})")
     if _out_of_range(value):
         raise ResultsError(f"field {name!r} is out of range ({json_excerpt(value)}; at most ±2^63)")
 
 
+#: How far a metric may lie outside its valid range: float32 filtering puts an exact SSIM at 1 + ~1e-7.
+RANGE_SLACK = 1e-6
 #: How far a stored ``bpp`` may lie from 8·bytes/(H·W), relative (JSON round trips and rounded writers).
 BPP_RTOL = 1e-6
 
@@ -177,25 +185,29 @@ def validate_record(record: Any) -> None:
     cache, pytest-benchmark JSON, reference files), on top of
     :func:`check_field`'s types: numbers finite; ``width``, ``height``,
     ``channels``, ``threads`` ≥ 1; ``bytes`` ≥ 1; ``bpp`` > 0 and equal to
-    8·bytes/(H·W) within :data:`BPP_RTOL` when both are present; PSNR and
+    8·bytes/(H·W) within :data:`BPP_RTOL` when both are present (a failed
+    record's image may have size 0: it could not be read); PSNR and
     PSNR-Y in [0 dB, the largest value an inexact decode of that size can
     have]; every metric within its :attr:`~codecbench.core.metrics.Metric.valid_range`
     (SSIM and MS-SSIM in [−1, 1]); ``enc_s``, ``dec_s`` ≥ 0;
     ``lossless_ok`` only on a lossless codec's record; ``retimed`` only on a
-    cached one; ``source_bytes`` ≥ 1; ``jobs`` ≥ 1.
+    cached one; ``source_bytes`` ≥ 1; ``jobs`` ≥ 1; ``payload_bpp`` in [0, ``bpp``].
     """
     for name in ("width", "height", "channels", "threads"):
-        if getattr(record, name) < 1:
-            raise ResultsError(f"field {name!r} must be at least 1, not {getattr(record, name)}")
+        least = 0 if record.error is not None and name != "threads" else 1  # an unreadable image has no size
+        if getattr(record, name) < least:
+            raise ResultsError(f"field {name!r} must be at least {least}, not {getattr(record, name)}")
     for name in ("bytes", "source_bytes", "jobs"):
         value = getattr(record, name)
         if value is not None and value < 1:
             raise ResultsError(f"field {name!r} must be at least 1, not {value}")
-    for name in ("bpp", "enc_s", "dec_s", *METRICS):
+    for name in ("bpp", "payload_bpp", "enc_s", "dec_s", *METRICS):
         value = getattr(record, name)
         if value is not None and not math.isfinite(value):
             raise ResultsError(f"field {name!r} must be a finite number or null, not {value}")
     if record.bpp is not None:
+        if record.width * record.height == 0:
+            raise ResultsError("field 'bpp' is set on a record of an image without pixels")
         if record.bpp <= 0:
             raise ResultsError(f"field 'bpp' must be positive, not {record.bpp}")
         if record.bytes is not None:
@@ -206,14 +218,16 @@ def validate_record(record: Any) -> None:
         value = getattr(record, name)
         if value is not None and value < 0:
             raise ResultsError(f"field {name!r} must not be negative, not {value}")
-    samples = record.width * record.height
-    psnr_max = {"psnr": _psnr_ceiling(samples * record.channels), "psnr_y": _psnr_ceiling(samples * 10**6)}
+    if record.payload_bpp is not None and not 0 <= record.payload_bpp <= (record.bpp or 0) * (1 + BPP_RTOL):
+        raise ResultsError(f"field 'payload_bpp' is {record.payload_bpp:.6g}, outside [0, bpp {record.bpp}]")
+    samples = max(1, record.width * record.height)
+    psnr_max = {"psnr": _psnr_ceiling(samples * max(1, record.channels)), "psnr_y": _psnr_ceiling(samples * 10**6)}
     for name, metric in METRICS.items():
         value = getattr(record, name)
         if value is None:
             continue
         low, high = (0.0, psnr_max[name]) if name in psnr_max else metric.valid_range
-        if not low <= value <= high:
+        if not low - RANGE_SLACK <= value <= high + RANGE_SLACK:
             raise ResultsError(f"field {name!r} is {value:.6g}, outside [{low:.6g}, {high:.6g}]")
     if record.lossless_ok is not None and not record.lossless:
         raise ResultsError("field 'lossless_ok' is set on a lossy codec's record")
@@ -381,21 +395,33 @@ def read_results(path: str | os.PathLike, loaded: tuple[str, Any] | None = None)
     default for, each as :func:`check_field` accepts. An unterminated last
     line that is not JSON (a killed writer's) is skipped, in a journal
     always, in a JSON Lines file after at least one record. When a spec was
-    measured twice for the same image, the later record wins. ``loaded`` is
+    measured twice for the same image, the later record wins (a resumed
+    run's re-measurement replaces the old one; :func:`read_result_parts`
+    keeps every copy, for a reader that must see duplicates). ``loaded`` is
     what :func:`load_json` returned for ``path``, when the caller has read
     it already. Any problem is a :class:`ResultsError` of one line naming
     the file (and the record: ``file: record N: …`` in a document,
     ``file:N: …`` in JSON Lines).
     """
+    meta, records, journal_records = read_result_parts(path, loaded)
+    return meta, list({r.key: r for r in records + journal_records}.values())
+
+
+def read_result_parts(
+    path: str | os.PathLike, loaded: tuple[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Record], list[Record]]:
+    """``(meta, file records, journal records)`` of a results file, as :func:`read_results` reads them, with
+    nothing collapsed: each list in the order written, duplicates kept. Errors as :func:`read_results`."""
     path = Path(path)
     journal = journal_path(path)
     meta: dict[str, Any] = {}
     records: list[Record] = []
     if loaded is not None or path.exists() or not journal.exists():
         meta, records = _parse_results(path, *(loaded or load_json(path)))
+    journal_records = []
     if journal.exists():
-        records += _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"), journal=True)
-    return meta, list({r.key: r for r in records}.values())
+        journal_records = _read_lines(journal, journal.read_text(encoding="utf-8", errors="replace"), journal=True)
+    return meta, records, journal_records
 
 
 def read_records(path: str | os.PathLike) -> list[Record]:
@@ -409,10 +435,25 @@ def _parse_results(path: Path, text: str, doc: Any) -> tuple[dict[str, Any], lis
         return {}, _read_lines(path, text, journal=False)
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
         meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        _check_finite(meta, f"{path}: meta")
         return meta, [_record(r, f"{path}: record {i}") for i, r in enumerate(doc["records"], 1)]
     if isinstance(doc, dict) and "spec" in doc:  # a JSON Lines file of one record
         return {}, [_record(doc, str(path))]
     raise ResultsError(f"{path}: not a codecbench results file (expected {{'meta': …, 'records': […]}} or JSON Lines)")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Raise :class:`ResultsError` naming ``where`` if NaN or ±Infinity is anywhere in JSON value ``value``
+    (JSON has no such numbers: the file could not be written back)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ResultsError(f"{where}: holds {item}, where only finite numbers are valid")
+        if isinstance(item, dict):
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
 
 
 def _record(obj: Any, where: str) -> Record:

@@ -91,6 +91,7 @@ from codecbench.datasets.registry import (
     get_dataset,
     is_available,
     parse_name,
+    register_dataset,
     verify,
 )
 from codecbench.datasets.sources import DatasetWarning
@@ -108,5 +109,6 @@ __all__ = [
     "get_dataset",
     "is_available",
     "parse_name",
+    "register_dataset",
     "verify",
 ]

@@ -1,4 +1,4 @@
-"""The data root, checksum verification (with its cache of verified markers), downloads and safe extraction."""
+"""The data root, checksum verification (with its cache of verified markers) and downloads."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import hashlib
 import json
 import logging
 import os
-import posixpath
 import shutil
-import tarfile
-import tempfile
 import time
 import urllib.parse
 import urllib.request
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,100 +238,3 @@ def download(urls: str | Sequence[str], dest: Path, known_hash: str | None) -> P
         except (requests.RequestException, OSError) as exc:
             failures.append(f"{url}: download failed, nothing was kept ({type(exc).__name__}: {exc})")
     raise DatasetError(f"cannot download {dest.name}: " + "; ".join(failures))
-
-
-# ----------------------------------------------------------------------------- safe extraction
-
-
-def safe_extract(archive: Path, dest: Path, wanted: Callable[[str], bool]) -> list[str]:
-    """Extract the regular-file members whose normalized name ``wanted`` accepts into ``dest``.
-
-    Every member of the archive (not only the wanted ones) is first checked with
-    Python's ``tarfile`` ``"data"`` extraction filter, plus a refusal of absolute
-    names (which the filter would only strip): an absolute path, a ``..`` escape, or a symlink/hardlink pointing outside ``dest`` makes the whole archive
-    refused with a :class:`DatasetError` naming the member. Extraction itself also
-    runs with ``filter="data"``. Links and special files are never extracted.
-    Returns the normalized names extracted.
-    """
-    if not hasattr(tarfile, "data_filter"):
-        raise DatasetError(
-            f"refusing to extract {archive.name}: this Python's tarfile has no extraction filters "
-            "(they need Python 3.12, or 3.8.17 / 3.9.17 / 3.10.12 / 3.11.4 or later); upgrade Python"
-        )
-    dest_str = str(dest.resolve())
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            chosen = []
-            for member in tar:
-                try:
-                    if member.name.startswith(("/", "\\")) or (len(member.name) > 1 and member.name[1] == ":"):
-                        raise tarfile.AbsolutePathError(member)
-                    tarfile.data_filter(member, dest_str)
-                except tarfile.FilterError as exc:
-                    raise DatasetError(
-                        f"refusing to extract {archive}: member {member.name!r} is unsafe ({exc}); nothing was used"
-                    ) from None
-                name = posixpath.normpath(member.name)
-                if member.isfile() and wanted(name):
-                    chosen.append(member)
-            tar.extractall(dest_str, members=chosen, filter="data")
-    except DatasetError:
-        raise
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise DatasetError(f"{archive} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-    return [posixpath.normpath(m.name) for m in chosen]
-
-
-def fetch_archive(
-    *,
-    urls: Sequence[str],
-    archive: Path,
-    archive_hash: str | None,
-    folder: Path,
-    members: Mapping[str, str],
-    table: Mapping[str, str],
-) -> None:
-    """Download ``archive``, extract ``members`` (archive name -> relpath under ``folder``), install them.
-
-    Extraction goes into a temporary folder inside ``folder``; each extracted file
-    is checked against ``table`` (relpath -> ``"algo:hex"``); only when every file
-    is present and correct are they renamed into place. A corrupt or unsafe
-    archive is deleted and reported; the archive is deleted after a successful
-    install too (the extracted files are what is verified and used).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temporaries(folder)
-    download(urls, archive, archive_hash)
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder))
-    try:
-        try:
-            safe_extract(archive, tmp, lambda name: name in members)
-        except DatasetError as exc:
-            archive.unlink(missing_ok=True)
-            raise DatasetError(f"{exc}; the archive was deleted") from None
-        problems = [check_file(tmp / member, rel, table[rel]) for member, rel in members.items()]
-        problems = [p for p in problems if p]
-        if problems:
-            archive.unlink(missing_ok=True)
-            raise DatasetError(
-                f"{archive.name} does not hold the expected files: {summarize(problems)}; "
-                "the archive was deleted and nothing was installed"
-            )
-        for member, rel in members.items():
-            target = folder / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / member, target)
-        archive.unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _clean_stale_temporaries(folder: Path, older_than_s: float = 3600) -> None:
-    """Remove extraction folders left by a killed fetch (they are never read)."""
-    now = time.time()
-    for path in folder.glob(".extract-*"):
-        try:
-            if now - path.stat().st_mtime > older_than_s:
-                shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass

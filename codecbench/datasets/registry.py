@@ -1,4 +1,8 @@
-"""The dataset registry: names -> :class:`Dataset` objects, availability, fetching."""
+"""The dataset registry (:data:`SOURCES`): names -> :class:`Dataset` objects, availability, fetching.
+
+Third-party packages add datasets through the entry-point group ``codecbench.datasets`` (each entry point names a
+:class:`~codecbench.datasets.sources.Source` instance, a sequence of them, or a module that registers them).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,22 @@ from codecbench.datasets import _store as store
 from codecbench.datasets import sources
 from codecbench.datasets.base import Dataset
 from codecbench.core.errors import DatasetError
+from codecbench.core.registry import Registry
 
 GRAY_SUFFIX = ":gray"
+_GRAY_NOTE = f" (append '{GRAY_SUFFIX}' for the grayscale view)"
 FOLDER_PREFIX = "folder:"
 
-#: The named datasets, in the order ``available_datasets`` lists them.
-SOURCES: dict[str, sources.Source] = {
-    s.key: s for s in (sources.Embedded(), sources.Kodak(), sources.Bsd300(), sources.Cifar10())
-}
+ENTRY_POINT_GROUP = "codecbench.datasets"
+
+#: The named datasets, in the order ``available_datasets`` lists them: the built-in ones, then the plug-ins'.
+SOURCES: Registry[sources.Source] = Registry("dataset", sources.Source, instances=True, group=ENTRY_POINT_GROUP,
+                                             key=lambda source: source.key, error=DatasetError)
+#: registers a :class:`~codecbench.datasets.sources.Source` instance under its ``key`` (and returns it)
+register_dataset = SOURCES.register
+
+for _source in (sources.Embedded(), sources.Kodak(), sources.Bsd300(), sources.Cifar10()):
+    register_dataset(_source, module=sources.__name__)
 
 DEFAULT_DATASET = "embedded"
 
@@ -31,7 +43,7 @@ def available_datasets() -> dict[str, str]:
 
 
 def _known() -> str:
-    return ", ".join(list(SOURCES) + ["folder:PATH"]) + f" (append '{GRAY_SUFFIX}' for the grayscale view)"
+    return ", ".join([*SOURCES, "folder:PATH"]) + _GRAY_NOTE
 
 
 def parse_name(name: str) -> tuple[str, bool]:
@@ -46,7 +58,7 @@ def parse_name(name: str) -> tuple[str, bool]:
             raise DatasetError("folder: needs a path, e.g. folder:~/photos")
         return base, gray
     if base not in SOURCES:
-        raise DatasetError(f"unknown dataset {name!r}; known datasets: {_known()}")
+        raise SOURCES.unknown(name, also=["folder:PATH"], note=_GRAY_NOTE)
     return base, gray
 
 

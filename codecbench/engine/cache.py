@@ -2,18 +2,29 @@
 
 An entry holds what the runner measured for one codec configuration on one
 image: bitstream size, bpp, quality metrics, and the timings with the thread
-count and repeats they were taken with. Its key is the SHA-256 of:
+count and repeats they were taken with. Its key is the SHA-256 of
+(:mod:`codecbench.engine.cache_entry`):
 
 - the codec's registry name, its ``version`` and its canonical spec (every
   setting, defaults filled in);
 - the versions of the libraries that produce its bits
-  (``codec.library_versions()``);
+  (``codec.library_versions()``; for a learned codec also the SHA-256 of
+  every checkpoint it loaded);
+- the digest of the codec's code: the source files of the modules that define
+  its class and its bases and of what they import from the same packages
+  (and a plugin distribution's version), so editing a codec is a miss without
+  a ``version`` bump;
 - the device;
 - the image's pixel hash: SHA-256 of shape, dtype and pixel bytes, so a
   renamed or re-encoded-but-identical file hits, and any changed pixel misses;
-- the cache schema, the codecbench version, the result record's fields and the
-  metric library's version, so that a change in what is measured or how
-  metrics are computed never serves stale numbers.
+- the cache schema, the codecbench version, the result record's fields, the
+  metric library's version and the digest of the metrics' and measuring
+  loop's code, so that a change in what is measured or how metrics are
+  computed never serves stale numbers.
+
+An entry's text carries a checksum (:func:`entry_text`); one that is damaged,
+edited or physically impossible is never reused (:class:`RunCache`). A
+database that cannot be read is a :class:`CacheError`.
 
 The store is one SQLite database in WAL mode; every write is its own
 ``BEGIN IMMEDIATE`` transaction and readers never block writers, so several
@@ -27,6 +38,7 @@ not used: it may be a read-only shared copy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -36,18 +48,30 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
-import codecbench
 from codecbench.core.errors import CacheError, ResultsError
+from codecbench.engine.cache_entry import (
+    MEASURED_FIELDS,
+    cache_key,
+    check_entry,
+    codec_identity,
+    entry_text,
+    identity,
+    image_digest,
+    read_entry,
+)
 
-CACHE_SCHEMA = 1
 ENV = "CODECBENCH_CACHE"
 CACHE_FILE = "cache.sqlite"
+#: what every error about a damaged cache file tells the user to do
+REMEDY = "`codecbench cache clear` removes a damaged cache"
+T = TypeVar("T")
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -62,6 +86,7 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_codec ON entries (codec);
 """
+_INSERT = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def default_cache_path() -> Path:
@@ -77,61 +102,13 @@ def default_cache_path() -> Path:
     return Path(base) / "codecbench" / CACHE_FILE
 
 
-def image_digest(image: np.ndarray) -> str:
-    """SHA-256 of an image's shape, dtype and pixel bytes (C order)."""
-    h = hashlib.sha256()
-    h.update(f"{tuple(image.shape)}|{image.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.hexdigest()
-
-
-def _metric_versions() -> dict[str, str]:
-    from dataclasses import fields
-
-    from codecbench.core.results import SCHEMA_VERSION, SOURCE_FIELDS, Record
-
-    # a change in the record's fields (a metric added or renamed) must not serve entries without it;
-    # the source-file fields are not measurements (the runner sets them from the dataset item), so not cached
-    record_fields = ",".join(sorted(f.name for f in fields(Record) if f.name not in SOURCE_FIELDS))
-    out = {
-        "codecbench": codecbench.__version__,
-        "cache-schema": str(CACHE_SCHEMA),
-        "record-schema": f"{SCHEMA_VERSION}:{hashlib.sha256(record_fields.encode()).hexdigest()[:12]}",
-    }
-    import cv2  # the metrics' filters and sums (codecbench.core.metrics)
-
-    out["opencv"] = cv2.__version__
-    return out
-
-
-_METRIC_VERSIONS: dict[str, str] | None = None
-
-
-def identity(codec: Any, digest: str, device: str) -> dict[str, Any]:
-    """Everything an entry's key is made of (stored with the entry for inspection)."""
-    global _METRIC_VERSIONS
-    if _METRIC_VERSIONS is None:
-        _METRIC_VERSIONS = _metric_versions()
-    return {
-        "codec": codec.name,
-        "codec_version": str(getattr(codec, "version", "")),
-        "spec": codec.spec,
-        "libraries": {str(k): str(v) for k, v in sorted(codec.library_versions().items())},
-        "device": device,
-        "image": digest,
-        "measured_by": _METRIC_VERSIONS,
-    }
-
-
-def cache_key(ident: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 class ResultsCache:
-    """Per-image measurements keyed by codec identity, image pixels and device.
+    """Per-image measurements keyed by codec identity and code, image pixels and device.
 
     ``image`` arguments take an array or a precomputed :func:`image_digest`
-    (hash each image once when it is run through many codecs).
+    (hash each image once when it is run through many codecs). Any SQLite
+    failure (a file that is not a database, a malformed page) is a
+    :class:`CacheError` naming the file and the remedy.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0) -> None:
@@ -140,6 +117,8 @@ class ResultsCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        #: id(codec) -> its part of every key (library versions, code digest), computed once per living codec
+        self._codec_parts: dict[int, dict[str, Any]] = {}
 
     # -- connection ------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -149,25 +128,39 @@ class ResultsCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn.text_factory = bytes  # text a damaged page turned into invalid UTF-8 is read, then refused
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":  # e.g. a file system without shared memory: still transactional
+            if _text(mode).lower() != "wal":  # e.g. a file system without shared memory: still transactional
                 conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(None, (x.strip() for x in _SCHEMA_SQL.split(";"))):
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise CacheError(
-                f"results cache {self.path} is unusable ({exc}); run `codecbench cache clear` or remove the file"
-            ) from None
+            statements = filter(None, map(str.strip, _SCHEMA_SQL.split(";")))
+            self._transaction(conn, lambda c: [c.execute(statement) for statement in statements])
+        except (sqlite3.Error, UnicodeDecodeError, OSError) as exc:  # the error text may quote damaged bytes
+            raise CacheError(f"results cache {self.path} is unusable ({_one_line(exc)}); {REMEDY}") from None
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (a damaged page)
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    @contextlib.contextmanager
+    def _db(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; an SQLite error in the block is a :class:`CacheError` naming ``what``."""
+        with self._lock:
+            try:
+                yield self._connect()
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
+                raise CacheError(f"results cache {self.path}: {what} failed ({_one_line(exc)}); {REMEDY}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -182,85 +175,78 @@ class ResultsCache:
         self.close()
 
     # -- entries ---------------------------------------------------------
-    def key(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> str:
-        digest = image if isinstance(image, str) else image_digest(image)
-        return cache_key(identity(codec, digest, device or codec.device))
+    def identity(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> dict[str, Any] | None:
+        """What the key of ``codec`` on ``image`` is made of; None for a codec whose code has no source file
+        (never cached)."""
+        part = self._codec_parts.get(id(codec))
+        if part is None:
+            part = codec_identity(codec)
+            with contextlib.suppress(TypeError):  # an object without weak references: computed each time
+                weakref.finalize(codec, self._codec_parts.pop, id(codec), None)  # before its id can be reused
+                self._codec_parts[id(codec)] = part
+        if part["code"] is None:
+            return None
+        return identity(part, image if isinstance(image, str) else image_digest(image), device or codec.device)
+
+    def key(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> str | None:
+        ident = self.identity(codec, image, device)
+        return None if ident is None else cache_key(ident)
 
     def get(self, codec: Any, image: np.ndarray | str, device: str | None = None) -> dict[str, Any] | None:
-        """The cached measurements of ``codec`` on ``image``, or None."""
+        """The cached measurements of ``codec`` on ``image``, or None.
+
+        :class:`ResultsError` when the entry is damaged (:func:`read_entry`), :class:`CacheError` when the
+        database cannot be read.
+        """
         key = self.key(codec, image, device)
-        with self._lock:
-            try:
-                row = self._connect().execute("SELECT measurements FROM entries WHERE key = ?", (key,)).fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise CacheError(f"results cache {self.path}: read failed ({exc})") from None
-        if row is None:
+        if key is None:
             return None
-        try:
-            value = json.loads(row[0])
-        except json.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
+        with self._db("read") as conn:
+            row = conn.execute("SELECT measurements FROM entries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else read_entry(row[0], key)
 
     def put(self, codec: Any, image: np.ndarray | str, device: str | None, measurements: dict[str, Any]) -> None:
-        """Store (or replace) the measurements of ``codec`` on ``image``; one transaction."""
-        digest = image if isinstance(image, str) else image_digest(image)
+        """Store (or replace) the measurements of ``codec`` on ``image``; one transaction.
+
+        :class:`ResultsError` for a value JSON cannot hold (NaN, ±Infinity); nothing is stored for a codec
+        without source (see :meth:`identity`).
+        """
         device = device or codec.device
-        ident = identity(codec, digest, device)
-        row = (
-            cache_key(ident),
-            codec.name,
-            codec.spec,
-            device,
-            digest,
-            json.dumps(ident, sort_keys=True),
-            json.dumps(measurements, sort_keys=True, allow_nan=False),
-            time.time(),
-        )
-        with self._lock:
-            try:
-                conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.DatabaseError as exc:
-                raise CacheError(f"results cache {self.path}: write failed ({exc})") from None
+        ident = self.identity(codec, image, device)
+        if ident is None:
+            return
+        key = cache_key(ident)
+        try:
+            text = entry_text(measurements, key)
+        except ValueError as exc:
+            raise ResultsError(f"cannot cache {codec.spec}: {exc}") from None
+        row = (key, codec.name, codec.spec, device, ident["image"], json.dumps(ident, sort_keys=True),
+               text, time.time())
+        with self._db("write") as conn:
+            self._transaction(conn, lambda c: c.execute(_INSERT, row))
 
     def clear(self, codec: str | None = None) -> int:
         """Delete every entry (or those of one codec name); return how many were deleted."""
-        with self._lock:
-            try:
-                conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if codec is None:
-                        n = conn.execute("DELETE FROM entries").rowcount
-                    else:
-                        n = conn.execute("DELETE FROM entries WHERE codec = ?", (codec,)).rowcount
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                if codec is None:
-                    conn.execute("VACUUM")
-            except sqlite3.DatabaseError as exc:
-                raise CacheError(f"results cache {self.path}: clear failed ({exc})") from None
+        sql, args = ("DELETE FROM entries", ()) if codec is None else ("DELETE FROM entries WHERE codec = ?", (codec,))
+        with self._db("clear") as conn:
+            n = self._transaction(conn, lambda c: c.execute(sql, args).rowcount)
+            if codec is None:
+                conn.execute("VACUUM")
         return n
 
     def stats(self) -> dict[str, Any]:
         """Entry counts (total and per codec) and the file size."""
-        with self._lock:
-            try:
-                rows = self._connect().execute("SELECT codec, COUNT(*) FROM entries GROUP BY codec").fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise CacheError(f"results cache {self.path}: read failed ({exc})") from None
+        with self._db("read") as conn:
+            rows = conn.execute("SELECT codec, COUNT(*) FROM entries GROUP BY codec").fetchall()
         size = sum(p.stat().st_size for p in self._files() if p.exists())
-        by_codec = dict(sorted((str(c), int(n)) for c, n in rows))
+        by_codec = dict(sorted((_text(c), int(n)) for c, n in rows))
         return {"path": str(self.path), "entries": sum(by_codec.values()), "by_codec": by_codec, "bytes": size}
+
+    def check(self) -> str | None:
+        """What SQLite's ``quick_check`` finds wrong with the file (O(file size)), or None when it is sound."""
+        with self._db("check") as conn:
+            found = [_text(row[0]) for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        return None if found == ["ok"] else "; ".join(found)
 
     def __len__(self) -> int:
         return int(self.stats()["entries"])
@@ -281,14 +267,19 @@ class ResultsCache:
         return removed
 
 
+def _one_line(exc: BaseException) -> str:
+    """An SQLite error message on one line (it may quote a damaged schema's text, newlines included)."""
+    return " ".join(str(exc).split())[:200]
+
+
+def _text(value: Any) -> str:
+    """A text column read as bytes (see ``text_factory``), decoded for display."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 # -- use by the runner ---------------------------------------------------------
-#: fields every cached measurement has (the rest is whatever the runner measured: quality metrics)
-REQUIRED_FIELDS = ("bytes", "bpp", "enc_s", "dec_s")
-#: the record fields a cached measurement may set; any other key (the record's identity: ``spec``, ``image``,
-#: ``dataset``, ...) is ignored, so an edited entry can never rename or move a record
-MEASURED_FIELDS = (*REQUIRED_FIELDS, "psnr", "psnr_y", "ssim", "ms_ssim", "lossless_ok")
 #: bookkeeping stored with a measurement: the conditions its timings were taken under
-_CONDITIONS = ("threads", "repeats", "machine")
+_CONDITIONS = ("threads", "repeats", "machine", "jobs")
 
 
 @functools.lru_cache(maxsize=1)
@@ -300,30 +291,19 @@ def machine_id() -> str:
 
 @dataclass
 class Hit:
-    """A cache hit: the measurements to reuse, and whether the timings must be taken again."""
+    """A cache hit: the measurements to reuse, whether the timings must be taken again, and the concurrency
+    (``jobs``) its timings were taken with."""
 
     measurements: dict[str, Any]
     needs_timing: bool
+    jobs: int | None = None
 
-
-def _invalid(entry: dict[str, Any]) -> str | None:
-    """Why ``entry`` cannot be reused (a required field missing, or a value the record schema refuses), or None.
-
-    Values are checked with :func:`codecbench.core.results.check_field`, the check records read from a results
-    file pass, so a reused entry never makes a results file unreadable.
-    """
-    from codecbench.core.results import check_field
-
-    missing = [k for k in REQUIRED_FIELDS if k not in entry]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    for name in MEASURED_FIELDS:
-        if name in entry:
-            try:
-                check_field(name, entry[name])
-            except ResultsError as exc:
-                return str(exc)
-    return None
+    def fields(self, times: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The record fields of this hit: its measurements, ``cached``, and either the reused timings' ``jobs``
+        or ``times`` (``enc_s``, ``dec_s``) measured again (``retimed``)."""
+        if times is None:
+            return {**self.measurements, "cached": True, "retimed": False, "jobs": self.jobs}
+        return {**self.measurements, **times, "cached": True, "retimed": True}
 
 
 class RunCache:
@@ -332,16 +312,20 @@ class RunCache:
     :meth:`lookup` before encoding, :meth:`store` after measuring. Bitstream
     size and quality metrics of a hit are reused; its timings are reused too
     unless ``retime`` is set or they were taken with another thread count,
-    repeat count or on another machine, in which case the runner times the
-    codec again (and checks that it still writes the cached number of bytes).
-    A cache that fails mid-run is reported once and switched off: the run goes on.
+    repeat count, number of concurrent ``jobs`` or on another machine, in which
+    case the runner times the codec again (and checks that it still writes the
+    cached number of bytes). An entry that is damaged or impossible
+    (:func:`check_entry`) is a miss; the first is reported, the rest counted
+    (:attr:`bad`). A cache that fails (unreadable, not a database) is reported
+    once and switched off: the run goes on.
     """
 
-    def __init__(self, cache: ResultsCache, *, retime: bool = False, repeats: int = 1) -> None:
+    def __init__(self, cache: ResultsCache, *, retime: bool = False, repeats: int = 1, jobs: int = 1) -> None:
         self.cache = cache
         self.retime = retime
         self.repeats = repeats
-        self.hits = self.misses = self.retimed = 0
+        self.jobs = jobs
+        self.hits = self.misses = self.retimed = self.bad = 0
         self.disabled = False
         self._last: tuple[np.ndarray, str] | None = None
 
@@ -356,38 +340,46 @@ class RunCache:
         self.disabled = True
         print(f"codecbench: warning: {exc}; continuing without the cache", file=sys.stderr)
 
+    def _bad_entry(self, codec: Any, problem: ResultsError) -> None:
+        self.bad += 1
+        if self.bad == 1:
+            print(f"codecbench: warning: results cache {self.cache.path}: ignoring a bad entry for {codec.spec} "
+                  f"({problem}); measuring again (further bad entries are counted in the summary)", file=sys.stderr)
+
     def lookup(self, codec: Any, image: np.ndarray) -> Hit | None:
         if self.disabled:
             return None
+        found = None
         try:
             found = self.cache.get(codec, self._digest(image))
+            if found is not None:
+                check_entry(found, codec, image.shape)
         except CacheError as exc:
             self._failed(exc)
             return None
-        if found is not None and (problem := _invalid(found)) is not None:
-            print(f"codecbench: warning: results cache {self.cache.path}: ignoring a bad entry for "
-                  f"{codec.spec} ({problem}); measuring again", file=sys.stderr)
+        except ResultsError as exc:
+            self._bad_entry(codec, exc)
             found = None
         if found is None:
             self.misses += 1
             return None
         self.hits += 1
-        same_conditions = (
-            found.get("threads") == codec.threads
-            and found.get("repeats") == self.repeats
-            and found.get("machine") == machine_id()
-        )
-        needs_timing = self.retime or not same_conditions
+        conditions = {"threads": codec.threads, "repeats": self.repeats, "machine": machine_id(), "jobs": self.jobs}
+        needs_timing = self.retime or any(found.get(k) != v for k, v in conditions.items())
         self.retimed += needs_timing
-        return Hit({k: v for k, v in found.items() if k in MEASURED_FIELDS}, needs_timing)
+        return Hit({k: v for k, v in found.items() if k in MEASURED_FIELDS}, needs_timing, found.get("jobs"))
 
     def store(self, codec: Any, image: np.ndarray, measured: dict[str, Any]) -> None:
+        """Cache ``measured`` (with the conditions of its timings) unless it is not a valid measurement."""
         if self.disabled:
             return
         entry = {**{k: v for k, v in measured.items() if k not in _CONDITIONS},
-                 "threads": codec.threads, "repeats": self.repeats, "machine": machine_id()}
+                 "threads": codec.threads, "repeats": self.repeats, "machine": machine_id(), "jobs": self.jobs}
         try:
+            check_entry(entry, codec, image.shape)
             self.cache.put(codec, self._digest(image), codec.device, entry)
+        except ResultsError:
+            return  # the runner's record says what is wrong with it; the cache keeps real measurements only
         except CacheError as exc:
             self._failed(exc)
 
@@ -395,4 +387,6 @@ class RunCache:
         text = f"cache {self.cache.path}: {self.hits} hits, {self.misses} misses"
         if self.hits:
             text += f" ({self.retimed} re-timed)" if self.retimed else " (timings reused; --retime to measure again)"
+        if self.bad:
+            text += f"; {self.bad} bad entr{'y' if self.bad == 1 else 'ies'} ignored and measured again"
         return text + (" — disabled after an error" if self.disabled else "")

@@ -7,10 +7,23 @@ codec spec, a dataset and an image id; the worker reads the image from its
 own data root (``CODECBENCH_DATA`` must point at the same datasets on every
 worker: a shared folder), builds the codec once per worker process, warms it
 up once, measures through :func:`codecbench.engine.measure.measure` and
-returns the :class:`~codecbench.core.results.Record`. The client keeps the
+returns the :class:`~codecbench.core.results.Record` with the seconds it spent
+(for the run's time breakdown). The client keeps the
 results file: it skips what the store already holds (resume) and appends
 records in task order as they arrive. A worker that dies mid-task loses no
 record: the scheduler gives its tasks to another worker (``retries``).
+
+A task whose workers keep dying (a codec that crashes every worker it runs
+on) becomes a failed record of that image once the scheduler gives up on it
+(Dask's ``KilledWorker``). When the cluster has no worker at all while tasks
+are pending (every worker died or was stopped), the run waits
+:data:`NO_WORKERS_WAIT` (60 s) for one to join, then fails with one line
+(:class:`~codecbench.core.errors.CodecbenchError`), keeping every record
+received, those that finished out of order included; so does a run that loses
+its connection to the scheduler, at once. The scheduler notices a dead worker
+as soon as its connection drops (a killed process), or after Dask's
+``distributed.scheduler.worker-ttl`` (5 minutes by default) for a machine that
+vanished from the network: the bound is that plus :data:`NO_WORKERS_WAIT`.
 
 Not available on Dask: the local results cache (a file on the client
 machine) and ``--isolate``/``--timeout`` (a Dask worker is already a
@@ -20,12 +33,18 @@ workers, one task per worker thread at a time.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import time
+from concurrent.futures import CancelledError
+from typing import Any, Callable, Sequence
 
-from codecbench.core.errors import CodecbenchError, OptionError
+from codecbench.core.errors import CodecbenchError, CodecCrashError, OptionError
 
 #: times the scheduler re-runs a task whose worker died (a crash or a killed machine)
 RETRIES = 3
+#: seconds a run waits, with tasks pending, for a cluster left without workers to get one back before it fails
+NO_WORKERS_WAIT = 60.0
+#: seconds between looks at the cluster while a result is awaited
+POLL_S = 1.0
 
 _ITEMS: dict[tuple[str, str], Any] = {}
 _WARM: set[tuple] = set()
@@ -63,6 +82,47 @@ def submit(client: Any, spec: str, device: str, threads: int | None, dataset: st
                          pure=False, retries=RETRIES, key=f"codecbench-{spec}-{dataset}-{item_id}-{id(client)}")
 
 
+def result(client: Any, lost: dict[str, Callable[[BaseException], Any]], future: Any) -> tuple[Any, dict[str, float]]:
+    """The record ``future`` (from :func:`submit`) brings and the worker's seconds (:func:`remote_record`);
+    ``(lost[future.key](error), {})`` if Dask gave its task up after the workers running it died (``lost``: a
+    failed record for each pending task, popped here).
+
+    Raises :class:`CodecbenchError` once the cluster has had no worker for :data:`NO_WORKERS_WAIT` seconds,
+    or when the connection to the scheduler is lost.
+    """
+    from distributed import KilledWorker
+
+    failed = lost.pop(future.key, None)
+    idle_since = None
+    while True:
+        try:
+            return future.result(timeout=POLL_S)
+        except TimeoutError:
+            pass
+        except KilledWorker:
+            if failed is None:
+                raise
+            return failed(CodecCrashError("every Dask worker that ran this task died (a crash in the codec?)")), {}
+        except CancelledError:
+            raise CodecbenchError("lost the connection to the Dask scheduler; the records received so far are "
+                                  "kept") from None
+        if _has_workers(client):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= NO_WORKERS_WAIT:
+            raise CodecbenchError(f"no Dask worker left: the cluster has had none for {NO_WORKERS_WAIT:g} s with "
+                                  "tasks pending; the records received so far are kept")
+
+
+def _has_workers(client: Any) -> bool:
+    """Whether the scheduler lists at least one worker (False if it cannot be asked)."""
+    try:
+        return bool(client.nthreads())
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer has no worker for us
+        return False
+
+
 def _item(dataset: str, item_id: str) -> Any:
     """The dataset item ``item_id`` of ``dataset`` in this worker (the listing is read once per worker)."""
     from codecbench.datasets import get_dataset
@@ -77,26 +137,37 @@ def _item(dataset: str, item_id: str) -> Any:
 
 
 def remote_record(spec: str, device: str, threads: int | None, dataset: str, item_id: str, warmup: int,
-                  repeats: int, metrics: tuple[str, ...]) -> Any:
-    """(On a Dask worker) the record of ``spec`` on image ``item_id`` of ``dataset``, measured here."""
-    from codecbench.engine.measure import measure
+                  repeats: int, metrics: tuple[str, ...]) -> tuple[Any, dict[str, float]]:
+    """(On a Dask worker) the record of ``spec`` on image ``item_id`` of ``dataset``, measured here, and the
+    seconds spent on it, as :class:`~codecbench.engine.time_spent.TimeSpent` counts them: ``loading`` the image,
+    ``codec`` calls (warm-up and every timed repeat), ``scoring`` (the rest of the measurement)."""
+    from codecbench.engine.measure import measure, warm_up
     from codecbench.core.images import source_file
     from codecbench.engine.isolation import worker_codec
-    from codecbench.engine.runner import record_of, unreadable_record
+    from codecbench.engine.tasks import record_of, unreadable_record
 
     codec = worker_codec(spec, device, threads)
     item = _item(dataset, item_id)
     source = source_file(item.path)
+    seconds = {"loading": 0.0, "codec": 0.0, "scoring": 0.0}
+    start = time.perf_counter()
     try:
         image = item.load()
     except CodecbenchError as exc:
-        return unreadable_record(codec, dataset, item_id, exc, source)
+        return unreadable_record(codec, dataset, item_id, exc, source), seconds
+    finally:
+        seconds["loading"] = time.perf_counter() - start
 
     def measured() -> dict:
+        start = time.perf_counter()
         if (spec, device, threads) not in _WARM:
-            for _ in range(warmup):
-                codec.decode(codec.encode(image))
+            warm_up(codec, image, warmup)
             _WARM.add((spec, device, threads))
-        return measure(codec, image, repeats, metrics=metrics)
+        warmed = time.perf_counter()
+        values = measure(codec, image, repeats, metrics=metrics)
+        timed = (values["enc_s"] + values["dec_s"]) * repeats
+        seconds["codec"] = warmed - start + timed
+        seconds["scoring"] = max(0.0, time.perf_counter() - warmed - timed)
+        return values
 
-    return record_of(codec, dataset, item_id, image, source, measured)
+    return record_of(codec, dataset, item_id, image, source, measured), seconds

@@ -14,10 +14,15 @@ raised. The caller gets:
 - :class:`~codecbench.core.errors.CodecCrashError` when the worker dies during the
   call (a segfault, ``abort()``, the kernel's OOM killer, ``os._exit``):
   the message names the signal or exit status and the last line the worker
-  wrote to stderr;
+  wrote to stderr during that call;
 - :class:`~codecbench.core.errors.CodecTimeoutError` when the call does not finish
   within its ``timeout``: the worker is killed (SIGKILL), since a codec stuck
   inside native code can only be stopped with its process.
+
+The worker runs in a session and process group of its own; a timeout, a crash
+and :meth:`Worker.close` end with SIGKILL to that whole group, so a process a
+codec started (a helper binary, a ``sleep``) does not outlive its worker (one
+that moved itself to another session with ``setsid`` is out of reach).
 
 After a crash or a timeout the next call starts a fresh worker (start-up,
 i.e. importing codecbench and the codec libraries, is never part of a call's
@@ -26,8 +31,8 @@ timeout). ``memory_limit`` caps the worker's address space
 bytes, so a decoder that tries to allocate without bound gets a
 ``MemoryError`` (or its library's allocation error) instead of exhausting the
 machine. The worker's stdout is not the protocol pipe (libraries that print
-cannot corrupt it); its stderr goes to a temporary file whose last line is
-quoted in crash messages.
+cannot corrupt it); its stderr goes to a temporary file, and a crash message
+quotes the last line the crashed call wrote there (never an earlier call's).
 
 Functions called in a worker can keep per-process state in module globals
 (e.g. configured codecs, see :func:`worker_codec`); state is lost when a
@@ -74,22 +79,26 @@ class Worker:
         self.label = label
         self.proc: subprocess.Popen | None = None
         self._stderr: Any = None
+        self._call_stderr = 0  # where the current call's stderr output starts in that file
         #: worker processes started so far (1 + restarts after crashes/timeouts)
         self.starts = 0
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self._running():
             return
         self._reap()
         env = {**os.environ, "MALLOC_ARENA_MAX": "2", **self.env}
         if self.memory_limit is not None:
             env["CODECBENCH_WORKER_MEMORY"] = str(int(self.memory_limit))
         self._stderr = tempfile.TemporaryFile(prefix="codecbench-worker-", suffix=".log")
+        self._call_stderr = 0
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from codecbench.engine.isolation import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches the caller, which then closes us
+            # its own session and process group: a Ctrl-C in the terminal reaches the caller, which then closes
+            # us; and killing the group stops whatever processes the codec started, too
+            start_new_session=True,
         )
         self.starts += 1
         self._send(("ping", None, (), {}))
@@ -99,13 +108,13 @@ class Worker:
             raise CodecbenchError(f"{self.label} failed to start: {value}")
 
     def close(self) -> None:
-        """Stop the worker (politely: close its input; then kill it)."""
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop the worker (politely: close its input, wait up to 5 s), then kill what is left of its process group."""
+        if self._running():
             try:
                 self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self._kill()
+            except OSError:
+                pass
+            self._wait_exit(5)
         self._reap()
 
     def __enter__(self) -> Worker:
@@ -122,7 +131,7 @@ class Worker:
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+        return self.proc.pid if self._running() else None
 
     # -- calls ----------------------------------------------------------
     def call(self, function: str, *args: Any, timeout: float | None = None, describe: str | None = None,
@@ -134,6 +143,7 @@ class Worker:
         self.start()
         started = time.monotonic()
         what = describe or function
+        self._call_stderr = os.fstat(self._stderr.fileno()).st_size  # a crash quotes only this call's output
         try:
             self._send(("call", function, args, kwargs))
         except CodecCrashError as exc:
@@ -186,11 +196,9 @@ class Worker:
 
     def _crashed(self, what: str) -> CodecCrashError:
         proc = self.proc
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            code = proc.returncode
+        self._wait_exit(10)
+        self._kill()  # the processes the codec started die with the worker
+        code = proc.returncode
         if code is not None and code < 0:
             try:
                 how = f"was killed by {signal.Signals(-code).name}"
@@ -208,22 +216,41 @@ class Worker:
         try:
             self._stderr.seek(0, os.SEEK_END)
             size = self._stderr.tell()
-            self._stderr.seek(max(0, size - 2000))
+            self._stderr.seek(max(self._call_stderr, size - 2000))
             lines = [ln.strip() for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
         except OSError:
             return ""
         return lines[-1][:300] if lines else ""
 
+    def _running(self) -> bool:
+        """Whether the worker process is alive; checked without reaping it, so its PID (the id of its process
+        group) stays reserved for :meth:`_kill`."""
+        if self.proc is None or self.proc.returncode is not None:
+            return False
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:  # reaped elsewhere
+            return False
+
+    def _wait_exit(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the worker to exit (without reaping it)."""
+        deadline = time.monotonic() + timeout
+        while self._running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
+        """SIGKILL the worker's process group (the worker and every process a codec started in it), then reap
+        the worker. A process that left the group (its own ``setsid``) is out of reach."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the worker, not yet reaped, still owns that group id
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _reap(self) -> None:
         if self.proc is not None:
@@ -232,8 +259,7 @@ class Worker:
                     stream.close()
                 except (OSError, ValueError):
                     pass
-            if self.proc.poll() is None:
-                self._kill()
+            self._kill()
         self.proc = None
         if self._stderr is not None:
             self._stderr.close()

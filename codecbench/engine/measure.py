@@ -17,6 +17,18 @@ it appears:
 
 A decoded image whose shape differs from the original's is a
 :class:`~codecbench.core.errors.DecodeError`; codec exceptions propagate.
+
+**The reference is never handed to a codec.** Every codec call gets its own
+copy of the image (:func:`private_copy`, made outside the timed region; a
+Kodak image is 1.2 MB, copied and compared in about a millisecond, against
+tens of milliseconds for any codec call and its metrics), and the decoding is
+scored against the untouched original. A codec that writes into its input
+(numpy in place, or through ``ctypes`` past the read-only flag) changes only
+its copy, and one whose decoder hands back the array it was given to encode
+scores nothing: after the calls :func:`check_contract` raises
+:class:`~codecbench.core.errors.CodecContractError` naming the cause, so the
+record fails (and is never cached) and the next codec measured on the same
+image in the same process sees the original pixels.
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ import numpy as np
 
 from codecbench.core import metrics as _metrics
 from codecbench.core.codec import Codec
-from codecbench.core.errors import DecodeError, OptionError
+from codecbench.core.errors import CodecContractError, DecodeError, OptionError
 
 
 def check_count(name: str, value: int | None, low: int, high: int | None = None) -> None:
@@ -82,35 +94,71 @@ def score(codec: Codec, image: np.ndarray, data: bytes, decoded: np.ndarray, *,
 
     ``metrics``: the metric names to compute (None: the defaults);
     ``reference``: the image the decoding is scored against (default:
-    ``image``). ``lossless_ok`` is kept for lossless codecs only.
+    ``image``). ``lossless_ok`` is kept for lossless codecs only; ``payload_bpp`` only where the codec tells its
+    payload apart (:meth:`~codecbench.core.codec.Codec.payload_bytes`).
     """
     check_decoded(decoded, image)
     h, w = image.shape[:2]
     quality = _metrics.quality(image if reference is None else reference, decoded, metrics)
     if not codec.lossless:
         quality["lossless_ok"] = None
+    payload = codec.payload_bytes(data)
+    if payload is not None:
+        quality["payload_bpp"] = _metrics.bpp(payload, h, w)
     return {"bytes": len(data), "bpp": _metrics.bpp(len(data), h, w), **quality}
+
+
+def private_copy(image: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``image`` for one codec call (the module says why)."""
+    return np.array(image, order="C")
+
+
+def check_contract(codec: Codec, given: np.ndarray, original: np.ndarray, decoded: object = None) -> None:
+    """Raise :class:`CodecContractError` if ``decoded`` is (or shares memory with) ``given``, the codec's copy of
+    ``original``, or if ``given`` no longer equals ``original`` (the codec wrote into its input)."""
+    if isinstance(decoded, np.ndarray) and (decoded is given or np.shares_memory(decoded, given)):
+        raise CodecContractError(f"{codec.name}: decode returned the image given to encode, "
+                                 "not a decoding of the stream")
+    if not np.array_equal(given, original):
+        raise CodecContractError(f"{codec.name}: the codec changed the image it was given to encode")
+
+
+def warm_up(codec: Codec, image: np.ndarray, rounds: int) -> None:
+    """``rounds`` untimed encode and decode calls on a copy of ``image`` (unscored; the contract is checked)."""
+    for _ in range(rounds):
+        given = private_copy(image)
+        check_contract(codec, given, image, codec.decode(codec.encode(given)))
 
 
 def measure(codec: Codec, image: np.ndarray, repeats: int = 1, *, metrics: Sequence[str] | None = None,
             reference: np.ndarray | None = None) -> dict:
-    """Encode, decode and score one image (timed as the module says); the measured fields of a Record."""
-    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
+    """Encode, decode and score one image (timed as the module says); the measured fields of a Record.
+
+    The codec codes a copy of ``image``; :class:`CodecContractError` if it changed that copy or decoded to it.
+    """
+    given = private_copy(image)
+    data, enc_s = timed(lambda: codec.encode(given), codec, repeats)
     decoded, dec_s = timed(lambda: codec.decode(data), codec, repeats)
+    check_contract(codec, given, image, decoded)
     return {**score(codec, image, data, decoded, metrics=metrics, reference=reference), "enc_s": enc_s, "dec_s": dec_s}
 
 
 def encoded_bpp(codec: Codec, image: np.ndarray) -> float:
     """Bits per pixel of ``codec``'s stream for ``image`` (encode only: for rate searches, untimed, unscored)."""
-    return _metrics.bpp(len(codec.encode(image)), *image.shape[:2])
+    given = private_copy(image)
+    bpp = _metrics.bpp(len(codec.encode(given)), *image.shape[:2])
+    check_contract(codec, given, image)
+    return bpp
 
 
 def retime(codec: Codec, image: np.ndarray, repeats: int, expected_bytes: int) -> dict | None:
     """Time encode and decode again (for a cache hit); None if the bitstream size changed."""
-    data, enc_s = timed(lambda: codec.encode(image), codec, repeats)
+    given = private_copy(image)
+    data, enc_s = timed(lambda: codec.encode(given), codec, repeats)
     if len(data) != expected_bytes:  # the codec no longer writes what was cached: measure afresh
         return None
-    _, dec_s = timed(lambda: codec.decode(data), codec, repeats)
+    decoded, dec_s = timed(lambda: codec.decode(data), codec, repeats)
+    check_contract(codec, given, image, decoded)
     return {"enc_s": enc_s, "dec_s": dec_s}
 
 

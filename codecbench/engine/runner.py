@@ -26,12 +26,13 @@ With ``isolate=True`` (``codecbench run --isolate``) the codec calls of each
 (:mod:`codecbench.engine.isolation`): a native crash there (segfault, abort) costs
 that one record (``CodecCrashError``) and a fresh worker takes the next one.
 ``timeout=SECONDS`` (``--timeout``) bounds each such call; a codec that
-exceeds it is stopped by killing its worker (``CodecTimeoutError``), so a
-timeout implies isolation. Timings are taken inside the worker, exactly as
-in-process; worker start-up, building the codec (model loading) and its
-warm-up rounds are never inside the per-image timeout or a timed region: each
-fresh worker builds and warms a codec in a separate call bounded by
-``max(STARTUP_TIMEOUT, timeout)`` (a warm-up that hangs is stopped then).
+exceeds it is stopped by killing its worker and whatever processes it started
+(``CodecTimeoutError``), so a timeout implies isolation. Timings are taken
+inside the worker, exactly as in-process; worker start-up, building the codec
+(model loading) and its warm-up rounds are never inside the per-image timeout
+or a timed region: each fresh worker builds and warms a codec in a separate
+call bounded by ``max(STARTUP_TIMEOUT, timeout)`` (a warm-up that hangs is
+stopped then).
 
 With ``jobs=N`` (``codecbench run --jobs N``; default 1 through the API,
 all cores from the CLI) the (spec, image) calls run in N worker processes at
@@ -65,45 +66,23 @@ import time
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from codecbench.engine.cache import RunCache
+from codecbench.engine.channels import refused_by, takes_dataset
 from codecbench.core.codec import Codec, create_codec, expand_spec
 from codecbench.datasets import DatasetItem, get_dataset
-from codecbench.engine.measure import Timing, check_count, measure, retime
+from codecbench.engine.measure import Timing, check_count, retime, warm_up
 from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.images import SourceFile, source_file
 from codecbench.engine.isolation import STARTUP_TIMEOUT, Worker
 from codecbench.core.metrics import default_metrics
 from codecbench.core.results import Record
 from codecbench.engine.store import ResultsStore
-
-
-@dataclass
-class TimeSpent:
-    """Where a run's wall time went, in seconds (see :meth:`Runner.time_spent`).
-
-    ``codec``: the timed encode and decode calls (every repeat) and the
-    warm-up rounds; ``scoring``: the rest of each image's measurement
-    (metrics, the decoded-shape check, results-cache look-ups and writes,
-    the worker round trip under ``isolate``); ``loading``: reading and
-    decoding the dataset's images.
-    """
-
-    codec: float = 0.0
-    scoring: float = 0.0
-    loading: float = 0.0
-
-    def summary(self, wall: float) -> str:
-        """One line: each part in seconds and as a share of ``wall`` (seconds), the rest as "other"."""
-        other = max(0.0, wall - self.codec - self.scoring - self.loading)
-        parts = [("codec calls", self.codec), ("metrics and cache", self.scoring),
-                 ("image loading", self.loading), ("other (model loading, results files)", other)]
-        share = ", ".join(f"{name} {sec:.1f} s ({100 * sec / wall if wall > 0 else 0:.0f}%)" for name, sec in parts)
-        return f"time: {wall:.1f} s wall; {share}"
+from codecbench.engine.tasks import measure_with, record_of, unreadable_record
+from codecbench.engine.time_spent import TimeSpent
 
 
 #: the most threads a codec may be given (torch crashes on absurd counts such as 100000)
@@ -142,63 +121,6 @@ def check_options(*, threads: int | None = None, timeout: float | None = None, m
 def _version_change(old: dict[str, str], new: dict[str, str]) -> str:
     return ", ".join(f"{k} {old.get(k, '-')} → {new.get(k, '-')}" for k in sorted(old.keys() | new.keys())
                      if old.get(k) != new.get(k))
-
-
-def base_record(codec: Codec, dataset: str, item_id: str, image: np.ndarray | None,
-                source: SourceFile | None = None) -> Record:
-    """A record of ``codec`` on one image without measurements; ``source`` is the image file it was read from."""
-    h, w, c = image.shape if image is not None else (0, 0, 0)
-    return Record(
-        codec=codec.name,
-        spec=codec.spec,
-        setting=codec.setting,
-        dataset=dataset,
-        image=item_id,
-        width=w,
-        height=h,
-        channels=c,
-        device=codec.device,
-        threads=codec.threads,
-        lossless=codec.lossless,
-        versions=dict(codec.identity),
-        source_bytes=source.bytes if source else None,
-        source_format=source.format if source else None,
-        knob=codec.param,
-    )
-
-
-def takes_dataset(codec: type[Codec], dataset: str) -> bool:
-    """Whether a codec takes the images of ``dataset`` (a ``:gray`` view has one channel)."""
-    return 1 in codec.channels if dataset.endswith(":gray") else 3 in codec.channels
-
-
-def error_text(exc: BaseException) -> str:
-    """A record's ``error``: the exception's type and the first line of its message."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def unreadable_record(codec: Codec, dataset: str, item_id: str, failure: BaseException,
-                      source: SourceFile | None = None) -> Record:
-    """The failed record of ``codec`` on an image that could not be loaded (``failure``: the loading error)."""
-    record = base_record(codec, dataset, item_id, None, source)
-    record.error = error_text(failure)
-    return record
-
-
-def record_of(codec: Codec, dataset: str, item_id: str, image: np.ndarray, source: SourceFile | None,
-              measured: Callable[[], dict]) -> Record:
-    """The record of ``codec`` on one image with the fields ``measured()`` returns; a failure (anything but
-    ``KeyboardInterrupt``, a plugin's ``sys.exit`` included) is the record's ``error``, never raised."""
-    record = base_record(codec, dataset, item_id, image, source)
-    try:
-        for key, value in measured().items():
-            setattr(record, key, value)
-    except BaseException as exc:  # one image's failure must not end the run
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        record.error = error_text(exc)
-    return record
 
 
 class Runner:
@@ -245,9 +167,10 @@ class Runner:
         #: (spec, worker start) pairs whose codec is built and warmed up in the worker process
         self._prepared: set[tuple[str, int]] = set()
         self._stale: set[str] = set()
-        #: where the wall time of this runner's work went so far
-        self.time_spent = TimeSpent()
-        self._warmup_s = 0.0
+        #: where the time of this runner's work went so far
+        self.time_spent = TimeSpent(processes=jobs, dask=dask is not None)
+        #: per thread, the seconds of warm-up and of codec building (in a worker) within the current measurement
+        self._here = threading.local()
         #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
         self.timeout = timeout
         #: codec calls run in worker processes (always with a timeout: only a process can be stopped; always
@@ -266,7 +189,7 @@ class Runner:
 
     def _new_worker(self, index: int) -> Worker:
         env = {"CODECBENCH_WORKER_CPU": str(_cores()[index % len(_cores())])} if self.jobs > 1 else {}
-        return Worker(label="codec worker process", preload=("codecbench.engine.runner",), env=env)
+        return Worker(label="codec worker process", preload=("codecbench.engine.tasks",), env=env)
 
     def close(self) -> None:
         """Stop the worker processes of ``isolate`` mode and of several jobs (if any)."""
@@ -290,9 +213,8 @@ class Runner:
             return
         self._warm.add(codec.spec)
         start = time.perf_counter()
-        for _ in range(self.timing.warmup):
-            codec.decode(codec.encode(image))
-        self._warmup_s += time.perf_counter() - start
+        warm_up(codec, image, self.timing.warmup)
+        self._here.warm += time.perf_counter() - start
 
     def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray,
                  source: SourceFile | None = None) -> Record:
@@ -300,12 +222,13 @@ class Runner:
         return record_of(codec, dataset, item_id, image, source, lambda: self._measure(codec, image))
 
     def _measure(self, codec: Codec, image: np.ndarray) -> dict:
-        start, warmup_before = time.perf_counter(), self._warmup_s
+        here, start = self._here, time.perf_counter()
+        here.warm = here.build = 0.0
         measured, timed_calls = self._measure_cached(codec, image)
-        codec_s = timed_calls * self.timing.repeats + (self._warmup_s - warmup_before)
+        codec_s = timed_calls * self.timing.repeats + here.warm
         with self._lock:
             self.time_spent.codec += codec_s
-            self.time_spent.scoring += time.perf_counter() - start - codec_s
+            self.time_spent.scoring += max(0.0, time.perf_counter() - start - codec_s - here.build)
         return measured
 
     def _measure_cached(self, codec: Codec, image: np.ndarray) -> tuple[dict, float]:
@@ -317,12 +240,12 @@ class Runner:
             if hit is not None and not set(self.metrics) <= hit.measurements.keys():
                 hit = None  # measured without a metric asked for now: measure again (and store all of them)
             if hit is not None and not hit.needs_timing:
-                return hit.measurements, 0.0
+                return hit.fields(), 0.0  # the record says it was reused (cached, retimed=False)
             if hit is not None:
                 times = self._codec_call(retime, codec, image, self.timing.repeats, hit.measurements["bytes"])
                 if times is not None:
-                    return {**hit.measurements, **times}, times["enc_s"] + times["dec_s"]
-        measured = self._codec_call(_measure_with, codec, image, self.timing.repeats, self.metrics)
+                    return hit.fields(times), times["enc_s"] + times["dec_s"]
+        measured = self._codec_call(measure_with, codec, image, self.timing.repeats, self.metrics)
         if self.cache is not None:  # ... and store after measuring
             with self._lock:
                 self.cache.store(codec, image, measured)
@@ -342,15 +265,18 @@ class Runner:
             worker.start()  # a fresh worker after a crash or timeout: its codecs must be built again
             prepared = (codec.spec, id(worker), worker.starts)
             if prepared not in self._prepared:
-                worker.call(
-                    "codecbench.engine.runner:prepare_isolated", codec.spec, self.device, self.threads, image,
+                start = time.perf_counter()
+                warm_s = worker.call(
+                    "codecbench.engine.tasks:prepare_isolated", codec.spec, self.device, self.threads, image,
                     self.timing.warmup, timeout=None if self.timeout is None else max(STARTUP_TIMEOUT, self.timeout),
                     describe=f"{codec.spec} (building and warm-up)",
                 )
                 self._prepared.add(prepared)
+                self._here.warm += warm_s
+                self._here.build += time.perf_counter() - start - warm_s
             return worker.call(
-                "codecbench.engine.runner:isolated_call", function.__name__, codec.spec, self.device, self.threads, image,
-                args, timeout=self.timeout, describe=codec.spec,
+                "codecbench.engine.tasks:isolated_call", function.__name__, codec.spec, self.device, self.threads,
+                image, args, timeout=self.timeout, describe=codec.spec,
             )
         finally:
             self._idle.put(worker)
@@ -359,9 +285,9 @@ class Runner:
         """Yield the records of every spec on every image of ``dataset`` (resuming a store)."""
         data = get_dataset(dataset, max_images=max_images, download=download)
         specs = [s for s in self.specs if takes_dataset(type(self.codec(s)), data.name)]
-        skipped = sorted({self.codec(s).name for s in self.specs} - {self.codec(s).name for s in specs})
-        if skipped:
-            warnings.warn(f"{', '.join(skipped)} take colour images only: skipped on {data.name}", stacklevel=2)
+        if len(specs) < len(self.specs):
+            refused = refused_by((type(self.codec(s)) for s in self.specs), data.name)
+            warnings.warn(f"skipped on {data.name}: {refused}", stacklevel=2)
         if self.dask is not None:
             yield from self._run_on_dask(data, specs)
             return
@@ -382,10 +308,19 @@ class Runner:
         """Every pending (spec, image) as a Dask task; records in task order, at most 4 × jobs in flight."""
         from codecbench.engine import distributed
 
-        futures = (distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
-                                      self.timing.warmup, self.timing.repeats, self.metrics)
-                   for item in data for spec in specs if not self._done(self.codec(spec), data.name, item.id))
-        for record in _in_order(futures, 4 * self.jobs):
+        lost: dict[str, Callable[[BaseException], Record]] = {}  # a task's failed record, should Dask give it up
+
+        def futures() -> Iterator[Any]:
+            for item in data:
+                for spec in [s for s in specs if not self._done(self.codec(s), data.name, item.id)]:
+                    future = distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
+                                                self.timing.warmup, self.timing.repeats, self.metrics)
+                    lost[future.key] = functools.partial(unreadable_record, self.codec(spec), data.name, item.id)
+                    yield future
+
+        get = functools.partial(distributed.result, self.dask, lost)
+        for record, seconds in _in_order(futures(), 4 * self.jobs, get):
+            self.time_spent.add(seconds)  # as the worker measured them
             yield self._keep(record)
 
     def _item_tasks(self, dataset: str, item: DatasetItem, specs: list[str]) -> list[Callable[[], Record]]:
@@ -424,39 +359,33 @@ class Runner:
         return True
 
     def _keep(self, record: Record) -> Record:
+        if record.ok and record.jobs is None and not (record.cached and not record.retimed):
+            record.jobs = self.jobs  # timed in this run (times reused from the cache keep their own, or unknown)
         if self.store is not None:
             self.store.append(record)
         return record
 
 
-def _in_order(futures: Iterable[Any], depth: int) -> Iterator[Record]:
-    """The results of ``futures`` (thread-pool or Dask futures) in submission order, at most ``depth`` ahead."""
+def _in_order(futures: Iterable[Any], depth: int, result: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+    """The results of ``futures`` (thread-pool or Dask futures) in submission order, at most ``depth`` ahead.
+
+    ``result(future)`` waits for one (default: ``future.result()``); if it raises a :class:`CodecbenchError`
+    (a Dask cluster left without workers), the results that are already there come first, then the error.
+    """
+    get = result or (lambda future: future.result())
     window: deque[Any] = deque()
-    for future in futures:
-        window.append(future)
-        if len(window) > depth:
-            yield window.popleft().result()
-    while window:
-        yield window.popleft().result()
-
-
-def prepare_isolated(spec: str, device: str, threads: int | None, image: np.ndarray, warmup: int) -> None:
-    """(In a worker process, see ``Runner(isolate=True)``) build the codec and run its ``warmup`` rounds on ``image``."""
-    from codecbench.engine.isolation import worker_codec
-
-    codec = worker_codec(spec, device, threads)
-    for _ in range(warmup):
-        codec.decode(codec.encode(image))
-
-
-def isolated_call(function: str, spec: str, device: str, threads: int | None, image: np.ndarray,
-                  args: tuple) -> Any:
-    """(In a worker process, see ``Runner(isolate=True)``) run ``function`` (measure or retime) on ``image``."""
-    from codecbench.engine.isolation import worker_codec
-
-    return {f.__name__: f for f in (_measure_with, retime)}[function](worker_codec(spec, device, threads), image, *args)
-
-
-def _measure_with(codec: Codec, image: np.ndarray, repeats: int, metrics: Sequence[str]) -> dict:
-    """:func:`~codecbench.engine.measure.measure` with positional options (as worker calls pass them)."""
-    return measure(codec, image, repeats, metrics=metrics)
+    try:
+        for future in futures:
+            window.append(future)
+            if len(window) > depth:
+                yield get(window.popleft())
+        while window:
+            yield get(window.popleft())
+    except CodecbenchError:
+        for future in [f for f in window if f.done()]:
+            try:
+                record = get(future)
+            except CodecbenchError:
+                continue
+            yield record
+        raise

@@ -5,6 +5,7 @@ The file format, the record schema and the one reader are :mod:`codecbench.core.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,6 +21,7 @@ from codecbench.core.results import (
     machine_meta,
     output_errors,
     read_results,
+    validate_record,
     write_results,
 )
 
@@ -46,7 +48,8 @@ SYNC_S = 1.0
 
 
 def lock_path(path: str | os.PathLike) -> Path:
-    """The lock file of results file ``path``: ``<path>.lock``, beside it (left in place after the run)."""
+    """The lock file of results file ``path``: ``<path>.lock``, beside it (left in place after a run; removed when
+    the store refuses the file, e.g. one that is not a results file)."""
     return Path(str(path) + ".lock")
 
 
@@ -55,16 +58,30 @@ def _lock(path: Path) -> IO[str]:
 
     Raises :class:`ResultsError` at once if another store (in this process or another) holds it: two writers
     of one results file would lose each other's records. The lock goes with the process, even if it is killed.
+    A lock file removed by a refusing store after it was opened here is not held: the one now at the path is.
     """
     lock = lock_path(path)
-    with output_errors(lock, "results lock"):
-        handle = open(lock, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    while True:
+        with output_errors(lock, "results lock"):
+            handle = open(lock, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ResultsError(f"{path} is being written by another codecbench run (lock {lock} is held)") from None
+        if _is_at(handle, lock):
+            return handle
         handle.close()
-        raise ResultsError(f"{path} is being written by another codecbench run (lock {lock} is held)") from None
-    return handle
+
+
+def _is_at(handle: IO[str], path: Path) -> bool:
+    """Whether the open file ``handle`` is the file at ``path`` (not one unlinked since it was opened)."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(handle.fileno())
+    return (mine.st_dev, mine.st_ino) == (here.st_dev, here.st_ino)
 
 
 class ResultsStore:
@@ -103,7 +120,9 @@ class ResultsStore:
             self._records: dict[tuple, Record] = {r.key: r for r in records}
             if self.journal.exists():
                 self.compact()  # fold a killed run's journal into the JSON file
-        except BaseException:
+        except BaseException:  # refused (not a results file, unreadable): leave no lock file behind
+            with contextlib.suppress(OSError):
+                lock_path(self.path).unlink()  # while still held, so no other store can hold the removed file
             self._release()
             raise
 
@@ -117,7 +136,9 @@ class ResultsStore:
 
     def append(self, record: Record) -> None:
         """Journal ``record`` (it replaces a stored record of the same key); a write error is an
-        :class:`~codecbench.core.errors.OutputError`."""
+        :class:`~codecbench.core.errors.OutputError`, a record the reader would refuse (NaN, out of range:
+        :func:`~codecbench.core.results.validate_record`) a :class:`ResultsError`, and nothing is written."""
+        validate_record(record)
         line = json.dumps(record.to_json(), allow_nan=False) + "\n"
         with output_errors(self.journal, "results journal"):
             if self._journal_file is None:

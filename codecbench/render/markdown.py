@@ -2,8 +2,8 @@
 
 Each report opens with a header (dataset, image count, machine, CPU,
 device and threads, library versions, averaging rule, what is inside the timed
-region; for records merged from several results files, what those files
-disagree on, see :func:`codecbench.core.results.merge_meta`), then a table per
+region; how many records were reused from the results cache; for records
+merged from several results files, what those files disagree on, see :func:`codecbench.core.results.merge_meta`), then a table per
 lossy codec configuration with one row per setting (curves from
 :mod:`codecbench.analysis.curves`, in bpp order), one table for the lossless
 codecs, and the failures. Every figure is the arithmetic mean
@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from codecbench.core.metrics import METRICS, Metric
 from codecbench.analysis.curves import Curve, CurvePoint, curves
 from codecbench.core.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
+from codecbench.render.timing import Origin, RowConditions, row_conditions, table_note, tables_note
 
 METRIC_CONVENTIONS = (
     "bpp = 8 × stored bytes / (H × W), headers included, all channels together; PSNR (dB) over all RGB channels "
@@ -43,10 +44,11 @@ SectionRenderer = Callable[[str, Sequence[Curve]], list[str]]
 FILE_SIZE_COLUMNS = ("compression rate %", "compression ratio")
 
 
-def report_filename(dataset: str) -> str:
-    """A file name for a dataset's report: ``kodak.md``, ``kodak-gray.md``, ``folder-photos.md``."""
+def report_filename(dataset: str, suffix: str = ".md") -> str:
+    """A file name for a dataset's report: ``kodak.md``, ``kodak-gray.md``, ``folder-photos.md`` (``suffix``:
+    another format's, ``kodak.html``)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-.") or "dataset"
-    return f"{stem}.md"
+    return f"{stem}{suffix}"
 
 
 def render_reports(
@@ -55,10 +57,13 @@ def render_reports(
     *,
     sections: Sequence[SectionRenderer] = (),
     file_size: bool = False,
+    origins: Mapping[tuple, Origin] | None = None,
 ) -> dict[str, str]:
     """One markdown report per dataset in ``records``, keyed by dataset name.
 
-    ``file_size`` adds the compression rate and ratio against the original image files.
+    ``file_size`` adds the compression rate and ratio against the original image files. ``origins``: the results
+    file of each record (by key) in a report merged from several (:func:`codecbench.render.timing.file_origins`),
+    so that times from different runs are not presented as comparable.
     """
     records = list(records)
     meta = dict(meta) if meta else machine_meta()
@@ -66,9 +71,11 @@ def render_reports(
     for record in records:
         by_dataset[record.dataset].append(record)
     all_curves = curves(records)
+    conditions = row_conditions(records, origins or {})
     return {
         dataset: render_dataset(
-            dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections, file_size=file_size
+            dataset, group, [c for c in all_curves if c.dataset == dataset], meta, sections, file_size=file_size,
+            conditions=conditions,
         )
         for dataset, group in sorted(by_dataset.items())
     }
@@ -82,10 +89,17 @@ def render_dataset(
     sections: Sequence[SectionRenderer] = (),
     *,
     file_size: bool = False,
+    conditions: Mapping[tuple[str, str, str], RowConditions] | None = None,
 ) -> str:
-    """The markdown report of one dataset (``file_size``: with the rate and ratio against the original files)."""
+    """The markdown report of one dataset (``file_size``: with the rate and ratio against the original files).
+
+    ``conditions``: each row's timing conditions (:func:`codecbench.render.timing.row_conditions`; default: those of
+    ``records`` as one run); a table whose rows differ says so under it, and so do the tables of a device.
+    """
+    if conditions is None:
+        conditions = row_conditions(records, {})
     out = [f"# codecbench — {dataset}", ""]
-    out += _header(dataset, records, meta)
+    out += header_lines(dataset, records, meta)
     if file_size:
         out.append(_file_size_note(dataset, records))
     size_header = list(FILE_SIZE_COLUMNS) if file_size else []
@@ -95,7 +109,7 @@ def render_dataset(
         lossy = [c for c in on_device if not c.lossless]
         lossless = [c for c in on_device if c.lossless]
         if lossy:
-            shown = _shown_metrics(lossy)
+            shown = shown_metrics(lossy)
             out += ["", f"## Lossy codecs — {device}, {threads} threads"]
             for curve in lossy:
                 out += ["", f"### {curve.label}", "", _describe(curve), ""]
@@ -105,6 +119,7 @@ def render_dataset(
                     ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
                       *(_fmt(getattr(p, m.name), m.digits) for m in shown), *_speeds(p)] for p in curve.points),
                 )
+                out += table_note(_timed_rows(curve, conditions))
         if lossless:
             out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
                     "bpp counts all channels together; exact: every successful image round-tripped bit-exactly.", ""]
@@ -114,6 +129,9 @@ def render_dataset(
                 ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
                   "yes" if p.exact else "NO", *_speeds(p)] for c in lossless for p in c.points),
             )
+            out += table_note([row for c in lossless for row in _timed_rows(c, conditions, named=True)])
+        if len(lossy) + bool(lossless) > 1:
+            out += tables_note([(c.label, _timed_rows(c, conditions)) for c in on_device])
     for section in sections:
         out += section(dataset, dataset_curves)
     failures = sorted({(r.spec, r.device, r.image, r.error or "") for r in records if not r.ok})
@@ -123,16 +141,30 @@ def render_dataset(
     return "\n".join(out) + "\n"
 
 
-def _concurrency_note(meta: Mapping[str, Any]) -> str:
-    """How many codec processes ran at once while timing (``meta.jobs`` of ``codecbench run --jobs``)."""
+def _concurrency_note(meta: Mapping[str, Any], records: Sequence[Record]) -> str:
+    """How many codec processes ran at once while timing (``meta.jobs`` of ``codecbench run --jobs``), said of the
+    records timed by the run that wrote the file when others kept the timings of an earlier run (the cache's)."""
     jobs = meta.get("jobs")
     if not isinstance(jobs, int) or jobs <= 1:
         return ""
-    return (f"; measured with {jobs} codec processes at once, each pinned to its own core (they share memory "
+    who = "records timed in this run were " if any(r.cached and not r.retimed for r in records) else ""
+    return (f"; {who}measured with {jobs} codec processes at once, each pinned to its own core (they share memory "
             "bandwidth and cache: rerun with --jobs 1 for timings without concurrent work)")
 
 
-def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
+def _reuse_note(records: Sequence[Record]) -> list[str]:
+    """The header line counting the records reused from the results cache (none when every record was measured)."""
+    cached = [r for r in records if r.cached]
+    if not cached:
+        return []
+    retimed = sum(bool(r.retimed) for r in cached)
+    return [f"- **Reused from the results cache**: {len(cached)} of {len(records)} records (sizes and quality "
+            f"measured by an earlier run; timings measured again for {retimed} of them, the others' as that run "
+            "took them)"]
+
+
+def header_lines(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
+    """The report header's markdown list items: dataset, results files, machine, devices, versions, conventions."""
     images = len({r.image for r in records})
     devices = ", ".join(
         f"{device} ({', '.join(map(str, sorted({r.threads for r in records if r.device == device})))} threads)"
@@ -147,7 +179,8 @@ def _header(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) ->
         f"- **Device and threads**: {devices}",
         f"- **Versions** (codecbench, codec formats, libraries): {versions}",
         f"- **Averaging**: {meta.get('averaging', AVERAGING)}",
-        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}{_concurrency_note(meta)}",
+        f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}{_concurrency_note(meta, records)}",
+        *_reuse_note(records),
         f"- **Metrics**: {METRIC_CONVENTIONS}",
     ]
 
@@ -199,6 +232,16 @@ def _file_sizes(point: CurvePoint, shown: bool) -> list[str]:
     return cells
 
 
+def _timed_rows(curve: Curve, conditions: Mapping[tuple[str, str, str], RowConditions], *,
+                named: bool = False) -> list[tuple[str, RowConditions]]:
+    """Each row of ``curve`` as (its setting, or ``named``: codec and setting; its timing conditions)."""
+    def name(point: CurvePoint) -> str:
+        setting = curve.setting_text(point)
+        return setting if not named else curve.label if point.setting is None else f"{curve.label} {setting}"
+
+    return [(name(p), conditions.get((curve.dataset, curve.device, p.spec), frozenset())) for p in curve.points]
+
+
 def _describe(curve: Curve) -> str:
     fixed = ", ".join(f"{k}={v}" for k, v in sorted(curve.fixed.items())) or "none"
     return f"Rate knob `{curve.knob or '—'}`; other settings: {fixed}."
@@ -212,7 +255,7 @@ def _speeds(point: CurvePoint) -> list[str]:
     return [_fmt(point.enc_s, 2, 1e3), _fmt(point.dec_s, 2, 1e3), _fmt(point.enc_mps, 2), _fmt(point.dec_mps, 2)]
 
 
-def _shown_metrics(lossy: Sequence[Curve]) -> list[Metric]:
+def shown_metrics(lossy: Sequence[Curve]) -> list[Metric]:
     """The metric columns of a lossy table: every default metric, and an opt-in one wherever it was computed."""
     return [m for m in METRICS.values()
             if m.default or any(getattr(p, m.name) is not None for c in lossy for p in c.points)]
@@ -228,5 +271,10 @@ def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
+
+
+def _cell(text: str) -> str:
+    """``text`` as one table cell: a ``|`` escaped and line breaks as spaces (a name from a results file)."""
+    return " ".join(text.split()).replace("|", "\\|")

@@ -1,10 +1,11 @@
 """The full report of a set of records, the same from every entry point, and writing it.
 
 ``codecbench report``, ``codecbench run --report-dir`` and the pytest
-plugin's end-of-session report all call :func:`build_reports`: the markdown
-tables plus, unless ``rd`` is None, the rate–distortion analysis
-(:mod:`codecbench.render.rd`: BD-rates against the anchor, fixed-rate
-table, plots).
+plugin's end-of-session report all build one
+:class:`~codecbench.render.report_data.DatasetReport` per dataset and render
+it in each format asked for (:mod:`codecbench.render.formats`; markdown by
+default: the tables plus, unless ``rd`` is None, the rate–distortion analysis
+of :mod:`codecbench.render.rd`). :func:`build_reports` is the markdown alone.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from codecbench.render.markdown import render_reports, report_filename
-from codecbench.render.rd import RDOptions, section_renderer
+from codecbench.core.errors import OptionError
 from codecbench.core.results import Record, output_errors
+from codecbench.render.formats import DEFAULT_FORMAT, Renderer, renderers
+from codecbench.render.markdown import report_filename
+from codecbench.render.rd import RDOptions
+from codecbench.render.report_data import DatasetReport, dataset_reports
+from codecbench.render.timing import Origin
 
 
 def build_reports(records: Sequence[Record], meta: Mapping[str, Any] | None, *, rd: RDOptions | None = RDOptions(),
-                  file_size: bool = False) -> dict[str, str]:
-    """Each dataset's report text (dataset → markdown), with the RD analysis of ``rd`` (None: without it)."""
-    sections = [section_renderer(records, rd)] if rd is not None else []
-    return render_reports(records, meta or None, sections=sections, file_size=file_size)
+                  file_size: bool = False, origins: Mapping[tuple, Origin] | None = None) -> dict[str, str]:
+    """Each dataset's report text (dataset → markdown), with the RD analysis of ``rd`` (None: without it);
+    ``origins``: each record's results file, for a report merged from several (see :func:`dataset_reports`)."""
+    (markdown,) = renderers([DEFAULT_FORMAT])
+    return {report.dataset: markdown.render(report)
+            for report in dataset_reports(records, meta, rd=rd, file_size=file_size, origins=origins)}
 
 
 def write_reports(reports: dict[str, str], out: Path | None) -> list[Path]:
@@ -33,17 +40,47 @@ def write_reports(reports: dict[str, str], out: Path | None) -> list[Path]:
     if out is None:
         print("\n".join(reports.values()), end="")
         return []
+    return _write_files({out / report_filename(dataset): text for dataset, text in reports.items()}, out)
+
+
+def write_formats(reports: Sequence[DatasetReport], out: Path | None, formats: Sequence[str] = ()) -> list[Path]:
+    """Render each report in each of ``formats`` (none: markdown) and write ``out/<dataset><suffix>``.
+
+    Every file is rendered before any is written; each replaces its file whole or not at all. ``out`` None
+    prints markdown, and is an OptionError for any other format (it writes files). Unknown formats are an
+    OptionError naming the known ones.
+    """
+    chosen = check_formats(formats, out)
+    if out is None:
+        return write_reports({report.dataset: chosen[0].render(report) for report in reports}, None)
+    files = {out / report_filename(report.dataset, renderer.suffix): renderer.render(report)
+             for report in reports for renderer in chosen}
+    return _write_files(files, out)
+
+
+def check_formats(formats: Sequence[str], out: Path | None) -> list[Renderer]:
+    """The renderers of ``formats`` (none: markdown); OptionError for an unknown one, or for any but markdown
+    without a folder to write in (``out`` None prints)."""
+    chosen = renderers(formats)
+    others = [r.name for r in chosen if r.name != DEFAULT_FORMAT]
+    if out is None and others:
+        raise OptionError(f"--format {others[0]} writes files: give the folder to write them in (--out DIR)")
+    return chosen
+
+
+def _write_files(files: Mapping[Path, str | bytes], out: Path) -> list[Path]:
+    """Write each file atomically (text as UTF-8, undecodable file names escaped); OutputError naming the file."""
     with output_errors(out, "report folder"):
         out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for dataset, text in reports.items():
-        path = out / report_filename(dataset)
+    for path, data in files.items():
         tmp = path.with_name(path.name + ".tmp")
         with output_errors(path, "report"):
             try:
-                tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # undecodable file names
+                if isinstance(data, bytes):
+                    tmp.write_bytes(data)
+                else:
+                    tmp.write_text(data, encoding="utf-8", errors="backslashreplace")
                 tmp.replace(path)
             finally:
                 tmp.unlink(missing_ok=True)
-        paths.append(path)
-    return paths
+    return list(files)

@@ -5,15 +5,18 @@ time–bpp (log time axis); one curve per codec configuration, the anchor and
 imported reference curves dashed. Reference curves are left out of the time
 plots (their times were measured on another machine).
 
-Output is deterministic, so committed plots do not churn: a fixed figure
-size, dpi, font (DejaVu Sans, shipped with matplotlib) and style, colours by
-sorted curve label, no hash salts, and PNG metadata stripped of the
-matplotlib version (``Software``). The same inputs on the same matplotlib and
-FreeType give byte-identical files.
+Each codec has one colour in every plot of every report (:func:`codec_colour`);
+a codec's configurations differ by marker, reference curves are dotted and
+the anchor dashed. Output is deterministic, so committed plots do not churn:
+a fixed figure size, dpi, font (DejaVu Sans, shipped with matplotlib) and
+style, no hash salts, and PNG metadata stripped of the matplotlib version
+(``Software``). The same inputs on the same matplotlib and FreeType give
+byte-identical files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Iterable, Sequence
 
 from codecbench.analysis.bdrate import DEFAULT_ANCHOR, find_anchor
 from codecbench.analysis.curves import Curve
+from codecbench.core.results import output_errors
 
 FIGSIZE = (8.4, 4.6)
 DPI = 100
@@ -29,8 +33,8 @@ DPI = 100
 PLOTS = {
     "psnr": ("psnr", "PSNR (RGB) [dB]", False),
     "ms-ssim": ("ms_ssim_db", "MS-SSIM (RGB) [dB]  −10·log10(1 − MS-SSIM)", False),
-    "enc-time": ("enc_s", "encode time per image [s]", True),
-    "dec-time": ("dec_s", "decode time per image [s]", True),
+    "enc-time": ("enc_s", "encode time per image [ms]", True),
+    "dec-time": ("dec_s", "decode time per image [ms]", True),
 }
 
 TITLES = {
@@ -59,8 +63,17 @@ _RC = {
 }
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
-#: after matplotlib's ten Tableau colours, eight more that are told apart from them (reports have up to ~18 curves)
-_EXTRA_COLOURS = ("black", "gold", "darkcyan", "navy", "yellowgreen", "maroon", "magenta", "slategray")
+#: colours told apart from each other: matplotlib's ten Tableau colours, then sixteen more
+PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+           "tab:olive", "tab:cyan", "black", "gold", "darkcyan", "navy", "yellowgreen", "maroon", "magenta",
+           "slategray", "lightcoral", "darkkhaki", "mediumseagreen", "peru", "steelblue", "orchid", "sienna",
+           "lightskyblue")
+#: the built-in codecs and the usual reference curves, one palette colour each (lower-case codec name)
+CODEC_COLOURS = {name: PALETTE[i] for i, name in enumerate((
+    "jpeg", "jpeg2000", "webp", "avif", "jpegxl", "hevc", "vtm", "hm", "bpg444", "av1",
+    "cnn-ae", "cnn-ae-ft", "ssdcae", "comcnn", "hyperprior", "gan-hyperprior", "gan-ae", "cnn-rnn-ae",
+    "bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor",
+    "cheng2020-attn", "bpg", "jpeg-xl"))}
 
 
 def _slug(text: str) -> str:
@@ -76,7 +89,8 @@ def plot_dataset(
 ) -> dict[str, Path]:
     """Write the PNG plots of one dataset's curves into ``out_dir``; return {kind: path}.
 
-    A kind with no curve that has data for it is skipped.
+    A kind with no curve that has data for it is skipped. A write error (disk full, a path through a regular
+    file) is an :class:`~codecbench.core.errors.OutputError` naming the folder or plot.
     """
     import matplotlib
 
@@ -90,9 +104,10 @@ def plot_dataset(
         return {}
     dataset = lossy[0].dataset
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_errors(out, "plots folder"):
+        out.mkdir(parents=True, exist_ok=True)
     base = find_anchor(lossy, anchor)
-    styles = curve_styles({c.label for c in lossy})
+    styles = curve_styles(lossy)
 
     written: dict[str, Path] = {}
     with style.context("default"), matplotlib.rc_context(_RC):
@@ -104,51 +119,65 @@ def plot_dataset(
                 if timing and c.reference:
                     continue
                 xs, ys = c.series(metric)
-                if timing:
-                    xs, ys = zip(*[(x, y) for x, y in zip(xs, ys) if y > 0]) if any(y > 0 for y in ys) else ((), ())
+                if timing:  # in ms, as the tables
+                    xs, ys = zip(*[(x, 1e3 * y) for x, y in zip(xs, ys) if y > 0]) if any(y > 0 for y in ys) else ((), ())
                 if xs:
                     series.append((c, list(xs), list(ys)))
             if not series:
                 continue
-            fig = Figure(figsize=FIGSIZE, dpi=DPI)
+            fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")  # every label inside the figure
             FigureCanvasAgg(fig)
             ax = fig.add_subplot(1, 1, 1)
             for c, xs, ys in series:
-                dashed = c.reference or c is base
                 name = c.label + (" (reference)" if c.reference else "") + (" (anchor)" if c is base else "")
                 ax.plot(
                     xs,
                     ys,
-                    linestyle="--" if dashed else "-",
+                    linestyle=":" if c.reference else "--" if c is base else "-",
                     marker=styles[c.label][1],
                     color=styles[c.label][0],
-                    label=name,
+                    label=_literal(name),
                 )
             ax.set_xlabel("rate [bpp]")
             ax.set_ylabel(ylabel)
             if logy:
                 ax.set_yscale("log")
-            ax.set_title(f"{dataset}: {TITLES[kind]}")
-            # fixed margins and a legend beside the axes: no layout pass, no "best" search, curves never hidden
-            fig.subplots_adjust(left=0.09, right=0.72, bottom=0.11, top=0.92)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+            ax.set_title(_literal(f"{dataset}: {TITLES[kind]}"))
+            fig.legend(loc="outside right upper")  # beside the axes: curves never hidden, no "best" search
             path = out / f"{_slug(dataset)}-{kind}.png"
             tmp = path.with_name(path.name + ".tmp")
-            try:  # the file is replaced whole or not at all, and no temporary is left behind
-                fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with output_errors(path, "plot"):
+                try:  # the file is replaced whole or not at all, and no temporary is left behind
+                    fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
             written[kind] = path
     return written
 
 
-def curve_styles(labels: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """(colour, marker) per curve label, in sorted label order: distinct colours for up to 18 curves."""
-    import matplotlib.colors as mcolors
+def _literal(text: str) -> str:
+    """``text`` as matplotlib shows it verbatim: a ``$`` in a name would start mathtext (and may not parse)."""
+    return text.replace("$", r"\$")
 
-    palette = [*mcolors.TABLEAU_COLORS.values(), *_EXTRA_COLOURS]
-    return {label: (palette[i % len(palette)], _MARKERS[i % len(_MARKERS)]) for i, label in enumerate(sorted(labels))}
+
+def codec_colour(codec: str) -> str:
+    """The colour of ``codec`` in every plot: its entry of :data:`CODEC_COLOURS` (case-insensitive), else a
+    palette colour chosen by a digest of the name, so a plug-in codec keeps its colour from report to report."""
+    name = codec.lower()
+    if name in CODEC_COLOURS:
+        return CODEC_COLOURS[name]
+    return PALETTE[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(PALETTE)]
+
+
+def curve_styles(curves: Iterable[Curve]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) per curve label: the codec's colour, and a marker per configuration of that codec
+    (in sorted label order, so a configuration keeps its marker from run to run)."""
+    by_codec: dict[str, list[str]] = {}
+    for c in curves:
+        by_codec.setdefault(c.codec.lower(), []).append(c.label)
+    return {label: (codec_colour(codec), _MARKERS[i % len(_MARKERS)])
+            for codec, labels in by_codec.items() for i, label in enumerate(sorted(set(labels)))}
 
 
 def plots_markdown(paths: dict[str, Path], relative_to: str | os.PathLike | None = None) -> str:

@@ -26,6 +26,7 @@ from codecbench.analysis import bdrate, references
 from codecbench.analysis.compressai_json import export_curves, references_for
 from codecbench.analysis.curves import AVERAGING, Curve, curves
 from codecbench.core.results import Record
+from codecbench.render.rd_tables import bd_table, fixed_table
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,10 @@ def rd_section(
     h = "#" * level
     if measured is None:
         measured = [c for c in curves(r for r in records if r.dataset == dataset)]
-    refs = references_for(options.references, dataset)
-    section = with_references(list(measured), refs)
-    if not any(not c.lossless for c in section):
+    resolved = section_curves(dataset, options, measured)
+    if resolved is None:
         return ""
-    section, anchors = _resolve_anchors(section, references.split_anchors(options.anchor), dataset)
+    section, anchors = resolved
     out = [f"{h} Rate–distortion analysis — {dataset}", ""]
     out += [f"{h}# Summary", "", *summary_lines(section, options, [a for _, a in anchors if a]), ""]
     for name, label in anchors:
@@ -128,10 +128,10 @@ def rd_section(
             out += [f"{h}# BD-rate against {name}", "", note, ""]
             continue
         title = f"{name} — {references.SHIPPED[name].source}" if label != name else name
-        out += [f"{h}# BD-rate against {title}", "", bdrate.bd_table(
+        out += [f"{h}# BD-rate against {title}", "", bd_table(
             section, label, method=options.method, min_overlap=options.min_overlap)]
     out += [f"{h}# Quality at fixed rates, rate at fixed qualities", "",
-            bdrate.fixed_table(section, method=options.method)]
+            fixed_table(section, method=options.method)]
     if options.plots_dir is not None:
         from codecbench.render.plots import plot_dataset, plots_markdown
 
@@ -148,6 +148,16 @@ def rd_section(
                 + "; ".join(f"{r.label}: {r.description}" for r in shown_refs), ""]
     out += [AVERAGING, ""]
     return "\n".join(out)
+
+
+def section_curves(dataset: str, options: RDOptions, measured: Sequence[Curve]
+                   ) -> tuple[list[Curve], list[tuple[str, str | None]]] | None:
+    """The curves of one dataset's RD analysis (``measured`` plus the references and shipped anchor curves) and
+    each anchor's (name, curve label or None); None when no curve is lossy."""
+    section = with_references(list(measured), references_for(options.references, dataset))
+    if not any(not c.lossless for c in section):
+        return None
+    return _resolve_anchors(section, references.split_anchors(options.anchor), dataset)
 
 
 def _resolve_anchors(
@@ -206,12 +216,20 @@ def section_renderer(records: Sequence[Record], options: RDOptions = RDOptions()
     Exports CompressAI JSON first when ``options.compressai_dir`` is set.
     """
     records = list(records)
+    prepare(records, options)
+    return lambda dataset, dataset_curves: section_lines(records, dataset, options, dataset_curves)
+
+
+def prepare(records: Sequence[Record], options: RDOptions) -> None:
+    """What the RD analysis does once per report, whatever its formats: check the anchors (OptionError) and
+    export CompressAI JSON when ``options.compressai_dir`` is set."""
     check_anchors(records, options)
     if options.compressai_dir is not None:
         export_curves(curves(records), options.compressai_dir)
 
-    def render(dataset: str, dataset_curves: Sequence[Curve]) -> list[str]:
-        text = rd_section(records, dataset, options, measured=dataset_curves)
-        return ["", *text.splitlines()] if text else []
 
-    return render
+def section_lines(records: Sequence[Record], dataset: str, options: RDOptions,
+                  dataset_curves: Sequence[Curve]) -> list[str]:
+    """The markdown lines the RD section adds to a dataset report (none when it has no lossy curve)."""
+    text = rd_section(records, dataset, options, measured=dataset_curves)
+    return ["", *text.splitlines()] if text else []

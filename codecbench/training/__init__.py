@@ -1,8 +1,8 @@
 """Training entry point of learned codecs: ``codecbench train MODEL --data DIR --out CKPT``.
 
-Each trainable model is a :class:`Trainable` subclass with a ``name`` (it
-registers itself, like codecs do) that lives in its codec's module and
-provides
+Each trainable model is a :class:`Trainable` subclass with a ``name``
+(registered with ``@register_trainable``, as codecs with ``@register_codec``)
+that lives in its codec's module and provides
 
 ``build()``                       the torch module to train (fresh weights)
 ``loss(model, batch)``            (loss tensor, {part: float}) for a uint8 B×3×P×P batch
@@ -36,9 +36,17 @@ For the CLI (``codecbench train``, :mod:`codecbench.cli.train`): :func:`train_co
 from codecbench.training.card import ModelCard, card_path, machine_description
 from codecbench.training.data import ImageFolder, load_folder_images
 from codecbench.training.loop import TrainConfig, config_from_args, train, train_command
-from codecbench.training.trainable import Trainable, available_trainables, evaluate_codec, get_trainable
+from codecbench.training.trainable import (
+    TRAINABLES,
+    Trainable,
+    available_trainables,
+    evaluate_codec,
+    get_trainable,
+    register_trainable,
+)
 
 __all__ = [
-    "ImageFolder", "ModelCard", "TrainConfig", "Trainable", "available_trainables", "card_path", "config_from_args",
-    "evaluate_codec", "get_trainable", "load_folder_images", "machine_description", "train", "train_command",
+    "ImageFolder", "ModelCard", "TRAINABLES", "TrainConfig", "Trainable", "available_trainables", "card_path",
+    "config_from_args", "evaluate_codec", "get_trainable", "load_folder_images", "machine_description",
+    "register_trainable", "train", "train_command",
 ]

@@ -14,10 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from codecbench.core.errors import CodecbenchError, SpecError
+from codecbench.core.errors import CodecbenchError, OptionError, SpecError
 
 from codecbench.training.card import ModelCard, card_path, format_figure, machine_description
 from codecbench.training.data import ImageFolder, load_folder_images
+from codecbench.training.state import restore_state
 from codecbench.training.trainable import Trainable, available_trainables, get_trainable
 
 
@@ -64,17 +65,9 @@ def train(cfg: TrainConfig) -> dict:
     model = trainable.build()
     optimizer = trainable.configure_optimizer(model, cfg.lr)
     step, wall = 0, 0.0
-    if cfg.resume and state_path.exists():
-        from codecbench.codecs.learned.base import load_checkpoint
-
-        state = load_checkpoint(state_path)  # weights_only; an unsafe or corrupt state is a CheckpointError
-        if state.get("model") != cfg.model or state.get("options") != trainable.opts:
-            raise SpecError(f"{state_path} is a state of {state.get('model')} {state.get('options')}, not {cfg.model} {trainable.opts}")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, wall = int(state["step"]), float(state["wall_seconds"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+    if cfg.resume and state_path.exists():  # weights_only, and every part checked: a bad state is one line
+        step, wall = restore_state(state_path, model_name=cfg.model, options=trainable.opts, steps=cfg.steps,
+                                   model=model, optimizer=optimizer, rng=rng)
 
     def save_state() -> None:
         from codecbench.codecs.learned.base import save_atomic
@@ -207,7 +200,7 @@ def config_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None
     if words and words[0] == "train":  # invoked as `codecbench train …`
         words = words[1:]
     command = "codecbench train " + " ".join(shlex.quote(a) for a in words)
-    return TrainConfig(
+    cfg = TrainConfig(
         model=args.model,
         data=args.data,
         out=args.out,
@@ -228,6 +221,11 @@ def config_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None
         progress=args.progress,
         command=command,
     )
+    for flag, value in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--patch", cfg.patch),
+                        ("--log-every", cfg.log_every), ("--save-every", cfg.save_every)):
+        if value < 1:  # a negative --steps would export an untrained model; 0 would divide by zero
+            raise OptionError(f"{flag} must be at least 1, not {value}")
+    return cfg
 
 
 def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:

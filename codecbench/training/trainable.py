@@ -11,16 +11,12 @@ import numpy as np
 import torch
 
 from codecbench.core.codec import Setting
-from codecbench.core.errors import CodecbenchError, SpecError
-
-
-
-_TRAINABLES: dict[str, type["Trainable"]] = {}
-_MODEL_MODULES = ("codecbench.codecs.learned.models",)
+from codecbench.core.errors import SpecError
+from codecbench.core.registry import Registry
 
 
 class Trainable(ABC):
-    """A model that ``codecbench train`` can train; subclasses with a ``name`` register themselves."""
+    """A model that ``codecbench train`` can train; register a subclass with a ``name`` by ``@register_trainable``."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -28,14 +24,6 @@ class Trainable(ABC):
     codec: ClassVar[str | None] = None
     defaults: ClassVar[Mapping[str, Any]] = {"steps": 2000, "batch": 16, "patch": 64, "lr": 1e-3}
     options: ClassVar[Mapping[str, Setting]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            existing = _TRAINABLES.get(cls.name)
-            if existing is not None and existing.__qualname__ != cls.__qualname__:
-                raise CodecbenchError(f"two trainable models are named {cls.name!r}")
-            _TRAINABLES[cls.name] = cls
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -75,6 +63,12 @@ class Trainable(ABC):
         return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+#: every trainable model, by name; the built-in ones live beside their codecs (declared in ``codecbench/__init__.py``)
+TRAINABLES: Registry[type[Trainable]] = Registry("trainable model", Trainable, error=SpecError, sort=True)
+#: the class decorator that registers a trainable model under its ``name``
+register_trainable = TRAINABLES.register
+
+
 def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarray], **settings: Any) -> dict[str, float]:
     """Real-codec figures of ``checkpoint`` on ``images``: mean bpp of the full bitstream, PSNR (dB), SSIM, count.
 
@@ -88,16 +82,10 @@ def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarra
 
 
 def available_trainables() -> dict[str, type[Trainable]]:
-    """All registered trainable models, by name (imports the learned-codec modules)."""
-    import importlib
-
-    for module in _MODEL_MODULES:
-        importlib.import_module(module)
-    return dict(sorted(_TRAINABLES.items()))
+    """All registered trainable models, by name, sorted (imports the learned-codec modules)."""
+    return dict(TRAINABLES.items())
 
 
 def get_trainable(name: str) -> type[Trainable]:
-    models = available_trainables()
-    if name not in models:
-        raise SpecError(f"unknown trainable model {name!r}; known: {', '.join(models) or 'none'}")
-    return models[name]
+    """The trainable model registered as ``name``; SpecError naming the close and the known ones otherwise."""
+    return TRAINABLES.get(name)

@@ -6,9 +6,11 @@ the 46-byte SPIFF header imagecodecs always writes), a lossless JPEG file
 predictors, Huffman-coded differences), or a bare JPEG XL codestream (no
 ISOBMFF container, which only adds boxes).
 Encoding and decoding run in memory; the timed region holds the library call.
-imagecodecs exposes no header-only read, so the declared size is read from
-the stream by :mod:`codecbench.core.headers` and a stream declaring more
-than MAX_PIXELS pixels is refused before the library allocates anything.
+imagecodecs exposes no header-only read, so the header is read by
+:mod:`codecbench.core.headers` and :mod:`codecbench.core.jxl_header`, and a
+stream is refused before the library allocates anything when it declares
+more than MAX_PIXELS pixels, more than MAX_DECODED_SAMPLES samples (JPEG XL:
+colour plus extra channels) or more than MAX_JPEG_SCANS scans (lossless JPEG).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any, ClassVar
 import imagecodecs
 import numpy as np
 
-from codecbench.core.codec import Codec, Setting
+from codecbench.core.codec import Codec, Setting, register_codec
 from codecbench.core import headers as _headers
-from codecbench.codecs._common import as_image, check_complete, check_decoded_size
+from codecbench.codecs._common import (as_image, check_complete, check_decoded_samples, check_decoded_size,
+                                      check_scan_count)
+from codecbench.core.jxl_header import jpegxl_header
 from codecbench.core.errors import DecodeError
 
 
@@ -52,19 +56,17 @@ class ImagecodecsCodec(Codec):
         encode = getattr(imagecodecs, f"{self.library}_encode")
         return encode(image[..., 0] if image.shape[2] == 1 else image, **self.encode_options(image))
 
-    def declared_size(self, data: bytes) -> tuple[int, int] | None:
-        """(width, height) the stream's header declares, if it can be read without decoding."""
-        return None
+    def check_header(self, data: bytes) -> None:
+        """Refuse (DecodeError), from the header alone, a stream that declares more than the harness decodes."""
 
     def _decode(self, data: bytes) -> np.ndarray:
         check_complete(self.name, data, self.end_marker)
-        size = self.declared_size(data)
-        if size is not None:
-            check_decoded_size(self.name, *size)
+        self.check_header(data)
         decode = getattr(imagecodecs, f"{self.library}_decode")
         return as_image(self.name, decode(data, **self.decode_options()))
 
 
+@register_codec
 class JpeglsCodec(ImagecodecsCodec):
     """Lossless JPEG-LS (CharLS, NEAR = 0), imagecodecs' default interleaving, no colour transform."""
 
@@ -76,8 +78,10 @@ class JpeglsCodec(ImagecodecsCodec):
     # ISO 14495-1's oversize-dimension LSE segment holds 32-bit sizes; CharLS 2.x writes it above 65535
     max_size = 2**32 - 1
 
-    def declared_size(self, data: bytes) -> tuple[int, int] | None:
-        return _headers.jpegls_size(data)
+    def check_header(self, data: bytes) -> None:
+        size = _headers.jpegls_size(data)
+        if size is not None:
+            check_decoded_size(self.name, *size)
 
     def encode_options(self, image: np.ndarray) -> dict[str, Any]:
         # CharLS's own size estimate is too small for noisy images; JPEG-LS codes an 8-bit sample
@@ -85,6 +89,7 @@ class JpeglsCodec(ImagecodecsCodec):
         return {"level": 0, "out": 5 * image.nbytes + 1024}
 
 
+@register_codec
 class LjpegCodec(ImagecodecsCodec):
     """Lossless JPEG (ITU-T T.81 lossless process, SOF3) through libjpeg-turbo, gray or RGB, no colour transform.
 
@@ -111,12 +116,13 @@ class LjpegCodec(ImagecodecsCodec):
     }
     sweep = (1,)
 
-    def declared_size(self, data: bytes) -> tuple[int, int]:
+    def check_header(self, data: bytes) -> None:
         # libjpeg-turbo also decodes lossy (DCT) JPEGs: a stream without a lossless frame is foreign
         size = _headers.ljpeg_size(data)
         if size is None:
             raise DecodeError(f"{self.name}: not a lossless JPEG (no SOF3 frame header before the first scan)")
-        return size
+        check_decoded_size(self.name, *size)
+        check_scan_count(self.name, data)  # after a one-component first scan, libjpeg-turbo decodes every scan
 
     def encode_options(self, image: np.ndarray) -> dict[str, Any]:
         return {"lossless": True, "predictor": self.config["predictor"]}
@@ -128,8 +134,13 @@ class _JpegxlCodec(ImagecodecsCodec):
     library = "jpegxl"
     max_size = 2**30  # the SizeHeader's largest U32 value (ISO 18181-1; libjxl's level-10 bound)
 
-    def declared_size(self, data: bytes) -> tuple[int, int] | None:
-        return _headers.jpegxl_size(data)
+    def check_header(self, data: bytes) -> None:
+        head = jpegxl_header(data)
+        if head is None:
+            raise DecodeError(f"{self.name}: no complete JPEG XL header (signature, image size, metadata)")
+        check_decoded_size(self.name, head.width, head.height)
+        check_decoded_samples(self.name, head.samples(),
+                              f"{head.width}×{head.height} with {head.extra_channels} extra channels")
 
     def decode_options(self) -> dict[str, Any]:
         # index=0: only the first frame of a (foreign) animation is returned, so a stream of many
@@ -140,6 +151,7 @@ class _JpegxlCodec(ImagecodecsCodec):
 _EFFORT = Setting(int, 7, "encoder effort (1 = fastest, 10 = slowest, best)", low=1, high=10)
 
 
+@register_codec
 class JpegxlCodec(_JpegxlCodec):
     """Lossy JPEG XL (VarDCT). The knob is cjxl's quality, mapped to a butteraugli distance by libjxl."""
 
@@ -166,6 +178,7 @@ class JpegxlCodec(_JpegxlCodec):
         }
 
 
+@register_codec
 class JpegxlLosslessCodec(_JpegxlCodec):
     """Lossless JPEG XL (modular mode)."""
 

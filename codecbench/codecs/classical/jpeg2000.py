@@ -38,8 +38,9 @@ import glymur.version
 import numpy as np
 import PIL
 
-from codecbench.core.codec import Codec, Setting
-from codecbench.codecs._common import as_image, check_complete, check_decoded_size
+from codecbench.core.codec import Codec, Setting, register_codec
+from codecbench.codecs._common import as_image, check_complete, check_decoded_samples, check_decoded_size
+from codecbench.core.headers import jpeg2000_image
 from codecbench.core.errors import CodecbenchError, DecodeError
 
 _SOC_SIZ = b"\xff\x4f\xff\x51"  # start of codestream, then the image and tile size marker
@@ -136,17 +137,32 @@ class _Jpeg2000Codec(Codec):
         if not data.startswith(_SOC_SIZ):
             raise DecodeError(f"{self.name}: not a JPEG 2000 codestream")
         check_complete(self.name, data, _EOC)
+        _check_declared(self.name, data)
         self._set_threads()
         with _scratch_file() as path:
             path.write_bytes(data)
-            jp2 = glymur.Jp2k(str(path))
-            height, width = jp2.shape[:2]
-            check_decoded_size(self.name, width, height)
-            return as_image(self.name, jp2[:])
+            return as_image(self.name, glymur.Jp2k(str(path))[:])
 
     def _set_threads(self) -> None:
         if glymur.lib.openjp2.has_thread_support():
             glymur.set_option("lib.num_threads", self.threads)
+
+
+def _check_declared(codec: str, data: bytes) -> None:
+    """Refuse, from the SIZ segment alone, a stream over MAX_PIXELS pixels or over MAX_DECODED_SAMPLES bytes of
+    decoded samples (all components: 64 components or 16-bit samples multiply what the size declares), then
+    one that is not 8-bit gray or RGB, which the decode would refuse afterwards (OpenJPEG spends about
+    0.3 ms a component, so 16384 components of a tiny image took 5 s to decode before that refusal)."""
+    image = jpeg2000_image(data)
+    if image is None:
+        raise DecodeError(f"{codec}: no complete SIZ segment (image and component sizes)")
+    check_decoded_size(codec, image.width, image.height)
+    bits = "/".join(str(b) for b in sorted({c[0] for c in image.components}))
+    what = f"{image.width}×{image.height}, {len(image.components)} components of {bits} bits"
+    check_decoded_samples(codec, image.decoded_bytes(), what, "bytes")
+    if len(image.components) not in (1, 3) or any(b > 8 or signed for b, signed, _, _ in image.components):
+        raise DecodeError(f"{codec}: bitstream declares {what}; it decodes 8-bit gray or RGB only (1 or 3 "
+                          "unsigned components of at most 8 bits)")
 
 
 def _resolutions(height: int, width: int) -> int:
@@ -154,6 +170,7 @@ def _resolutions(height: int, width: int) -> int:
     return max(1, min(_MAX_RESOLUTIONS, 1 + int(math.log2(min(height, width)))))
 
 
+@register_codec
 class Jpeg2000Codec(_Jpeg2000Codec):
     """Lossy JPEG 2000: irreversible 9/7 wavelet, one layer at a target rate.
 
@@ -181,6 +198,7 @@ class Jpeg2000Codec(_Jpeg2000Codec):
         return {"irreversible": True, "cratios": [ratio]}
 
 
+@register_codec
 class Jpeg2000LosslessCodec(_Jpeg2000Codec):
     """Lossless JPEG 2000: reversible 5/3 wavelet and reversible colour transform."""
 

@@ -27,8 +27,8 @@ import numpy as np
 import PIL
 from PIL import Image, features
 
-from codecbench.core.codec import Codec, Setting
-from codecbench.codecs._common import as_image, check_complete, check_decoded_size
+from codecbench.core.codec import Codec, Setting, register_codec
+from codecbench.codecs._common import as_image, check_complete, check_decoded_size, check_scan_count
 from codecbench.core.errors import CodecbenchError, DecodeError
 
 if not features.check("avif"):
@@ -47,12 +47,19 @@ _SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
 
 class PillowCodec(Codec):
-    """A codec that saves and opens one Pillow format.
+    """A codec that saves and opens one Pillow format; public as ``codecbench.codecs.PillowCodec`` for plug-ins.
 
-    Subclasses set ``format`` (Pillow's format name) and ``pillow_features``
-    (library label → :mod:`PIL.features` name, for :meth:`library_versions`).
-    Settings are named as Pillow's save options; :meth:`save_options` passes
-    them on, and subclasses override it to add or adapt options.
+    Subclasses set ``name``, ``format`` (Pillow's format name), their
+    settings (``settings``, ``param``, ``sweep``), ``max_size`` (the largest
+    side the format codes) and ``pillow_features`` (library label →
+    :mod:`PIL.features` name, for :meth:`library_versions`), and
+    ``end_marker`` where Pillow does not check a file's end itself. Settings
+    are named as Pillow's save options; :meth:`save_options` passes them on,
+    and subclasses override it to add or adapt options. The base stores the
+    file Pillow writes, byte for byte; decoding opens only ``format``,
+    refuses a declared size over ``MAX_PIXELS`` before any pixel is decoded,
+    a JPEG of more than 100 scans, and modes other than 8-bit gray or RGB
+    (DecodeError).
     """
 
     format: ClassVar[str]
@@ -79,6 +86,8 @@ class PillowCodec(Codec):
 
     def _decode(self, data: bytes) -> np.ndarray:
         check_complete(self.name, data, self.end_marker)
+        if self.format == "JPEG":  # libjpeg decodes every scan, 20,000 repeated ones too
+            check_scan_count(self.name, data)
         with warnings.catch_warnings():
             # Our own pixel limit (check_decoded_size) replaces Pillow's lower warning threshold.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -90,6 +99,7 @@ class PillowCodec(Codec):
                 return as_image(self.name, np.asarray(img))
 
 
+@register_codec
 class JpegCodec(PillowCodec):
     """Baseline JPEG via Pillow and libjpeg-turbo (quality scale of the IJG library)."""
 
@@ -123,6 +133,7 @@ class _WebpCodec(PillowCodec):
         return {"lossless": self.lossless_mode, **self.config}
 
 
+@register_codec
 class WebpCodec(_WebpCodec):
     """Lossy WebP (VP8, 4:2:0)."""
 
@@ -137,6 +148,7 @@ class WebpCodec(_WebpCodec):
     sweep = (0, 5, 15, 30, 50, 70, 85, 95)
 
 
+@register_codec
 class WebpLosslessCodec(_WebpCodec):
     """Lossless WebP (VP8L)."""
 
@@ -152,6 +164,7 @@ class WebpLosslessCodec(_WebpCodec):
     sweep = (80,)
 
 
+@register_codec
 class AvifCodec(PillowCodec):
     """AVIF (AV1 intra) via libavif, from Pillow's own AVIF plugin or pillow-avif-plugin.
 
@@ -227,6 +240,7 @@ _X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
                   "placebo")
 
 
+@register_codec
 class HevcCodec(PillowCodec):
     """HEVC intra (HEIC: one HEVC Main still picture in a HEIF file) via pillow-heif, libheif, x265 and libde265.
 
@@ -300,6 +314,7 @@ def _heif_plugin() -> ModuleType:
     return pillow_heif
 
 
+@register_codec
 class PngCodec(PillowCodec):
     """PNG via Pillow and zlib(-ng): the lossless reference."""
 

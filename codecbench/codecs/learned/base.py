@@ -35,8 +35,12 @@ each tile and crops the padding away.
 
 Class attributes a subclass may set:
 
-``checkpoint``        file name in :data:`CHECKPOINT_DIR` (or override :meth:`checkpoint_name`
-                      to pick one by setting); None for a codec without weights
+``checkpoint``        file name in :meth:`TorchCodec.checkpoint_dir` (or override
+                      :meth:`checkpoint_name` to pick one by setting); None for a codec
+                      without weights. Its model card is the ``.md`` file of the same name
+``checkpoint_package`` a plug-in's own package holding its checkpoints and model cards
+                      (``"mypkg.checkpoints"``, a regular package installed as package data);
+                      None: codecbench's :data:`CHECKPOINT_DIR`
 ``stride``            pad tiles to a multiple of this (the network's total down-sampling)
 ``pad_mode``          numpy pad mode for that padding ("edge", "reflect", "constant")
 ``tile_size``         code images with a side above this as independent tiles of
@@ -65,10 +69,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.resources
 import math
 import os
-import pickle
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -81,9 +84,10 @@ from codecbench.codecs.learned.container import CHECK_CRC32, MAX_SIDE, Container
 from codecbench.core.codec import Codec
 from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, SpecError
 from codecbench.core.images import to_gray
+from codecbench.codecs.learned.weights import (  # noqa: F401 - the checkpoint functions, re-exported here
+    CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, load_weights, make_checkpoint, save_atomic)
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-CHECKPOINT_FORMAT = "codecbench-checkpoint"
 
 
 #: version getters of the libraries a learned codec's ``libraries`` may name
@@ -95,59 +99,6 @@ LIBRARIES: dict[str, Callable[[], str]] = {
     "libjpeg-api": lambda: str(PIL.features.version("jpg")),
     "zlib": lambda: zlib.ZLIB_RUNTIME_VERSION,
 }
-
-
-class CheckpointError(CodecbenchError):
-    """A checkpoint is missing, corrupt, unsafe to load, or of the wrong architecture."""
-
-
-# -- checkpoints --------------------------------------------------------
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` on the CPU.
-
-    Raises :class:`CheckpointError` naming the file if it is missing,
-    corrupt, not a dict, or needs unsafe unpickling (a pickle that could run
-    code is never executed).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is missing (train it with `codecbench train`, see the model card)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"checkpoint {path} refused: it is not loadable with weights_only=True "
-            f"(it may contain code; codecbench never unpickles such files): {first}"
-        ) from None
-    except Exception as exc:  # zip/format errors of a corrupt or foreign file
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
-    return obj
-
-
-def make_checkpoint(model: str, arch: dict, state_dict: dict, meta: dict | None = None) -> dict:
-    """The dict a shipped checkpoint holds (tensors moved to the CPU)."""
-    state = {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v for k, v in state_dict.items()}
-    return {"format": CHECKPOINT_FORMAT, "model": model, "arch": dict(arch), "state_dict": state, "meta": dict(meta or {})}
-
-
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is no mode for a shipped file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- padding and tiles ----------------------------------------------------
@@ -179,6 +130,7 @@ class TorchCodec(Codec):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     max_size: ClassVar[int | None] = MAX_SIDE  # the container's bound, checked before any network runs
     checkpoint: ClassVar[str | None] = None
+    checkpoint_package: ClassVar[str | None] = None
     stride: ClassVar[int] = 1
     pad_mode: ClassVar[str] = "edge"
     tile_size: ClassVar[int | None] = None
@@ -218,7 +170,24 @@ class TorchCodec(Codec):
 
     def checkpoint_path(self) -> Path | None:
         name = self.checkpoint_name()
-        return None if name is None else CHECKPOINT_DIR / name
+        return None if name is None else self.checkpoint_dir() / name
+
+    @classmethod
+    def checkpoint_dir(cls) -> Path:
+        """The folder of the codec's checkpoints and model cards: that of its ``checkpoint_package``
+        (resolved with importlib.resources), else :data:`CHECKPOINT_DIR`. CheckpointError, naming the
+        package, where it cannot be imported or is not a folder on disk."""
+        if cls.checkpoint_package is None:
+            return CHECKPOINT_DIR
+        where = f"checkpoint package {cls.checkpoint_package!r} of {cls.__qualname__}"
+        try:
+            folder = importlib.resources.files(cls.checkpoint_package)
+        except (ImportError, TypeError) as exc:
+            raise CheckpointError(f"{where} cannot be imported ({type(exc).__name__}: {exc})") from None
+        if not isinstance(folder, Path) or not folder.is_dir():
+            raise CheckpointError(f"{where} is not a folder on disk: make it a regular package (with an "
+                                  "__init__.py), installed unzipped")
+        return folder
 
     def build_model(self, arch: dict) -> torch.nn.Module:
         """The network for ``arch`` (from the checkpoint); weights are loaded by the base."""
@@ -293,9 +262,8 @@ class TorchCodec(Codec):
             torch.set_num_threads(self.threads)
 
     def _load_model(self, ckpt: dict, path: Path) -> torch.nn.Module:
-        state = ckpt.get("state_dict")
         arch = ckpt.get("arch", {})
-        if not isinstance(state, dict) or not isinstance(arch, dict):
+        if not isinstance(ckpt.get("state_dict"), dict) or not isinstance(arch, dict):
             raise CheckpointError(f"checkpoint {path} has no state_dict/arch (format {ckpt.get('format')!r})")
         try:
             model = self.build_model(arch)
@@ -303,11 +271,7 @@ class TorchCodec(Codec):
             raise
         except Exception as exc:
             raise CheckpointError(f"checkpoint {path}: architecture {arch} not buildable ({type(exc).__name__}: {exc})") from None
-        try:
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            detail = str(exc).strip().splitlines()[0][:300]
-            raise CheckpointError(f"checkpoint {path} does not fit {type(self).__name__}'s network (wrong architecture?): {detail}") from None
+        load_weights(model, ckpt, path)
         return model.to(self.torch_device).eval()
 
     def tile_side(self) -> int | None:

@@ -14,7 +14,9 @@ tiny width and height in the learned-codec container, a JPEG-family frame
 header, PNG's IHDR, a JPEG 2000 SIZ, an AVIF ``ispe``, a WebP or a JPEG XL
 size header, with their checks
 recomputed, so that decoders meet wrong-shape and oversized declarations
-over a payload of the original size), up to three of these stacked; for
+over a payload of the original size), forged multipliers of that size (a
+JPEG 2000 SIZ's component count and bit depth, JPEG XL extra channels, a
+JPEG scan repeated up to 20,000 times), up to three of these stacked; for
 codecbench's learned-codec container the CRC may be recomputed afterwards so
 that the payload decoders (Huffman, rANS, Deflate, the networks) are reached
 rather than stopped by the check.
@@ -36,9 +38,10 @@ must give one of the *acceptable* outcomes:
 Everything else is a *failure*, and its input is saved to the reproducer
 folder (``<codec>-<outcome>-<sha1>.bin``, with a ``.json`` describing the
 codec, outcome, error and mutation): ``crash`` (the worker died: segfault,
-abort), ``hang`` (no answer within the timeout), ``memory`` (the decoder hit
-the worker's address-space limit, i.e. tried to allocate far more than any
-image within MAX_PIXELS needs), ``wrong-error`` (an exception other than
+abort), ``hang`` (no answer within the timeout), ``memory`` (the decode grew
+the worker's peak resident memory by more than the memory limit, default
+4 GiB, whatever it then returned; or an allocation failed, under the
+worker's address-space cap of twice that limit), ``wrong-error`` (an exception other than
 DecodeError) and ``bad-image`` (a result that breaks the decode contract).
 
 Run it with ``codecbench fuzz`` (see :mod:`codecbench.cli.fuzz`); the
@@ -54,6 +57,7 @@ from codecbench.tools.fuzz.driver import (
     CodecReport,
     Fuzzer,
     FuzzFailure,
+    check_limit,
     format_reports,
 )
 from codecbench.tools.fuzz.mutations import OPS, Mutation, Op, fix_container_check, mutations, ops, rewrite_declared_size
@@ -61,6 +65,6 @@ from codecbench.tools.fuzz.probe import GRAY_SEED_SIZE, SEED_SIZES, prepare, pro
 
 __all__ = [
     "ACCEPTABLE", "DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "FAILURES", "GRAY_SEED_SIZE", "OPS", "SEED_SIZES",
-    "CodecReport", "Fuzzer", "FuzzFailure", "Mutation", "Op", "fix_container_check", "format_reports",
+    "CodecReport", "Fuzzer", "FuzzFailure", "Mutation", "Op", "check_limit", "fix_container_check", "format_reports",
     "mutations", "ops", "prepare", "probe", "rewrite_declared_size", "seed_images",
 ]

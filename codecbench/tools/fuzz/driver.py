@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -13,18 +14,29 @@ from typing import Any, Callable, Iterable
 
 from hypothesis import HealthCheck, Phase, given, settings
 
-from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError
+from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError, OptionError
 from codecbench.engine.isolation import Worker
+from codecbench.engine.measure import check_count
 from codecbench.tools.fuzz.mutations import Mutation, mutations
 
 #: outcomes a corrupt stream may have
 ACCEPTABLE = ("image", "image-other-shape", "rejected")
 #: outcomes that are bugs
 FAILURES = ("crash", "hang", "memory", "wrong-error", "bad-image")
-#: default per-decode time limit (seconds) and worker address-space headroom (bytes): a decode of
-#: the largest image MAX_PIXELS allows fits in both, with a wide margin
+#: default per-decode time limit (seconds) and peak-memory growth a decode may have (bytes): a decode of
+#: the largest image MAX_PIXELS allows fits in both (JPEG 2000, the most memory-hungry, grows by 198 MiB for
+#: 12 Mpx RGB, so about 1.6 GiB for 96 Mpx), while the decode bombs of issue 21 (5.2 GB, 2.3 GB) did not
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_MEMORY = 6 << 30
+DEFAULT_MEMORY = 4 << 30
+#: the worker's address space may grow by this many times the memory limit: far enough above it that a
+#: bomb is measured (and named) rather than stopped by an allocation failure its library may not name
+ADDRESS_SPACE_FACTOR = 2
+
+
+def check_limit(option: str, value: float) -> None:
+    """Raise :class:`~codecbench.core.errors.OptionError` unless ``value`` is a finite number above 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise OptionError(f"{option} must be a finite number above 0, got {value!r}")
 
 
 class FuzzFailure(AssertionError):
@@ -60,15 +72,23 @@ class CodecReport:
 class Fuzzer:
     """Fuzzes codec decoders in a worker process; saves failing inputs to ``out_dir``.
 
-    ``timeout``: seconds a decode may take (a hang otherwise); ``memory``: the
-    worker's address-space headroom in bytes. Use as a context manager.
+    ``timeout``: seconds a decode may take (a hang otherwise); ``memory``: bytes
+    by which a decode may grow the worker's peak resident memory (a ``memory``
+    failure otherwise; the worker's address space is capped at
+    ``ADDRESS_SPACE_FACTOR`` times that, unless ``worker`` is given). Both must be
+    finite and above 0 (:class:`~codecbench.core.errors.OptionError`). Use as a
+    context manager.
     """
 
     def __init__(self, out_dir: str | os.PathLike | None = None, *, timeout: float = DEFAULT_TIMEOUT,
-                 memory: int = DEFAULT_MEMORY, worker: Worker | None = None) -> None:
+                 memory: float = DEFAULT_MEMORY, worker: Worker | None = None) -> None:
+        check_limit("--timeout", timeout)
+        check_limit("--memory", memory)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.timeout = timeout
-        self.worker = worker or Worker(memory_limit=memory, label="fuzz worker", preload=("codecbench.tools.fuzz.probe",))
+        self.timeout = float(timeout)
+        self.memory = int(memory)
+        self.worker = worker or Worker(memory_limit=ADDRESS_SPACE_FACTOR * self.memory, label="fuzz worker",
+                                       preload=("codecbench.tools.fuzz.probe",))
         self._prepared: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> Fuzzer:
@@ -93,7 +113,7 @@ class Fuzzer:
         self._prepare(spec)
         start = time.perf_counter()
         try:
-            return self.worker.call("codecbench.tools.fuzz.probe:probe", spec, data, timeout=self.timeout)
+            return self.worker.call("codecbench.tools.fuzz.probe:probe", spec, data, self.memory, timeout=self.timeout)
         except CodecCrashError as exc:
             return {"outcome": "crash", "error": str(exc), "seconds": time.perf_counter() - start}
         except CodecTimeoutError as exc:
@@ -121,7 +141,9 @@ class Fuzzer:
         (its input saved first; with ``shrink``, hypothesis then shrinks it to a
         smaller mutation, which costs a worker restart per crashing attempt);
         otherwise every failure is saved and counted and the campaign goes on.
+        ``examples`` must be at least 1 (:class:`~codecbench.core.errors.OptionError`).
         """
+        check_count("--examples", examples, 1)
         report = CodecReport(name)
         started = time.perf_counter()
         try:

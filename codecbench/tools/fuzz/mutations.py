@@ -1,4 +1,10 @@
-"""The mutations of a bitstream that the fuzzer draws (hypothesis strategies), and the header rewrites they use."""
+"""The mutations of a bitstream that the fuzzer draws (hypothesis strategies), and the header rewrites they use.
+
+Beyond generic damage (bit flips, truncation, …) they forge what a classical decoder allocates or loops
+over: the declared size (``resize``), a JPEG 2000 SIZ's component count and bit depth (``components``), a
+JPEG XL header's extra channels (``extra-channels``) and a JPEG's scans (``repeat-scan``); a step that does
+not fit the stream's format leaves it unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,22 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from codecbench.core import headers as _headers
+from codecbench.core.jxl_header import add_jpegxl_extra_channels
 
 
 @dataclass(frozen=True)
 class Op:
-    """One mutation step. ``kind`` is one of :data:`OPS`; ``at``/``bits``/``data`` as that kind reads them."""
+    """One mutation step. ``kind`` is one of :data:`OPS`; ``at``/``bits``/``data``/``count`` as that kind reads
+    them ("components": ``count`` components of ``at`` bits; "repeat-scan": scan ``at`` repeated ``count``
+    times; "extra-channels": ``count`` of them)."""
 
     kind: str
     at: int = 0
     bits: tuple[int, ...] = ()
     data: bytes = b""
     size: tuple[int, int] = (1, 1)  # "resize": the declared (height, width) to write
+    count: int = 0
 
     def apply(self, stream: bytearray) -> bytearray:
         n = len(stream)
@@ -40,6 +51,12 @@ class Op:
                 stream[start : start + len(chunk)] = chunk
         elif self.kind == "resize":
             stream[:] = rewrite_declared_size(bytes(stream), *self.size)
+        elif self.kind == "components":
+            stream[:] = _headers.forge_jpeg2000_components(bytes(stream), self.count, self.at)
+        elif self.kind == "extra-channels":
+            stream[:] = add_jpegxl_extra_channels(bytes(stream), self.count)
+        elif self.kind == "repeat-scan":
+            stream[:] = _headers.repeat_jpeg_scan(bytes(stream), self.at, self.count)
         else:  # pragma: no cover - strategies build only the kinds above
             raise ValueError(self.kind)
         return stream
@@ -57,10 +74,17 @@ class Op:
             return f"zero the first {self.at} bytes"
         if self.kind == "resize":
             return f"declare {self.size[1]}×{self.size[0]} (width×height)"
+        if self.kind == "components":
+            return f"declare {self.count} JPEG 2000 components of {self.at} bits"
+        if self.kind == "extra-channels":
+            return f"declare {self.count} JPEG XL extra channels"
+        if self.kind == "repeat-scan":
+            return f"repeat JPEG scan {self.at} (mod scans) {self.count} more times"
         return f"overwrite {len(self.data)} bytes at {self.at} mod length"
 
 
-OPS = ("bitflip", "truncate", "append", "random", "zero-header", "overwrite", "resize")
+OPS = ("bitflip", "truncate", "append", "random", "zero-header", "overwrite", "resize", "components",
+       "extra-channels", "repeat-scan")
 
 
 @dataclass(frozen=True)
@@ -100,7 +124,6 @@ def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
     WebP, JPEG XL; narrow fields take the values modulo their range). Any other data is returned unchanged.
     """
     from codecbench.codecs.learned import container as bitstream
-    from codecbench.core import headers as _headers
 
     if data[:2] == bitstream.MAGIC:
         return bitstream.declare_size(data, width, height)
@@ -113,6 +136,11 @@ _side = st.one_of(
                      65536, (1 << 17) - 1, 1 << 17, (1 << 17) + 1]),
     st.integers(1, 1 << 18),
 )
+#: what multiplies a declared size: component counts, bit depths, extra channels, scan repeats
+_components = st.one_of(st.sampled_from([1, 2, 3, 4, 16, 64, 255, 1024, 16384]), st.integers(1, 16384))
+_component_bits = st.sampled_from([1, 7, 8, 9, 12, 16, 24, 31, 38])
+_extra_channels = st.one_of(st.sampled_from([1, 4, 5, 17, 18, 64, 255, 256, 4096]), st.integers(1, 4096))
+_scan_repeats = st.sampled_from([1, 10, 90, 99, 100, 1000, 20000])
 _interesting = st.sampled_from([0x00, 0xFF, 0x7F, 0x80, 0x01, 0xFE])
 _position = st.one_of(st.integers(0, 32 * 8 - 1), st.integers(0, 1 << 24))  # the header, or anywhere
 
@@ -126,6 +154,9 @@ def ops() -> st.SearchStrategy[Op]:
         st.builds(Op, st.just("random"), data=st.binary(min_size=1, max_size=2048)),
         st.builds(Op, st.just("zero-header"), at=st.integers(1, 64)),
         st.builds(Op, st.just("resize"), size=st.tuples(_side, _side)),
+        st.builds(Op, st.just("components"), count=_components, at=_component_bits),
+        st.builds(Op, st.just("extra-channels"), count=_extra_channels),
+        st.builds(Op, st.just("repeat-scan"), at=st.integers(0, 15), count=_scan_repeats),
         st.builds(
             Op,
             st.just("overwrite"),

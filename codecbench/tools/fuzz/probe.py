@@ -5,6 +5,8 @@ These functions run in the fuzz :class:`~codecbench.engine.isolation.Worker` (ca
 
 from __future__ import annotations
 
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -87,22 +89,58 @@ def prepare(spec: str) -> dict[str, Any]:
             raise CodecbenchError(f"{spec}: seed round trip gave {back.shape}, expected {image.shape}")
         seeds.append(data)
         shapes.append(image.shape)
+        if _is_sequential_jpeg(data):  # scan mutations need a multi-scan stream to reach libjpeg's scan loop
+            seeds.append(_progressive_jpeg(image))
+            shapes.append(image.shape)
     if not seeds:
         raise CodecbenchError(f"{spec}: no seed image could be encoded: {'; '.join(refused)}")
     note = "; ".join(filter(None, [note, *refused]))
     return {"spec": codec.spec, "seeds": seeds, "shapes": shapes, "note": note, "channels": tuple(codec.channels)}
 
 
+#: how libraries word an allocation that failed (under the worker's address-space cap, say); not libheif's
+#: "Memory allocation error: Security limit exceeded", a refusal before allocating
+_MEMORY_ERROR = re.compile(r"out of memory|not enough memory|cannot allocate|bad_alloc|exceeds system limits|"
+                           r"failed to allocate", re.IGNORECASE)
+
+
+def _is_sequential_jpeg(data: bytes) -> bool:
+    """A baseline or extended-sequential Huffman JPEG (SOF0, SOF1), such as Pillow writes."""
+    from codecbench.core.headers import jpeg_frame
+
+    frame = jpeg_frame(data) if data[:2] == b"\xff\xd8" else None
+    return frame is not None and frame.marker in (0xC0, 0xC1)
+
+
+def _progressive_jpeg(image: np.ndarray) -> bytes:
+    """``image`` as a progressive JPEG (libjpeg's script: 10 scans for colour, 6 for gray), through Pillow."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buffer, format="JPEG", progressive=True)
+    return buffer.getvalue()
+
+
 def _reset_peak() -> bool:
+    """Reset the kernel's peak resident set size of this process (Linux); False where it cannot be."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak resident set size (VmHWM)
+            f.write("5")
         return True
     except OSError:
         return False
 
 
-def _peak_rss() -> int | None:
+def _peak_rss(exact: bool) -> int | None:
+    """Peak resident bytes: since the last reset (``exact``: VmHWM), else since the process started
+    (``ru_maxrss``, so that growth measured with it is a lower bound: only what exceeds an earlier peak)."""
+    if not exact:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -113,21 +151,26 @@ def _peak_rss() -> int | None:
     return None
 
 
-def probe(spec: str, data: bytes) -> dict[str, Any]:
-    """(In the worker) decode ``data`` and classify the outcome (not crash/hang: the caller sees those)."""
+def probe(spec: str, data: bytes, budget: int | None = None) -> dict[str, Any]:
+    """(In the worker) decode ``data`` and classify the outcome (not crash/hang: the caller sees those).
+
+    ``memory`` is the outcome of a decode that failed to allocate (a MemoryError, or a library error saying
+    so) or, with ``budget`` (bytes), one whose peak resident memory grew by more than that, whatever it
+    returned: a bomb that fits under the address-space cap still counts. ``peak_rss`` is the growth.
+    """
     from codecbench.core.errors import DecodeError
     from codecbench.core.images import MAX_PIXELS
 
     codec = _TARGETS[spec]
-    exact_peak = _reset_peak()
-    before = _peak_rss() if exact_peak else None
+    exact = _reset_peak()
+    before = _peak_rss(exact)
     start = time.perf_counter()
     result: dict[str, Any] = {}
     try:
         image = codec.decode(data)
     except DecodeError as exc:
         cause = exc.__cause__ or exc.__context__
-        memory = isinstance(cause, MemoryError) or "out of memory" in str(exc).lower()
+        memory = isinstance(cause, MemoryError) or _MEMORY_ERROR.search(str(exc)) is not None
         result = {"outcome": "memory" if memory else "rejected", "error": str(exc)[:500]}
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         result = {"outcome": "wrong-error", "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
@@ -141,6 +184,11 @@ def probe(spec: str, data: bytes) -> dict[str, Any]:
         result = {"outcome": "image" if ok else "bad-image", "shape": shape,
                   "error": None if ok else f"{type(image).__name__} {getattr(image, 'dtype', '')} {shape}"}
     result["seconds"] = time.perf_counter() - start
-    peak = _peak_rss() if exact_peak else None
-    result["peak_rss"] = peak - before if peak is not None and before is not None else None  # growth during decode
+    peak = _peak_rss(exact)
+    growth = result["peak_rss"] = max(peak - before, 0) if peak is not None and before is not None else None
+    if budget is not None and growth is not None and growth > budget and result["outcome"] in ("image", "rejected"):
+        outcome = f"{result['outcome']}: {result['error']}" if result["error"] else result["outcome"]
+        result["error"] = (f"the decode grew peak resident memory by {growth / 2**20:.0f} MiB, over the "
+                           f"{budget / 2**20:.0f} MiB limit (then {outcome})")
+        result["outcome"] = "memory"
     return result

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from codecbench.core.codec import Setting
+from codecbench.core.codec import Setting, register_codec
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.codecs.learned.priors import GDN, FactorizedPrior, code_latent, decode_latent, min_latent_bytes
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable, evaluate_codec
+from codecbench.training import Trainable, evaluate_codec, register_trainable
 
 #: λ of each quality (rate point), as in loss = λ·255²·MSE + bpp (compressai's values of its qualities 1–5)
 LAMBDAS = {0: 0.0018, 1: 0.0035, 2: 0.0067, 3: 0.0130, 4: 0.0250}
@@ -106,6 +106,7 @@ class ClippedAdam(torch.optim.Adam):
         return super().step(closure)
 
 
+@register_trainable
 class CnnAETrainable(Trainable):
     name = "cnn-ae"
     codec = "cnn-ae"
@@ -133,9 +134,7 @@ class CnnAETrainable(Trainable):
     def build(self) -> torch.nn.Module:
         model = build(self.arch())
         if self.opts["init"]:
-            from codecbench.codecs.learned.base import load_checkpoint
-
-            from codecbench.codecs.learned.base import CHECKPOINT_DIR
+            from codecbench.codecs.learned.base import CHECKPOINT_DIR, load_checkpoint, load_weights
 
             init = Path(self.opts["init"])
             if not init.exists() and (CHECKPOINT_DIR / init).exists():
@@ -143,7 +142,7 @@ class CnnAETrainable(Trainable):
             ck = load_checkpoint(init)
             if ck.get("arch") != self.arch():
                 raise SpecError(f"init checkpoint {self.opts['init']} has arch {ck.get('arch')}, not {self.arch()}")
-            model.load_state_dict(ck["state_dict"])
+            load_weights(model, ck, init)
         return model
 
     def configure_optimizer(self, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -185,6 +184,7 @@ class CnnAETrainable(Trainable):
         )
 
 
+@register_trainable
 class CnnAEFTTrainable(CnnAETrainable):
     name = "cnn-ae-ft"
     codec = "cnn-ae-ft"
@@ -211,6 +211,7 @@ def _shipped(names: dict[int, str]) -> tuple[int, ...]:
     return tuple(q for q, n in names.items() if (CHECKPOINT_DIR / n).is_file()) or (BASE_QUALITY,)
 
 
+@register_codec
 class CnnAECodec(TorchCodec):
     name = "cnn-ae"
     description = "convolutional autoencoder (GDN) + factorized prior, rANS-coded; one model per rate point (seed 004)"
@@ -253,6 +254,7 @@ class CnnAECodec(TorchCodec):
         return self.to_image(self.model.synthesis(y_hat).clamp_(0, 1))
 
 
+@register_codec
 class CnnAEFTCodec(CnnAECodec):
     name = "cnn-ae-ft"
     description = "cnn-ae base model fine-tuned briefly per rate point (the seed's CNN-AE-FT approach)"

@@ -43,10 +43,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from codecbench.codecs.learned.container import Container, pack_sections, unpack_sections
-from codecbench.core.codec import Setting
-from codecbench.codecs.learned.base import TorchCodec, load_checkpoint, make_checkpoint, tile_grid
+from codecbench.core.codec import Setting, register_codec
+from codecbench.codecs.learned.base import TorchCodec, load_checkpoint, load_weights, make_checkpoint, tile_grid
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable
+from codecbench.training import Trainable, register_trainable
 
 MAX_ITERATIONS = 16
 DEFAULT_ARCH = {"enc": [32, 64, 96, 96], "dec": [128, 128, 128, 64, 32], "bits": 32}
@@ -180,6 +180,7 @@ def iteration_bytes(bits: int, shape: tuple[int, ...]) -> int:
 
 
 # -- codec -----------------------------------------------------------------------------
+@register_codec
 class CnnRnnAECodec(TorchCodec):
     name = "cnn-rnn-ae"
     description = ("Toderici 2017 recurrent (ConvGRU) coder, binarized residual iterations; one model, "
@@ -253,6 +254,7 @@ class CnnRnnAECodec(TorchCodec):
 
 
 # -- training --------------------------------------------------------------------------
+@register_trainable
 class CnnRnnAETrainable(Trainable):
     name = "cnn-rnn-ae"
     codec = "cnn-rnn-ae"
@@ -276,7 +278,7 @@ class CnnRnnAETrainable(Trainable):
             ck = load_checkpoint(self.opts["init"])
             if ck.get("arch") != self.arch():
                 raise SpecError(f"init checkpoint {self.opts['init']} has arch {ck.get('arch')}, not {self.arch()}")
-            model.load_state_dict(ck["state_dict"])
+            load_weights(model, ck, self.opts["init"])
         return model
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -42,12 +42,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from codecbench.core.codec import Setting
+from codecbench.core.codec import Setting, register_codec
 from codecbench.core.headers import jpeg_frame
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
 from codecbench.core.errors import DecodeError, EncodeError
 from codecbench.core.images import to_gray
-from codecbench.training import Trainable
+from codecbench.training import Trainable, register_trainable
 
 DEFAULT_ARCH = {"channels": 3, "com_width": 64, "rec_width": 32, "rec_depth": 10}
 
@@ -129,6 +129,7 @@ def jpeg_decode(data: bytes, channels: int | None = None) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+@register_codec
 class ComCNNCodec(TorchCodec):
     name = "comcnn"
     description = "ComCNN compact image -> Pillow JPEG (quality knob) -> bicubic up-sampling -> RecCNN (seed 002)"
@@ -208,6 +209,7 @@ class ComCNNCodec(TorchCodec):
         return to_gray(out) if coded != c else out
 
 
+@register_trainable
 class ComCNNTrainable(Trainable):
     name = "comcnn"
     codec = "comcnn"

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from codecbench.core.codec import Setting
+from codecbench.core.codec import Setting, register_codec
 from codecbench.codecs.learned.models.cnn_ae import (
     LAMBDAS,
     ClippedAdam,
@@ -43,7 +43,7 @@ from codecbench.codecs.learned.models.cnn_ae import (
     _QUALITY_HELP,
     _shipped,
 )
-from codecbench.training import evaluate_codec
+from codecbench.training import evaluate_codec, register_trainable
 
 LOSSES = ("w", "dc")
 #: weight of the gradient penalty of WGAN-GP (Gulrajani et al.)
@@ -115,6 +115,7 @@ def adversarial_terms(critic: Critic, x: torch.Tensor, x_hat: torch.Tensor, loss
     return F.binary_cross_entropy_with_logits(fake_g, torch.ones_like(fake_g)), d_loss
 
 
+@register_trainable
 class GanAETrainable(CnnAETrainable):
     name = "gan-ae"
     codec = "gan-ae"
@@ -166,6 +167,7 @@ class GanAETrainable(CnnAETrainable):
         )
 
 
+@register_codec
 class GanAECodec(CnnAECodec):
     name = "gan-ae"
     description = "cnn-ae fine-tuned with an adversarial loss (loss=w: WGAN-GP, dc: DCGAN); seed 004's GAN-AE (L2+W/DC)"

@@ -29,10 +29,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from codecbench.core.codec import Setting
+from codecbench.core.codec import Setting, register_codec
 from codecbench.codecs.learned.base import make_checkpoint
 from codecbench.codecs.learned.models.cnn_ae import ClippedAdam
-from codecbench.training import evaluate_codec
+from codecbench.training import evaluate_codec, register_trainable
 from codecbench.codecs.learned.models.hyperprior import HyperpriorCodec, HyperpriorTrainable, ScaleHyperprior, _shipped, build, warm_start
 
 
@@ -84,6 +84,7 @@ class GanHyperprior(nn.Module):
         self.d = d
 
 
+@register_trainable
 class GanHyperpriorTrainable(HyperpriorTrainable):
     name = "gan-hyperprior"
     codec = "gan-hyperprior"
@@ -138,6 +139,7 @@ class GanHyperpriorTrainable(HyperpriorTrainable):
         )
 
 
+@register_codec
 class GanHyperpriorCodec(HyperpriorCodec):
     name = "gan-hyperprior"
     description = "hyperprior generator fine-tuned with a latent-conditional GAN (HiFiC-like; seed 003's generative codec)"

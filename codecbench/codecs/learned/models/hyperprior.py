@@ -19,7 +19,7 @@ Determinism: the decoder must derive exactly the encoder's scale indexes from
 z, and a float convolution's result can depend on how many threads split it
 (cnn-ae's decoded pixels differ by 1 between 1 and 2 threads). So every
 network pass of this codec runs with torch pinned to one thread
-(:func:`single_thread`), whatever ``threads`` the codec was given, and the
+(:func:`codecbench.codecs.learned.threads.single_thread`), whatever ``threads`` the codec was given, and the
 hyper-synthesis runs in float64: stream and decoded image are the same for any
 ``threads``. (Identical results across CPU families or torch builds are not
 promised: convolutions may round differently there.)
@@ -30,17 +30,17 @@ The knob ``quality`` (0–4, low to high rate) picks λ from compressai's values
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from codecbench.core.codec import Setting
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint, make_checkpoint
+from codecbench.core.codec import Setting, register_codec
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint, load_weights, make_checkpoint
+from codecbench.codecs.learned.threads import single_thread
 from codecbench.codecs.learned.models.cnn_ae import LAMBDAS, ClippedAdam, CnnAE
 from codecbench.training import evaluate_codec
 from codecbench.codecs.learned.priors import (
@@ -54,23 +54,10 @@ from codecbench.codecs.learned.priors import (
     min_latent_bytes,
 )
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable
+from codecbench.training import Trainable, register_trainable
 
 _QUALITY_HELP = "rate point 0–4 (λ = " + ", ".join(f"{v:g}" for v in LAMBDAS.values()) + ")"
 DEFAULT_ARCH = {"N": 64, "M": 96, "in_channels": 3, "scale": 20.0}
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run the block with torch on one intra-op thread, restoring the previous count after."""
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
 
 
 class ScaleHyperprior(CnnAE):
@@ -121,17 +108,18 @@ def warm_start(model: ScaleHyperprior, arch: dict, init: str, init_transforms: s
         ck = load_checkpoint(_resolve(init))
         if ck.get("arch") != arch:
             raise SpecError(f"init checkpoint {init} has arch {ck.get('arch')}, not {arch}")
-        model.load_state_dict(ck["state_dict"])
+        load_weights(model, ck, init)
     if init_transforms:
         ck = load_checkpoint(_resolve(init_transforms))
-        theirs = {k: ck.get("arch", {}).get(k) for k in ("N", "M", "in_channels", "scale")}
+        their_arch = ck.get("arch") if isinstance(ck.get("arch"), dict) else {}
+        theirs = {k: their_arch.get(k) for k in ("N", "M", "in_channels", "scale")}
         if theirs != {k: arch.get(k) for k in theirs}:
             raise SpecError(f"init_transforms checkpoint {init_transforms} has arch {ck.get('arch')}, not {arch}")
-        state = {k: v for k, v in ck["state_dict"].items() if k.startswith(("g_a.", "g_s."))}
-        model.load_state_dict(state, strict=False)
+        load_weights(model, ck, init_transforms, only=("g_a.", "g_s."))
 
 
 # -- training ------------------------------------------------------------------------
+@register_trainable
 class HyperpriorTrainable(Trainable):
     name = "hyperprior"
     codec = "hyperprior"
@@ -209,6 +197,7 @@ def _shipped(prefix: str) -> tuple[int, ...]:
     return tuple(q for q in LAMBDAS if (CHECKPOINT_DIR / f"{prefix}-q{q}.pt").is_file()) or (3,)
 
 
+@register_codec
 class HyperpriorCodec(TorchCodec):
     name = "hyperprior"
     description = "Ballé 2018 scale hyperprior (GDN transforms, Gaussian conditional on a hyper-latent), rANS-coded"

@@ -46,11 +46,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from codecbench.core.codec import Setting
+from codecbench.core.codec import Setting, register_codec
 from codecbench.codecs.learned.base import TorchCodec
 from codecbench.codecs.learned.coders import deflate, inflate
 from codecbench.core.errors import DecodeError
-from codecbench.training import Trainable
+from codecbench.training import Trainable, register_trainable
 
 TILE = 128
 #: 128×128 tiles per network pass (1 Mpx, about 270 MB of decoder feature maps); a Kodak image is 24 tiles
@@ -93,6 +93,7 @@ def batched(net: nn.Module, tiles: torch.Tensor) -> torch.Tensor:
     return torch.cat([net(chunk) for chunk in tiles.split(BATCH_TILES)])
 
 
+@register_trainable
 class SSDCAETrainable(Trainable):
     name = "ssdcae"
     codec = "ssdcae"
@@ -169,6 +170,7 @@ def dequantize_latent(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int) 
     return torch.from_numpy(q.astype(np.float32) / levels * span[:, None] + lo.astype(np.float32)[:, None])
 
 
+@register_codec
 class SSDCAECodec(TorchCodec):
     name = "ssdcae"
     description = "stacked denoising conv autoencoder (PReLU, sub-pixel), latent quantized + Deflate (seeds 000/001)"

@@ -9,6 +9,8 @@ import torch
 
 from codecbench.codecs.learned import coders as entropy
 from codecbench.codecs.learned.base import CheckpointError, TorchCodec
+from codecbench.codecs.learned.threads import single_thread
+from codecbench.core.codec import register_codec
 from codecbench.core.errors import DecodeError
 from codecbench.codecs.learned.models.mlp.network import (
     ANS_PMAX, OFFSETS, PAD_SIDE, PAD_TOP, SCALE_KMIN, SCALE_LOG_MIN, SCALE_STEP, SCALE_TABLE, WAVE, IntPredictor,
@@ -73,8 +75,10 @@ class _MLPCodec(TorchCodec):
             for k in range(len(order))
         ]
 
+    @single_thread()  # thousands of small batches, one per wavefront: too small to split (see threads.py)
     def _decode_all(self, shape: tuple[int, int, int], step: Any) -> np.ndarray:
-        """Walk the wavefronts; ``step(k, ys, xs, out, base) -> values`` decodes channel order[k] of them."""
+        """Walk the wavefronts on one torch thread; ``step(k, ys, xs, out, base) -> values`` decodes channel
+        order[k] of them."""
         h, w, c = shape
         order = coding_order(c)
         nets = [self.model.net(key) for key in net_keys(c)]
@@ -107,6 +111,7 @@ def _prediction(out: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out[:, 0]), 0, 255).astype(np.int64)
 
 
+@register_codec
 class MLPHuffmanCodec(_MLPCodec):
     """Seed 004's MLP predictive coder: pixel prediction, residuals Huffman-coded (one table per channel)."""
 
@@ -158,6 +163,7 @@ def _laplace_params(out: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.n
 LAPLACE = entropy.laplace(0, 255)
 
 
+@register_codec
 class MLPAnsCodec(_MLPCodec):
     """The improved coder: the MLP predicts mean and scale of a Laplace per value, coded with rANS."""
 

@@ -12,7 +12,7 @@ import torch
 from codecbench.core.codec import Setting
 from codecbench.codecs.learned.base import make_checkpoint
 from codecbench.core.errors import EncodeError
-from codecbench.training import Trainable
+from codecbench.training import Trainable, register_trainable
 from codecbench.codecs.learned.models.mlp.codec import MLPAnsCodec, MLPHuffmanCodec, _MLPCodec
 from codecbench.codecs.learned.models.mlp.network import (
     AMAX, SCALE_LOG_MIN, SCALE_STEP, SCALE_TABLE, FloatPredictor, build_features, coding_order, export_state, n_features,
@@ -134,6 +134,7 @@ class _MLPTrainable(Trainable):
         )
 
 
+@register_trainable
 class MLPHuffmanTrainable(_MLPTrainable):
     name = "mlp-huffman"
     description = "MLP pixel predictor (L1 loss) for the mlp-huffman codec"
@@ -142,6 +143,7 @@ class MLPHuffmanTrainable(_MLPTrainable):
     codec_class = MLPHuffmanCodec
 
 
+@register_trainable
 class MLPAnsTrainable(_MLPTrainable):
     name = "mlp-ans"
     description = "MLP Laplace mean/scale predictor (NLL in bits) for the mlp-ans codec"

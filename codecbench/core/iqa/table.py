@@ -1,0 +1,89 @@
+"""The opt-in metrics of the field's test conditions as :class:`~codecbench.core.metrics.Metric` entries, and the
+``jpeg-ai`` and ``perceptual`` presets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codecbench.core.iqa import colour, external, fsim, iw_ssim, psnr_hvs, vif
+from codecbench.core.metrics import PRESETS, Metric, Scores, register_metric, ssim_ms_ssim
+
+#: where the reference values of the piq comparisons came from (tests/test_iqa.py)
+_PIQ = "piq 0.8.0 (float64)"
+
+
+def _vif_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"vif": vif.vif(original, decoded)}
+
+
+def _fsim_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    if min(original.shape[:2]) < fsim.MIN_SIDE:
+        return {"fsim": None, "fsimc": None}
+    gray, colour_value = fsim.fsim(original, decoded)
+    return {"fsim": gray, "fsimc": colour_value}
+
+
+def _iw_ssim_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"iw_ssim": iw_ssim.iw_ssim(original, decoded)}
+
+
+def _psnr_hvs_m_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"psnr_hvs_m": psnr_hvs.psnr_hvs_m(original, decoded)}
+
+
+def _ciede2000_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"ciede2000": colour.ciede2000(original, decoded)}
+
+
+def _ms_ssim_y_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    luma = [colour.luma(image).astype(np.float32)[..., None] for image in (original, decoded)]
+    return {"ms_ssim_y": ssim_ms_ssim(*luma)[1]}
+
+
+def _butteraugli_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    worst, norm3 = external.butteraugli(original, decoded)
+    return {"butteraugli": worst, "butteraugli_3norm": norm3}
+
+
+def _vmaf_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
+    return {"vmaf": external.vmaf(original, decoded)}
+
+
+_UNIT = (0.0, 1.0)
+for _metric in (
+    Metric("ms_ssim_y", "MS-SSIM-Y", "", _ms_ssim_y_scores, digits=4, default=False, valid_range=(-1.0, 1.0),
+           source="codecbench.core.metrics on BT.601 luma",
+           validation="validated to 1e-4 against a scipy MS-SSIM of the luma"),
+    Metric("vif", "VIF", "", _vif_scores, digits=4, default=False, valid_range=(0.0, math.inf),
+           source="codecbench.core.iqa.vif (OpenCV)", validation=f"validated to 1e-6 against {_PIQ} vif_p"),
+    Metric("fsim", "FSIM", "", _fsim_scores, digits=4, default=False, valid_range=_UNIT,
+           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-6 against {_PIQ} fsim"),
+    Metric("fsimc", "FSIMc", "", _fsim_scores, digits=4, default=False, valid_range=_UNIT,
+           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-6 against {_PIQ} fsim"),
+    Metric("iw_ssim", "IW-SSIM", "", _iw_ssim_scores, digits=4, default=False, valid_range=(-1.0, 1.0),
+           source="codecbench.core.iqa.iw_ssim (OpenCV)",
+           validation=f"validated to 1e-6 against {_PIQ} information_weighted_ssim"),
+    Metric("psnr_hvs_m", "PSNR-HVS-M", "dB", _psnr_hvs_m_scores, default=False,
+           source="codecbench.core.iqa.psnr_hvs (numpy)",
+           validation="validated to 1e-9 dB against a block-by-block transcription of the authors' algorithm"),
+    Metric("ciede2000", "CIEDE2000", "dB", _ciede2000_scores, default=False, source="scikit-image (deltaE_ciede2000)",
+           validation="validated to 1e-4 ΔE against Sharma et al.'s published test pairs"),
+    Metric("butteraugli", "Butteraugli", "", _butteraugli_scores, higher_is_better=False, default=False,
+           valid_range=(0.0, math.inf), source="libjxl butteraugli_main", unavailable=external.butteraugli_missing,
+           validation="libjxl's own implementation (checked: 0 for identical images, rising with distortion)"),
+    Metric("butteraugli_3norm", "Butteraugli 3-norm", "", _butteraugli_scores, higher_is_better=False, default=False,
+           valid_range=(0.0, math.inf), source="libjxl butteraugli_main", unavailable=external.butteraugli_missing,
+           validation="libjxl's own implementation (checked: 0 for identical images, rising with distortion)"),
+    Metric("vmaf", "VMAF", "", _vmaf_scores, default=False, valid_range=(0.0, 100.0),
+           source="FFmpeg libvmaf (default model)", unavailable=external.vmaf_missing, validation="unvalidated"),
+):
+    register_metric(_metric)
+
+PRESETS.update({
+    # JPEG AI's objective set and AOM CTC's additions (CIEDE2000, MS-SSIM on Y)
+    "jpeg-ai": ("psnr_y", "ms_ssim", "ms_ssim_y", "vif", "fsim", "fsimc", "iw_ssim", "vmaf", "psnr_hvs_m", "ciede2000"),
+    # libjxl benchmark_xl's perceptual metrics
+    "perceptual": ("ssimulacra2", "butteraugli", "butteraugli_3norm"),
+})

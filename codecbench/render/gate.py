@@ -1,0 +1,72 @@
+"""The regression gate's report: a :class:`~codecbench.analysis.gate.Comparison` as markdown.
+
+Per dataset and device, a summary table (one row per codec configuration)
+and a per-setting table in a ``<details>`` block, then the failures and
+the notes. Nothing is decided here: every status comes from the comparison.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from codecbench.analysis.gate import CodecResult, Comparison, SettingResult
+
+_SUMMARY_HEAD = [
+    "| Codec | BD-rate (PSNR) NEW vs BASE | Settings | largest Δ bpp | worst Δ PSNR | encode × | decode × "
+    "| Status |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+]
+_DETAIL_HEAD = [
+    "| Codec | Setting | bpp BASE | bpp NEW | Δ bpp | PSNR BASE | PSNR NEW | Δ PSNR | encode × | decode × "
+    "| Status |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+]
+FOOTNOTE = (
+    "BD-rate: NEW's curve against BASE's on the settings both hold over the same images (positive = NEW needs "
+    "more bits for the same PSNR), interpolated on log10(bpp) over the overlap only. Δ bpp in percent of BASE, "
+    "Δ PSNR in dB; speed ratios are NEW time / BASE time (geometric mean over settings in the codec row). "
+    "A setting whose images (or failed images) differ between BASE and NEW shows no NEW mean: it fails."
+)
+
+
+def _f(v: float | None, fmt: str, none: str = "—") -> str:
+    return none if v is None else format(v, fmt)
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The markdown report of ``comparison``: tables per dataset and device, then failures and notes."""
+    c = comparison
+    out = [f"## codecbench compare: `{c.base_name}` → `{c.new_name}`", "", f"Thresholds: {c.thresholds.describe()}.",
+           "", *[f"**Warning:** {w}.\n" for w in c.warnings]]
+    for (dataset, device), group in groupby(c.codecs, key=lambda r: (r.dataset, r.device)):
+        rows = list(group)
+        detail = [_detail_row(r.label, s) for r in rows for s in r.settings]
+        out += [f"### {dataset} ({device})", "", *_SUMMARY_HEAD, *map(_summary_row, rows), "",
+                "<details><summary>Per setting</summary>", "", *_DETAIL_HEAD, *detail, "", "</details>", ""]
+    out += [FOOTNOTE, ""]
+    if c.violations:
+        out += [f"**{len(c.violations)} regression(s):**", "", *[f"- {v}" for v in c.violations], ""]
+    else:
+        out += ["**No regression beyond the thresholds.**", ""]
+    if c.notes:
+        out += ["Notes:", "", *[f"- {n}" for n in c.notes], ""]
+    return "\n".join(out)
+
+
+def _summary_row(r: CodecResult) -> str:
+    if r.status == "missing":
+        return f"| {r.label} | — | {r.n_settings} | — | — | — | — | **FAIL: missing from NEW** |"
+    if r.status == "new":
+        return f"| {r.label} | — | {r.n_settings} | — | — | — | — | new (information) |"
+    bd = "— (lossless)" if r.lossless else r.bd.format("%", 3) if r.bd else "—"
+    return (f"| {r.label} | {bd} | {r.n_settings} | {_f(r.worst_bpp_change, '+.2f')}% | "
+            f"{_f(r.worst_psnr_change, '+.3f')} dB | {_f(r.enc_ratio, '.2f')} | {_f(r.dec_ratio, '.2f')} | "
+            f"{'**FAIL**' if r.failed else 'ok'} |")
+
+
+def _detail_row(label: str, s: SettingResult) -> str:
+    p, q = s.base, s.new
+    return (f"| {label} | {s.setting} | {_f(p.bpp, '.4f')} | {_f(q and q.bpp, '.4f')} | "
+            f"{_f(s.bpp_change, '+.2f')}{'%' if s.bpp_change is not None else ''} | {_f(p.psnr, '.2f')} | "
+            f"{_f(q and q.psnr, '.2f')} | {_f(s.psnr_change, '+.3f')} | {_f(s.enc_ratio, '.2f')} | "
+            f"{_f(s.dec_ratio, '.2f')} | {'**FAIL**' if s.problems else 'ok'} |")

@@ -1,0 +1,202 @@
+"""The opt-in IQA metrics against their references: piq's values (VIF, FSIM, FSIMc, IW-SSIM), Sharma et al.'s
+CIEDE2000 data, a block-by-block PSNR-HVS-M, a scipy MS-SSIM; libjxl's and FFmpeg's tools where installed;
+the presets and the listing."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codecbench.cli.catalog import metrics_listing
+from codecbench.core import metrics, refcache
+from codecbench.core.errors import OptionError
+from codecbench.core.iqa import colour, external, fsim, iw_ssim, psnr_hvs, table, vif
+from tests.reference_values.iqa_cases import CASES, pair
+from tests.test_metrics import _reference_ms_ssim
+
+#: piq 0.8.0's values on float64 tensors, printed by tests/reference_values/piq_values.py; key: (*case, gray)
+PIQ_VALUES: dict[tuple, dict[str, float | None]] = {}  # filled below from the generated table
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+@pytest.fixture(params=list(PIQ_VALUES), ids=lambda key: "-".join(map(str, key)))
+def piq_case(request):
+    refcache.clear()
+    original, decoded = pair(request.param[:4], gray=request.param[4])
+    return original, decoded, PIQ_VALUES[request.param]
+
+
+def test_vif_matches_piq(piq_case):
+    original, decoded, expected = piq_case
+    assert vif.vif(original, decoded) == pytest.approx(expected["vif"], abs=1e-9)
+
+
+def test_fsim_and_fsimc_match_piq(piq_case):
+    original, decoded, expected = piq_case
+    gray, colour_value = fsim.fsim(original, decoded)
+    assert gray == pytest.approx(expected["fsim"], abs=1e-9)
+    assert colour_value == (None if expected["fsimc"] is None else pytest.approx(expected["fsimc"], abs=1e-9))
+
+
+def test_iw_ssim_matches_piq(piq_case):
+    original, decoded, expected = piq_case
+    if expected["iw_ssim"] is None:
+        assert iw_ssim.iw_ssim(original, decoded) is None
+    else:
+        assert iw_ssim.iw_ssim(original, decoded) == pytest.approx(expected["iw_ssim"], abs=1e-9)
+
+
+def test_identical_images_score_perfect():
+    a = pair(CASES[-1])[0]
+    scores = metrics.score(a, a, ["vif", "fsim", "fsimc", "iw_ssim", "ms_ssim_y", "psnr_hvs_m", "ciede2000"])
+    assert scores["vif"] == pytest.approx(1.0, abs=1e-12)
+    assert (scores["fsim"], scores["fsimc"]) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert scores["iw_ssim"] == pytest.approx(1.0, abs=1e-9)
+    assert scores["ms_ssim_y"] == pytest.approx(1.0, abs=1e-6)
+    assert (scores["psnr_hvs_m"], scores["ciede2000"]) == (None, None)  # no error: infinite, as PSNR's None
+
+
+@pytest.mark.parametrize("name", ["vif", "fsim", "fsimc", "iw_ssim", "ms_ssim_y", "psnr_hvs_m", "ciede2000"])
+def test_scores_fall_as_jpeg_quality_falls(name):
+    a = pair(CASES[-1])[0]
+    good, bad = (metrics.score(a, _jpeg(a, q), [name])[name] for q in (90, 15))
+    assert bad < good
+
+
+def test_too_small_images_are_none():
+    a = pair(CASES[0])[0][:20, :30]
+    assert metrics.score(a, a, ["vif", "iw_ssim", "ms_ssim_y"]) == {"vif": None, "iw_ssim": None, "ms_ssim_y": None}
+
+
+# -- PSNR-HVS-M --------------------------------------------------------------------------------
+def _psnr_hvs_m_blockwise(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR-HVS-M written block by block from Ponomarenko et al. (VPQM-07), with scipy's orthonormal DCT."""
+    from scipy.fft import dctn
+
+    def mask(block, dct):
+        energy = sum(dct[k, l] ** 2 * psnr_hvs.MASK[k, l] for k in range(8) for l in range(8) if k or l)
+        total = block.var(ddof=1) * 64
+        if total:
+            total = sum(block[r:r + 4, c:c + 4].var(ddof=1) * 16 for r in (0, 4) for c in (0, 4)) / total
+        return math.sqrt(energy * total) / 32
+
+    s1, count = 0.0, 0
+    for y in range(0, a.shape[0] - 7, 8):
+        for x in range(0, a.shape[1] - 7, 8):
+            ba, bb = a[y:y + 8, x:x + 8], b[y:y + 8, x:x + 8]
+            da, db = dctn(ba, norm="ortho"), dctn(bb, norm="ortho")
+            m = max(mask(ba, da), mask(bb, db))
+            for k in range(8):
+                for l in range(8):
+                    u = abs(da[k, l] - db[k, l])
+                    if k or l:
+                        u = max(u - m / psnr_hvs.MASK[k, l], 0.0)
+                    s1 += (u * psnr_hvs.CSF[k, l]) ** 2
+                    count += 1
+    return 10 * math.log10(255**2 / (s1 / count))
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"{c[0]}x{c[1]}-{c[3]}")
+def test_psnr_hvs_m_matches_a_blockwise_transcription(case):
+    original, decoded = pair(case)
+    expected = _psnr_hvs_m_blockwise(colour.luma(original), colour.luma(decoded))
+    assert psnr_hvs.psnr_hvs_m(original, decoded) == pytest.approx(expected, abs=1e-9)
+
+
+# -- CIEDE2000 ---------------------------------------------------------------------------------
+#: pairs 1, 2, 3, 7, 17 and 25 of Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula", Table 1
+SHARMA = [((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+          ((50.0, 3.1571, -77.2803), (50.0, 0.0, -82.7485), 2.8615),
+          ((50.0, 2.8361, -74.0200), (50.0, 0.0, -82.7485), 3.4412),
+          ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+          ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+          ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644)]
+
+
+def test_the_ciede2000_formula_gives_sharmas_values():
+    from skimage.color import deltaE_ciede2000
+
+    lab1, lab2, expected = (np.array(column) for column in zip(*SHARMA))
+    np.testing.assert_allclose(deltaE_ciede2000(lab1, lab2), expected, atol=1e-4)
+
+
+def test_ciede2000_is_libvmafs_db_of_the_mean_delta_e():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    original, decoded = pair(CASES[0])
+    mean = deltaE_ciede2000(rgb2lab(original), rgb2lab(decoded)).mean()
+    assert colour.ciede2000(original, decoded) == pytest.approx(45 - 20 * math.log10(mean), abs=1e-9)
+
+
+def test_ms_ssim_y_is_ms_ssim_of_the_luma():
+    original, decoded = pair(CASES[-1])
+    luma = [colour.luma(image)[..., None] for image in (original, decoded)]
+    assert metrics.score(original, decoded, ["ms_ssim_y"])["ms_ssim_y"] == pytest.approx(
+        _reference_ms_ssim(*luma), abs=1e-4)
+
+
+# -- the external tools ------------------------------------------------------------------------
+@pytest.mark.skipif(external.butteraugli_missing() is not None, reason="butteraugli_main is not installed")
+def test_butteraugli_by_libjxls_tool():
+    a = pair(CASES[0])[0]
+    assert external.butteraugli(a, a) == (0.0, 0.0)
+    mild, strong = (external.butteraugli(a, _jpeg(a, q)) for q in (90, 20))
+    assert 0 < mild[0] < strong[0] and 0 < mild[1] < strong[1] and mild[1] <= mild[0]
+
+
+@pytest.mark.skipif(external.vmaf_missing() is not None, reason="ffmpeg with libvmaf is not installed")
+def test_vmaf_by_libvmaf():
+    a = pair(CASES[-1])[0]
+    mild, strong = (external.vmaf(a, _jpeg(a, q)) for q in (90, 10))
+    assert 0 <= strong < mild <= 100
+
+
+@pytest.mark.parametrize("name, missing", [("butteraugli", external.butteraugli_missing),
+                                           ("vmaf", external.vmaf_missing)])
+def test_a_metric_that_cannot_be_computed_here_is_refused_by_name_and_why(name, missing):
+    if missing() is None:
+        assert metrics.select_metrics(name) == (name,)
+    else:
+        with pytest.raises(OptionError, match=f"{name}.*cannot be computed here"):
+            metrics.select_metrics(name)
+
+
+# -- presets and the listing -------------------------------------------------------------------
+def test_presets_expand_to_their_computable_members():
+    with pytest.warns(UserWarning) if external.vmaf_missing() else _no_warning():
+        chosen = metrics.select_metrics("jpeg-ai")
+    assert {"vif", "fsimc", "iw_ssim", "psnr_hvs_m", "ciede2000", "ms_ssim_y"} <= set(chosen)
+    assert ("vmaf" in chosen) == (external.vmaf_missing() is None)
+    added = metrics.select_metrics("+perceptual")
+    assert set(metrics.default_metrics()) | {"ssimulacra2"} <= set(added)
+
+
+def _no_warning():
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def none():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+    return none()
+
+
+def test_every_metric_lists_its_source_validation_and_availability():
+    listing = {entry["metric"]: entry for entry in metrics_listing()}
+    for name in table.PRESETS["jpeg-ai"] + table.PRESETS["perceptual"]:
+        entry = listing[name]
+        assert entry["source"], name
+        assert entry["validation"].startswith(("validated", "libjxl's own", "unvalidated")), name
+        assert entry["available"] in (True, False), name
+    assert listing["vmaf"]["validation"] == "unvalidated"
