@@ -93,7 +93,7 @@ def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str
     lines += [f"{spec} {image}: not in the committed file" for spec, image in sorted(new.keys() - old.keys())]
     rebuilt: dict[str, str] = {}
     for key in sorted(old.keys() & new.keys()):
-        pairs = {name: (getattr(old[key], name), getattr(new[key], name)) for name in (*EXACT, *TOLERANCE)}
+        pairs = {name: (old[key].metric(name), new[key].metric(name)) for name in (*EXACT, *TOLERANCE)}
         problems = [f"{key[0]} {key[1]}: {name} {a!r} → {b!r}" for name, (a, b) in pairs.items()
                     if not _same(name, a, b)]
         was, now = old[key].versions, new[key].versions

@@ -1,4 +1,5 @@
-"""Classical decode bombs, built from real encodes whose headers are forged (issue 21's three streams).
+"""Hostile streams: classical decode bombs built from real encodes whose headers are forged (issue 21's
+three streams), and learned-codec containers forged around chosen payloads.
 
 Each is small and decodes (or would decode) to far more than its size says:
 a JPEG 2000 codestream whose SIZ declares many components or 16-bit samples
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from codecbench.codecs.learned.container import Container, pack_sections
 from codecbench.core.headers import declare_size, jpeg_scans, repeat_jpeg_scan
 from codecbench.core.jxl_header import declare_jpegxl_size
 
@@ -90,6 +92,14 @@ def lossless_jpeg_planes(plane: np.ndarray) -> bytes:
     start, end = next(jpeg_scans(gray))
     scans = b"".join(gray[start : start + 5] + bytes([c]) + gray[start + 6 : end] for c in b"RGB")  # Cs of each
     return b"\xff\xd8" + _segment(rgb, 0xEE) + _segment(rgb, 0xC3) + _segment(gray, 0xC4) + scans + b"\xff\xd9"
+
+
+def learned_stream(codec, height: int, width: int, tiles: list[list[bytes]], channels: int = 3) -> bytes:
+    """A container as the learned ``codec`` writes it (its header settings, format version and check) declaring
+    height×width×channels around the given payloads: one tile's sections as they are, several tiles packed."""
+    sections = tiles[0] if len(tiles) == 1 else [pack_sections(t) for t in tiles]
+    return Container(codec.name, height, width, channels, sections, codec._header_settings(),
+                     codec.format_version, codec.check).to_bytes()
 
 
 def issue_streams() -> dict[str, tuple[str, bytes]]:

@@ -11,7 +11,7 @@ from codecbench.core.errors import ImageError
 from codecbench.integrations.pytest_plugin import SESSION_TIMED_REGION
 from codecbench.render.markdown import FILE_SIZE_COLUMNS
 from codecbench.core.results import library_versions, read_results
-from codecbench.engine.tasks import error_text
+from codecbench.engine.records import error_text
 from tests.conftest import REPO, nested_pytest_env
 
 
@@ -42,7 +42,10 @@ def test_bench_times_scores_and_reports(image_folder, tmp_path):
     reports = list((tmp_path / "reports").glob("*.md"))
     assert len(reports) == 1
     report = reports[0].read_text()
-    assert "### jpeg" in report and "| png |" in report and "3/3" in report and "enc MP/s" in report
+    assert "### jpeg" in report
+    assert "| png |" in report
+    assert "3/3" in report
+    assert "enc MP/s" in report
     assert f"- **Timed region**: {SESSION_TIMED_REGION}" in report and "BD-rate against jpeg" in report
     assert all(f" {column} |" in report for column in FILE_SIZE_COLUMNS)  # --report-file-size
     assert "relative to the original files (PNG" in report
@@ -66,14 +69,18 @@ def test_bench_records_unreadable_images(image_folder, tmp_path):
     assert [(b["extra_info"]["n_images"], b["extra_info"]["n_failed"]) for b in benchmarks] == [(4, 1), (4, 1)]
     report_path = next((tmp_path / "reports").glob("*.md"))
     report = report_path.read_text()
-    assert "| 3/4 |" in report and "## Failures" in report and ") broken: ImageError: " in report
+    assert "| 3/4 |" in report
+    assert "## Failures" in report
+    assert ") broken: ImageError: " in report
     item = next(i for i in get_dataset(f"folder:{image_folder}") if i.id == "broken")
     with pytest.raises(ImageError) as loading:
         item.load()
     _, records = read_results(report_path.with_suffix(".json"))
     failed = [r for r in records if not r.ok]
     assert len(records) == 4 and [(r.image, r.error) for r in failed] == [("broken", error_text(loading.value))]
-    assert failed[0].width == 0 and failed[0].bpp is None and failed[0].codec == "png"
+    assert failed[0].width == 0
+    assert failed[0].bpp is None
+    assert failed[0].codec == "png"
 
 
 def test_bench_fails_when_a_codec_fails(image_folder, tmp_path):

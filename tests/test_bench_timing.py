@@ -33,7 +33,9 @@ def test_speed_goal_is_a_figure():
     slow = SpeedGoal("mlp-huffman round trip", 53.6, 10.0)
     assert not slow.met and slow.line() == "mlp-huffman round trip: 53.6 s (goal < 10 s): NOT met"
     share = SpeedGoal("storage share", 0.29, 5.0, unit="%")
-    assert share.met and share.as_dict()["met"] is True and share.line().endswith("(goal < 5 %): met")
+    assert share.met
+    assert share.as_dict()["met"] is True
+    assert share.line().endswith("(goal < 5 %): met")
     assert SpeedGoal("rate", 120.0, 100.0, unit="MP/s", higher_is_better=True).met
 
 

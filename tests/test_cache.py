@@ -287,7 +287,9 @@ def test_an_entry_no_real_measurement_can_be_is_a_miss_with_one_warning(tmp_path
     capsys.readouterr()
     cache = RunCache(ResultsCache(path))
     warm = _run(specs, cache)
-    assert (cache.hits, cache.misses) == (0, 4) and len(count_measure) == 8 and cache.bad == 4
+    assert (cache.hits, cache.misses) == (0, 4)
+    assert len(count_measure) == 8
+    assert cache.bad == 4
     err = capsys.readouterr().err
     assert err.count("codecbench: warning") == 1 and "ignoring a bad entry" in err
     assert "4 bad entries ignored" in cache.summary()

@@ -111,7 +111,9 @@ def test_a_damaged_entry_is_a_miss_with_one_warning(damage, pristine, reference,
     assert _run(cache, tmp_path / "r.json") == reference
     assert (cache.hits, cache.misses) == (0, 6) and cache.bad == 6
     err = capsys.readouterr().err
-    assert len(_warnings(err)) == 1 and "ignoring a bad entry" in err and "Traceback" not in err
+    assert len(_warnings(err)) == 1
+    assert "ignoring a bad entry" in err
+    assert "Traceback" not in err
     again = RunCache(ResultsCache(path))  # the entries measured again replaced the damaged ones
     assert _run(again) == reference and again.hits == 6
 
@@ -131,7 +133,9 @@ def test_a_damaged_cache_file_disables_the_cache_and_the_commands_still_work(dam
     cache = RunCache(ResultsCache(path))
     assert _run(cache, tmp_path / "r.json") == reference
     err = capsys.readouterr().err
-    assert cache.disabled and len(_warnings(err)) == 1 and "cache clear" in err
+    assert cache.disabled
+    assert len(_warnings(err)) == 1
+    assert "cache clear" in err
 
     for command in (["info"], ["clear", "--codec", "jpeg"]):
         assert main(["cache", *command, "--cache", str(path)]) == 2

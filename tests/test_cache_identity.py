@@ -138,7 +138,9 @@ def test_a_codec_without_source_is_never_cached(tmp_path, monkeypatch):
     cache = ResultsCache(tmp_path / "c.sqlite")
     image = np.zeros((4, 4, 3), np.uint8)
     cache.put(codec, image, None, {"bytes": 48, "bpp": 24.0, "enc_s": 0.0, "dec_s": 0.0})
-    assert cache.key(codec, image) is None and cache.get(codec, image) is None and len(cache) == 0
+    assert cache.key(codec, image) is None
+    assert cache.get(codec, image) is None
+    assert len(cache) == 0
 
 
 def test_every_record_says_whether_it_was_measured_or_reused(tmp_path):

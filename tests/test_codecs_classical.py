@@ -154,7 +154,9 @@ def test_ljpeg_writes_t81_lossless_streams_that_liblj92_reads(channels: int) -> 
     sizes = set()
     for predictor in range(1, 8):
         data = codec(f"ljpeg:predictor={predictor}").encode(image)
-        assert b"\xff\xc3" in data and b"\xff\xc0" not in data and b"\xff\xc4" in data  # SOF3, no SOF0, DHT
+        assert b"\xff\xc3" in data
+        assert b"\xff\xc0" not in data
+        assert b"\xff\xc4" in data  # SOF3, no SOF0, DHT
         sos = data.index(b"\xff\xda")
         assert data[sos + 5 + 2 * channels] == predictor  # Ss: the predictor selection value
         other = imagecodecs.ljpeg_decode(data)

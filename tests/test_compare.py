@@ -142,7 +142,9 @@ def test_pytest_benchmark_json_is_compared_on_dataset_means(base, tmp_path):
     b = tmp_path / "0001_base.json"
     b.write_text(json.dumps(_pytest_benchmark_doc(base)))
     records, kind, duplicates = load_results(b)[:3]
-    assert kind == "pytest-benchmark" and len(records) == 7 and duplicates == []
+    assert kind == "pytest-benchmark"
+    assert len(records) == 7
+    assert duplicates == []
     assert records[0].enc_s == pytest.approx(0.002) and records[0].dec_s == pytest.approx(0.001)
     n = tmp_path / "0002_new.json"
     n.write_text(json.dumps(_pytest_benchmark_doc(base, shift_psnr=-0.2)))
@@ -182,7 +184,9 @@ def test_bad_input_gives_one_clear_error_and_exit_2(tmp_path, capsys, content, m
     good = _write(tmp_path / "good.jsonl", base[:3])
     assert main(["compare", str(good), str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("codecbench: error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("codecbench: error: ")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_file_and_threshold_syntax(tmp_path, capsys, base):
@@ -225,7 +229,9 @@ def test_benchmark_autosave_then_compare_fail_lines_up_by_spec_dataset_device(tm
                      "bench/test_codecs.py::test_encode[jpeg:quality=50-embedded-cpu]"]
     assert {b["group"] for b in doc["benchmarks"]} == {"jpeg embedded cpu"}
     info = doc["benchmarks"][0]["extra_info"]
-    assert info["spec"] == "jpeg:quality=50" and info["dataset"] == "embedded" and info["device"] == "cpu"
+    assert info["spec"] == "jpeg:quality=50"
+    assert info["dataset"] == "embedded"
+    assert info["device"] == "cpu"
     assert info["bpp"] > 0 and info["psnr"] > 20
 
     # the saved run made impossibly fast: NOW is a >15% median regression, and the gate fails

@@ -37,7 +37,7 @@ from codecbench.datasets import (
     verify,
 )
 from codecbench.datasets.cifar import read_batch
-from codecbench.datasets.sources import Cifar10
+from codecbench.datasets.cifar_source import Cifar10
 from codecbench.core.errors import DatasetError, ImageError
 from codecbench.core.images import load_image, to_gray
 
@@ -239,13 +239,18 @@ def test_embedded_works_offline(monkeypatch, tmp_path):
     assert ds.ids()[:3] == ["astronaut", "chelsea", "coffee"]
     for item in ds:
         image = item.load()
-        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= 256
+        assert image.dtype == np.uint8
+        assert image.ndim == 3
+        assert image.shape[2] == 3
+        assert min(image.shape[:2]) >= 256
         assert item.path is not None and item.path.is_file()
     gray = get_dataset("embedded:gray", max_images=2)
     assert gray.name == "embedded:gray" and len(gray) == 2
     g = gray[0].load()
     assert g.shape[2] == 1 and np.array_equal(g, to_gray(ds[0].load()))
-    assert is_available("embedded") and verify("embedded") == [] and len(fetch("embedded")) == len(ds)
+    assert is_available("embedded")
+    assert verify("embedded") == []
+    assert len(fetch("embedded")) == len(ds)
 
 
 # ----------------------------------------------------------------------------- real data
@@ -254,7 +259,9 @@ def test_embedded_works_offline(monkeypatch, tmp_path):
 @needs_real
 def test_kodak_real(real):
     ds = get_dataset("kodak")
-    assert isinstance(ds, Dataset) and ds.name == "kodak" and len(ds) == 24
+    assert isinstance(ds, Dataset)
+    assert ds.name == "kodak"
+    assert len(ds) == 24
     assert ds.ids() == [f"kodim{i:02d}" for i in range(1, 25)]
     for item in ds:
         image = item.load()
@@ -265,7 +272,10 @@ def test_kodak_real(real):
 @needs_real
 def test_kodak_gray_and_max_images(real):
     ds = get_dataset("kodak:gray", max_images=3)
-    assert ds.name == "kodak:gray" and ds.gray and len(ds) == 3 and ds.total_images == 24
+    assert ds.name == "kodak:gray"
+    assert ds.gray
+    assert len(ds) == 3
+    assert ds.total_images == 24
     assert ds.ids() == ["kodim01", "kodim02", "kodim03"]
     item = ds[0]
     g = item.load()
@@ -290,7 +300,9 @@ def test_cifar10_real_order_and_sources(real):
     ds = get_dataset("cifar10")
     assert len(ds) == 10_000 and "PNG export" in ds.source
     ids = ds.ids()
-    assert ids[0] == "00000" and ids[42] == "00042" and ids[-1] == "09999"
+    assert ids[0] == "00000"
+    assert ids[42] == "00042"
+    assert ids[-1] == "09999"
     assert ds.paths()[0].name == "0_cat.png" and ds.paths()[1].name == "1_ship.png"
     # The same images, in the same order, from the official pickle layout (first 932 images).
     with pytest.warns(DatasetWarning):
@@ -345,8 +357,12 @@ def test_missing_dataset_offline_message(tmp_path):
     with pytest.raises(DatasetError) as exc:
         get_dataset("kodak", root=tmp_path)
     msg = str(exc.value)
-    assert "24 missing" in msg and "kodim01.png" in msg and str(tmp_path / "kodak") in msg
-    assert "download=True" in msg and "codecbench datasets fetch kodak" in msg and "CODECBENCH_DATA" in msg
+    assert "24 missing" in msg
+    assert "kodim01.png" in msg
+    assert str(tmp_path / "kodak") in msg
+    assert "download=True" in msg
+    assert "codecbench datasets fetch kodak" in msg
+    assert "CODECBENCH_DATA" in msg
     with pytest.raises(DatasetError, match="test_png"):
         get_dataset("cifar10", root=tmp_path)
     assert not is_available("bsd300", root=tmp_path)
@@ -360,7 +376,9 @@ def test_download_then_offline_reuse(tmp_path, server, fake_kodak):
     server.close()  # present and verified: no network needed, with or without download=True
     assert len(get_dataset("kodak", root=tmp_path, download=True)) == 3
     fetched = fetch("kodak", root=tmp_path)
-    assert fetched.name == "kodak" and fetched.root == tmp_path / "kodak" and len(fetched) == 3
+    assert fetched.name == "kodak"
+    assert fetched.root == tmp_path / "kodak"
+    assert len(fetched) == 3
     assert len(server.requests) == 3
 
 

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from codecbench.codecs._common import MAX_DECODED_SAMPLES, MAX_JPEG_SCANS
-from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.codecs.learned.container import Container
 from codecbench.core.codec import create_codec
 from codecbench.core.headers import jpeg2000_image, jpeg_frame, jpeg_scan_count, repeat_jpeg_scan
 from codecbench.core.images import MAX_PIXELS
@@ -40,13 +40,6 @@ ALLOCATION_LIMIT = 16 << 20
 @pytest.fixture(scope="module")
 def codecs():
     return {name: create_codec(name, threads=1) for name in ("cnn-ae", "ssdcae", "comcnn", "mlp-huffman", "mlp-ans")}
-
-
-def _stream(codec, height: int, width: int, tiles: list[list[bytes]], channels: int = 3) -> bytes:
-    """A container as the codec writes it: one tile's sections as they are, several tiles packed."""
-    sections = tiles[0] if len(tiles) == 1 else [pack_sections(t) for t in tiles]
-    return Container(codec.name, height, width, channels, sections, codec._header_settings(),
-                     codec.format_version, codec.check).to_bytes()
 
 
 def _rejects_without_allocating(codec, data: bytes, match: str = "payload bytes") -> None:
@@ -69,20 +62,20 @@ def _jpeg(width: int, height: int, **options) -> bytes:
 def test_cnn_ae_empty_tiles_declaring_9792_square(codecs):
     """The issue's bomb: 316 bytes, 100 tiles with empty rANS and escape sections (decoded for 247 s)."""
     c = codecs["cnn-ae"]
-    data = _stream(c, 9792, 9792, [[b"", b""]] * 100)
+    data = hostile.learned_stream(c, 9792, 9792, [[b"", b""]] * 100)
     assert len(data) == 316
     _rejects_without_allocating(c, data)
 
 
 def test_cnn_ae_single_tile_with_a_short_payload(codecs):
     c = codecs["cnn-ae"]
-    _rejects_without_allocating(c, _stream(c, 1024, 1024, [[bytes(200), b""]]))
+    _rejects_without_allocating(c, hostile.learned_stream(c, 1024, 1024, [[bytes(200), b""]]))
 
 
 def test_ssdcae_tiny_deflate_declaring_a_huge_image(codecs):
     c = codecs["ssdcae"]
     ranges = bytes(4 * c.model.latent)
-    data = _stream(c, 9792, 9792, [[ranges, deflate(bytes(1000))]])
+    data = hostile.learned_stream(c, 9792, 9792, [[ranges, deflate(bytes(1000))]])
     _rejects_without_allocating(c, data)
 
 
@@ -91,7 +84,7 @@ def test_comcnn_truncated_jpegs_of_the_compact_size(codecs):
     c = codecs["comcnn"]
     full = _jpeg(512, 512)
     short = full[: jpeg_frame(full).scan_start + 10]
-    _rejects_without_allocating(c, _stream(c, 4096, 4096, [[short]] * 16))
+    _rejects_without_allocating(c, hostile.learned_stream(c, 4096, 4096, [[short]] * 16))
 
 
 @pytest.mark.parametrize("options, match", [({"progressive": True}, "SOF2"), ({}, "compact JPEG is 4000×4000")])
@@ -102,12 +95,12 @@ def test_comcnn_refuses_other_jpegs_before_decoding_them(codecs, options, match)
     if not options:  # an 8×8 JPEG whose frame header declares 4000×4000 (a bomb for the JPEG decoder)
         f = jpeg_frame(jpeg)
         jpeg = jpeg[: f.offset + 1] + (4000).to_bytes(2, "big") * 2 + jpeg[f.offset + 5 :]
-    _rejects_without_allocating(c, _stream(c, 64, 64, [[jpeg]]), match)
+    _rejects_without_allocating(c, hostile.learned_stream(c, 64, 64, [[jpeg]]), match)
 
 
 def test_mlp_huffman_tiles_below_a_bit_a_residual(codecs):
     c = codecs["mlp-huffman"]
-    _rejects_without_allocating(c, _stream(c, 4096, 4096, [[b"\x00" * 10] * 3] * 4))
+    _rejects_without_allocating(c, hostile.learned_stream(c, 4096, 4096, [[b"\x00" * 10] * 3] * 4))
 
 
 @pytest.mark.parametrize("name, shape", [("cnn-ae", (48, 80, 3)), ("ssdcae", (128, 256, 3)),
@@ -130,7 +123,7 @@ def test_mlp_ans_50_byte_stream_declaring_862x450(codecs):
     import time
 
     c = codecs["mlp-ans"]
-    data = _stream(c, 450, 862, [[bytes(range(0x5A, 0x5A + 34))]])
+    data = hostile.learned_stream(c, 450, 862, [[bytes(range(0x5A, 0x5A + 34))]])
     assert len(data) == 50
     t0 = time.perf_counter()
     _rejects_without_allocating(c, data)

@@ -179,7 +179,9 @@ def test_a_decode_over_the_memory_limit_is_a_memory_failure():
 def test_fuzz_command_refuses_bad_options_in_one_line(argv, message, capsys, tmp_path):
     assert cli_main(["fuzz", *argv, "--out", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("codecbench: error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("codecbench: error: ")
+    assert message in err
+    assert err.count("\n") == 1
     assert not (tmp_path / "f").exists()
 
 
@@ -242,7 +244,9 @@ def test_fuzzer_catches_a_segfault_and_saves_the_input(plugin_dir, tmp_path):
         saved = sorted((tmp_path / "found").glob("segv-demo-crash-*.bin"))
         assert len(saved) == 1 and str(saved[0]) in str(exc.value)
         meta = json.loads(saved[0].with_suffix(".json").read_text())
-        assert meta["outcome"] == "crash" and meta["mutation"] and "--replay" in meta["replay"]
+        assert meta["outcome"] == "crash"
+        assert meta["mutation"]
+        assert "--replay" in meta["replay"]
         assert saved[0].read_bytes()[:2] != b"FD"
         ((_, again),) = fuzzer.replay("segv-demo", saved)  # the saved input reproduces it
         assert again["outcome"] == "crash"
@@ -259,7 +263,9 @@ def test_fuzz_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "| png | 15 |" in out
     (report,) = json.loads((tmp_path / "r.json").read_text())
-    assert report["codec"] == "png" and report["examples"] == 15 and report["failures"] == []
+    assert report["codec"] == "png"
+    assert report["examples"] == 15
+    assert report["failures"] == []
     stream = tmp_path / "good.bin"
     stream.write_bytes(create_codec("png").encode(_image()))
     assert cli_main(["fuzz", "--replay", str(stream), "--codec", "png"]) == 0

@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, load_checkpoint, save_atomic
-from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.codecs.learned.container import Container
 from codecbench.codecs.learned.models import cnn_ae, gan_ae
 from codecbench.core import metrics
 from codecbench.core.codec import create_codec
 from codecbench.core.errors import DecodeError
 from codecbench.training import TrainConfig, train
 from tests.conftest import bpp_psnr, kodak_crops
+from tests.hostile_streams import learned_stream
 
 #: (loss, quality) of every shipped point
 SHIPPED = [(loss, q) for loss in gan_ae.LOSSES for q in gan_ae.LAMBDAS
@@ -88,8 +89,7 @@ def test_fresh_process_decodes_from_the_bytes_alone(data_root, tmp_path, loss, q
 def test_decode_bomb_is_refused():
     loss, quality = SHIPPED[0]
     codec = gan_ae.GanAECodec(quality=quality, loss=loss, threads=1)
-    tiles = [pack_sections([b"", b""])] * 100  # 100 tiles of 1024², empty rANS and escape sections
-    data = Container("gan-ae", 9792, 9792, 3, tiles, codec._header_settings(), codec.format_version).to_bytes()
+    data = learned_stream(codec, 9792, 9792, [[b"", b""]] * 100)  # 100 tiles of 1024², empty rANS and escape sections
     with pytest.raises(DecodeError, match="payload bytes"):
         codec.decode(data)
 

@@ -39,7 +39,9 @@ def test_round_trip_and_chroma_formats() -> None:
     image = _kodak_crop()
     for spec, fmt in (("hevc:quality=60", 1), ("hevc:quality=60,subsampling=4:4:4", 3)):
         data = create_codec(spec, threads=1).encode(image)
-        assert data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix") and _chroma_format(data) == fmt
+        assert data[4:8] == b"ftyp"
+        assert data[8:12] in (b"heic", b"heix")
+        assert _chroma_format(data) == fmt
         decoded = create_codec(spec, threads=1).decode(data)
         assert decoded.shape == image.shape and decoded.dtype == np.uint8
         assert psnr(image, decoded) > 30

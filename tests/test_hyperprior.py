@@ -18,18 +18,14 @@ import torch
 from codecbench.codecs.learned.base import CHECKPOINT_DIR, save_atomic
 from codecbench.codecs.learned.container import Container
 from codecbench.codecs.learned.models import gan_hyperprior, hyperprior
-from codecbench.codecs.learned.priors import (
-    FREQ_PRECISION,
-    GaussianConditional,
-    code_indexed,
-    decode_indexed,
-    min_indexed_bytes,
-)
+from codecbench.codecs.learned.gaussian import GaussianConditional, code_indexed, decode_indexed, min_indexed_bytes
+from codecbench.codecs.learned.priors import FREQ_PRECISION
 from codecbench.core import metrics
 from codecbench.core.codec import create_codec
 from codecbench.core.errors import DecodeError
 from codecbench.training import TrainConfig, train
 from tests.conftest import bpp_psnr, kodak_crops, smooth_image
+from tests.hostile_streams import learned_stream
 
 SHIPPED = {name: cls.sweep for name, cls in (("hyperprior", hyperprior.HyperpriorCodec),
                                                ("gan-hyperprior", gan_hyperprior.GanHyperpriorCodec))}
@@ -141,11 +137,7 @@ def test_gan_codec_shares_the_hyperprior_bitstream(tiny):
 def test_huge_declared_image_with_a_tiny_payload_is_refused_fast():
     q = _shipped("hyperprior")[0]
     codec = create_codec(f"hyperprior:quality={q}", threads=1)
-    from codecbench.codecs.learned.container import pack_sections
-
-    tiles = [pack_sections([b"", b"", b"", b""])] * 100
-    data = Container("hyperprior", 9792, 9792, 3, tiles, codec._header_settings(), codec.format_version,
-                     codec.check).to_bytes()
+    data = learned_stream(codec, 9792, 9792, [[b"", b"", b"", b""]] * 100)
     t0 = time.perf_counter()
     with pytest.raises(DecodeError, match="payload bytes"):
         codec.decode(data)

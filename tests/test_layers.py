@@ -85,3 +85,18 @@ def test_analysis_and_render_never_import_torch_or_a_codec():
             "print('torch' in sys.modules, any(m.startswith('codecbench.codecs') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module, path", list(modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_only_the_cli_parses_the_command_line(module, path):
+    """Command-line code (argparse, sys.argv) lives in codecbench/cli/, never in the layers below it."""
+    if layer_of(module) in (None, "cli"):
+        return
+    tree = ast.parse(path.read_text())
+    found = [f"line {node.lineno}: {ast.unparse(node)}" for node in ast.walk(tree)
+             if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                 (alias.name if isinstance(node, ast.Import) else node.module or "") == "argparse" for alias in node.names)]
+    found += [f"line {node.lineno}: sys.argv" for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and node.attr == "argv" and isinstance(node.value, ast.Name)
+              and node.value.id == "sys"]
+    assert not found, f"{module} parses the command line outside codecbench/cli/: " + "; ".join(found)

@@ -17,6 +17,7 @@ from codecbench.core import metrics
 from codecbench.core.codec import create_codec
 from codecbench.engine.measure import mean_measures, measure
 from codecbench.core.errors import DecodeError, OptionError
+from codecbench.core.records import METRIC_FIELDS, record_keys
 from codecbench.core.results import Record, read_records
 from codecbench.engine.runner import Runner
 from tests.conftest import REPO, smooth_image
@@ -39,11 +40,20 @@ def photo_folder(tmp_path, data_root) -> Path:
 
 
 # -- the metric table -----------------------------------------------------------------
-def test_every_metric_is_a_record_field_in_table_order():
-    names = [f for f in Record.__dataclass_fields__]
+def test_every_metric_is_a_record_json_key_in_table_order():
+    names = list(record_keys())
     metric_names = list(metrics.METRICS)
     start = names.index("bpp") + 1
     assert names[start : start + len(metric_names)] == metric_names
+
+
+def test_the_metrics_of_the_metrics_module_are_record_fields_and_the_others_extra():
+    builtin = [e.name for e in metrics.METRICS.entries() if e.module == "codecbench.core.metrics"]
+    assert builtin == list(METRIC_FIELDS)
+    assert set(METRIC_FIELDS) <= set(Record.__dataclass_fields__)
+    others = [name for name in metrics.METRICS if name not in METRIC_FIELDS]
+    assert others, "the opt-in metrics of codecbench.core.iqa are registered"
+    assert not set(others) & set(Record.__dataclass_fields__)
 
 
 def test_score_computes_exactly_the_selected_metrics():
@@ -71,7 +81,9 @@ def test_bad_metric_selection_is_an_option_error(text):
 
 def test_unknown_metric_on_the_cli_is_one_line_exit_2(tmp_path):
     done = run_cli("run", "--codecs", "png", "--metrics", "+lpips", "-o", str(tmp_path / "r.json"))
-    assert done.returncode == 2 and "lpips" in done.stderr and done.stderr.strip().count("\n") == 0
+    assert done.returncode == 2
+    assert "lpips" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
 
 
 def test_importing_the_metric_table_does_not_import_torch():
@@ -186,7 +198,7 @@ def test_a_metric_plugin_reaches_records_and_the_list(tmp_path, image_folder):
     (site / "tinymetric.py").write_text(PLUGIN)
     (site / "tinymetric-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: tinymetric\nVersion: 0.1\n")
     (site / "tinymetric-0.1.dist-info" / "entry_points.txt").write_text("[codecbench.metrics]\nmae = tinymetric:METRIC\n")
-    env = {**__import__("os").environ, "PYTHONPATH": f"{site}:{REPO}"}
+    env = {**os.environ, "PYTHONPATH": f"{site}:{REPO}"}
     listed = run_cli("list", "metrics", env=env)
     assert listed.returncode == 0 and "mae" in listed.stdout
     out = tmp_path / "r.json"
@@ -267,7 +279,7 @@ def test_a_classical_sweep_imports_no_torch_in_process_or_in_its_workers(tmp_pat
             assert all(r.ok for r in serial.run_dataset("embedded", max_images=2))
         with Runner(["jpeg:quality=50"], jobs=2) as parallel:
             assert all(r.ok for r in parallel.run_dataset("embedded", max_images=2))
-            seen = [w.call("modules_probe:imported", "torch") for w in parallel._all_workers]
+            seen = [w.call("modules_probe:imported", "torch") for w in parallel.executor.workers]
         print("torch" in sys.modules, *seen)
     ''')
     (tmp_path / "modules_probe.py").write_text("import sys\n\ndef imported(name):\n    return name in sys.modules\n")

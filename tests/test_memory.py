@@ -125,4 +125,6 @@ def test_decoded_images_are_released_before_the_next_one_is_loaded(tmp_path, mon
 
     monkeypatch.setattr(sources, "load_image", tracked_load)
     records = list(Runner(["png", "jpeg:quality=50"], timing=Timing(warmup=0)).run_dataset(f"folder:{folder}"))
-    assert len(alive) == 5 and len(records) == 10 and all(r.ok for r in records)
+    assert len(alive) == 5
+    assert len(records) == 10
+    assert all(r.ok for r in records)

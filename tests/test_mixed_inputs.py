@@ -79,7 +79,9 @@ def test_the_same_conditions_or_unknown_ones_give_no_warning(records, tmp_path, 
     base = _write(tmp_path / "base.json", records, XEON)
     new = _write(tmp_path / "new.json", records, new_meta)  # {}: a file without meta says nothing either way
     status, out, err = _compare(capsys, base, new)
-    assert status == 0 and _warnings(err) == [] and "Warning" not in out
+    assert status == 0
+    assert _warnings(err) == []
+    assert "Warning" not in out
 
 
 def test_pytest_benchmark_files_from_two_machines_warn(tmp_path, capsys):

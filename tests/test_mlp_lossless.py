@@ -22,6 +22,7 @@ from codecbench.codecs.learned.base import (
 from codecbench.core.errors import DecodeError, SpecError
 from codecbench.core.images import load_image, to_gray
 from codecbench.training import TrainConfig, card_path, train
+from tests.hostile_streams import learned_stream
 
 CODECS = [mlp.MLPHuffmanCodec, mlp.MLPAnsCodec]
 
@@ -114,7 +115,9 @@ def test_tiny_training_run_gives_an_exact_codec(cls, tmp_path):
     result = train(TrainConfig(model=cls.name, data=str(data), out=str(out), steps=3, batch=2, patch=16, lr=1e-2,
                                holdout=1, workdir=str(tmp_path / "work"), threads=1,
                                options={"hidden": "8", "layers": "1"}, progress=False))
-    assert result["steps"] == 3 and result["checkpoint"] == out and card_path(out).is_file()
+    assert result["steps"] == 3
+    assert result["checkpoint"] == out
+    assert card_path(out).is_file()
     ckpt = load_checkpoint(out)
     assert ckpt["arch"] == {"flavour": cls.flavour, "hidden": [8]} and ckpt["meta"]["steps"] == 3
     (figures,) = result["figures"].values()  # the held-out image, coded by the real codec (round trip checked)
@@ -163,10 +166,6 @@ def test_integer_network_bound_is_enforced(tmp_path):
         mlp.MLPHuffmanCodec(checkpoint=path)
 
 
-def _forge(codec, height: int, width: int, channels: int, sections: list[bytes]) -> bytes:
-    """A container as ``codec`` writes it (its format version, valid CRC) around the given payload."""
-    return Container(codec.name, height, width, channels, sections, codec._header_settings(),
-                     codec.format_version, codec.check).to_bytes()
 
 
 def _sections(codec, data: bytes) -> list[bytes]:
@@ -184,7 +183,7 @@ def test_corrupt_streams(tiny):
     for sections in ([s[: len(s) // 3] for s in real], [bytes(len(s)) for s in real],
                      real[:1] if len(real) > 1 else real * 2):
         with pytest.raises(DecodeError):
-            tiny.decode(_forge(tiny, 20, 24, 3, sections))
+            tiny.decode(learned_stream(tiny, 20, 24, [sections]))
 
 
 def test_huge_declared_size_is_refused_before_any_network_runs(tiny):
@@ -196,7 +195,7 @@ def test_huge_declared_size_is_refused_before_any_network_runs(tiny):
     import time
 
     data = tiny.encode(_smooth(16, 16, 3, seed=5))
-    forged = _forge(tiny, 2000, 2040, 3, _sections(tiny, data))
+    forged = learned_stream(tiny, 2000, 2040, [_sections(tiny, data)])
     t0 = time.perf_counter()
     with pytest.raises(DecodeError, match="payload bytes"):
         tiny.decode(forged)

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from codecbench.cli import main
 from codecbench.codecs.learned.adapters.strings import strings_bytes
 from codecbench.codecs.learned.container import Container
 from codecbench.core.codec import create_codec, split_specs
 from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, SpecError
 from codecbench.core.metrics import psnr
+from codecbench.core.results import read_records
 from codecbench.engine.measure import measure
 from codecbench.testing import check_codec
 from codecbench.testing.cases import contract_image
@@ -193,3 +195,17 @@ def test_spec_lists_keep_values_that_hold_colons():
         f"{SPEC},checkpoint=C:/runs/q3.pt", "jpeg:quality=5,subsampling=4:2:0", "png"]
     with pytest.raises(SpecError, match="comes before any codec name"):
         split_specs("quality=5:1,jpeg")
+
+
+def test_codecbench_run_records_both_rates_of_an_adapted_model(tmp_path, monkeypatch):
+    """The spec (its factory value holds a colon) goes through the CLI, a worker process and the results file."""
+    monkeypatch.setenv("CODECBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "results.json"
+    assert main(["run", "--codecs", f"{SPEC},png", "-d", "embedded", "--max-images", "1", "--jobs", "2",
+                 "--warmup", "0", "--out", str(out)]) == 0
+    records = {r.codec: r for r in read_records(out)}
+    assert set(records) == {"torch-model", "png"}
+    adapted = records["torch-model"]
+    assert adapted.error is None
+    assert 0 < adapted.payload_bpp < adapted.bpp
+    assert records["png"].payload_bpp is None

@@ -60,4 +60,6 @@ def test_cli_jobs_records_concurrency_in_meta_and_report(image_folder, tmp_path)
     assert "2 codec processes at once" in report.read_text()
     bad = subprocess.run([sys.executable, "-m", "codecbench", "run", "--codecs", "png", "--jobs", "0", "-o",
                           str(tmp_path / "x.json")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "--jobs" in bad.stderr and bad.stderr.strip().count("\n") == 0
+    assert bad.returncode == 2
+    assert "--jobs" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0

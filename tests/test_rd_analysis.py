@@ -110,7 +110,9 @@ def test_table_states_method_and_anchor_and_marks_references():
 # -- curves from real records ------------------------------------------------
 def test_curve_points_are_arithmetic_means_over_images(jpeg):
     (curve,) = curves(jpeg)
-    assert curve.codec == "jpeg" and curve.label == "jpeg" and curve.knob == "quality"
+    assert curve.codec == "jpeg"
+    assert curve.label == "jpeg"
+    assert curve.knob == "quality"
     assert [p.setting for p in curve.points] == [10, 25, 40, 55, 70, 85, 95]
     for p in curve.points:
         group = [r for r in jpeg if r.setting == p.setting]

@@ -98,7 +98,9 @@ def test_unknown_anchor_is_a_one_line_error(kodak_jpeg, capsys, tmp_path) -> Non
         rd_report(kodak_jpeg, RDOptions(anchor="jpeg,vtn"))
     assert cli_main(["report", str(KODAK), "--anchor", "vtn", "--no-plots", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "--anchor vtn" in err and "vtm" in err
+    assert err.count("\n") == 0
+    assert "--anchor vtn" in err
+    assert "vtm" in err
     assert not list(tmp_path.iterdir())  # nothing written
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from codecbench.render.output import build_reports, write_formats
 from codecbench.render.plots import codec_colour
 from codecbench.render.rd import RDOptions, section_renderer
 from codecbench.render.report_data import dataset_reports
+from codecbench.render.report_json import report_dict
 from codecbench.tools.pictures import PictureOptions, chosen_records, make_pictures
 from tests.conftest import REPO, nested_pytest_env
 
@@ -243,7 +245,8 @@ def test_the_html_report_embeds_the_pictures(measured):
     first = pictures["decodes"][0]
     header, payload = first["src"].split(",", 1)
     assert header == "data:image/webp;base64"
-    kept = next(p for p in read_manifest(folder / "r.pictures") if p.spec == first["spec"] and p.image == first["image"])
+    kept = next(p for p in read_manifest(folder / "r.pictures")
+                if (p.spec, p.image) == (first["spec"], first["image"]))
     assert base64.b64decode(payload) == (folder / "r.pictures" / kept.file).read_bytes()
     assert (folder / "reports" / "embedded.md").is_file()
 
@@ -254,6 +257,19 @@ def test_report_finds_the_pictures_beside_the_results(measured, tmp_path):
     data = json.loads((tmp_path / "embedded.report.json").read_text())
     assert len(data["pictures"]["decodes"]) == 6
     assert all(Path(d["src"]).is_file() for d in data["pictures"]["decodes"])
+
+
+def test_a_decode_cropped_unlike_its_original_is_left_out(measured, tmp_path):
+    folder, out = measured
+    shutil.copytree(folder / "r.pictures", tmp_path / "p")
+    manifest = json.loads((tmp_path / "p" / MANIFEST).read_text())
+    moved = next(row for row in manifest["pictures"] if row["spec"])
+    moved["crop"] = [0, 0, 64, 64]
+    (tmp_path / "p" / MANIFEST).write_text(json.dumps(manifest))
+    _, records = read_results(out)
+    (report,) = dataset_reports(records, None, pictures=[tmp_path / "p"])
+    shown = report_dict(report)["pictures"]["decodes"]
+    assert len(shown) == 5 and (moved["spec"], moved["image"]) not in {(d["spec"], d["image"]) for d in shown}
 
 
 def test_make_pictures_names_a_codec_that_fails(measured, tmp_path):
@@ -274,13 +290,16 @@ def test_make_pictures_names_a_codec_that_fails(measured, tmp_path):
     (["run", "--codecs", "jpeg", "--viewer-images", "-2"], "--viewer-images must be 0 or more"),
     (["pictures", "R", "S"], "need --out DIR"),
     (["pictures", "R", "--images", "0"], "viewer images must be at least 1"),
+    (["pictures", "R", "--image", "nosuch"], "no measured lossy record of image(s) nosuch"),
 ])
 def test_bad_format_options_are_one_line(args, message, measured, capsys):
     _, out = measured
     args = [str(out) if a in ("R", "S") else a for a in args]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and message in err and "Traceback" not in err
+    assert err.count("\n") == 0
+    assert message in err
+    assert "Traceback" not in err
 
 
 def _bench(tmp_path, *args):

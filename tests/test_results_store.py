@@ -258,7 +258,7 @@ def test_the_journal_writer_refuses_a_value_no_file_may_hold(records, tmp_path):
 
 def test_a_measurement_no_file_may_hold_becomes_a_failed_record():
     from codecbench.core.codec import create_codec
-    from codecbench.engine.runner import record_of
+    from codecbench.engine.records import record_of
 
     codec = create_codec("jpeg:quality=50", threads=1)
     image = np.zeros((8, 8, 3), np.uint8)

@@ -59,14 +59,18 @@ def test_resume_after_a_kill_keeps_journaled_records_and_skips_a_torn_line(image
     journal = journal_path(path)
     journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
     store = ResultsStore(path)
-    assert len(store.records) == 2 and path.exists() and not journal.exists()
+    assert len(store.records) == 2
+    assert path.exists()
+    assert not journal.exists()
     kept = {r.key for r in store.records if r.ok}
     again = list(Runner(["jpeg:quality=50"], store=store).run_dataset(f"folder:{image_folder}"))
     store.close()
     assert len(again) == 4 - len(kept)  # the torn record and the failed image are redone; complete ones kept
     assert not kept & {r.key for r in again}
     meta, final = read_results(path)
-    assert len(final) == 4 and len({r.key for r in final}) == 4 and meta["averaging"]
+    assert len(final) == 4
+    assert len({r.key for r in final}) == 4
+    assert meta["averaging"]
     assert json.loads(path.read_text())["records"]
 
 
@@ -135,4 +139,6 @@ def test_time_spent_splits_codec_calls_from_scoring_and_a_warm_rerun_spends_no_c
     assert cold.scoring > 0 and cold.loading > 0
     assert warm.codec == 0.0 and warm.scoring < cold.scoring  # every record a cache hit
     line = cold.summary(cold.codec + cold.scoring + cold.loading + 1.0)
-    assert line.startswith("time: ") and "codec calls" in line and "metrics and cache" in line
+    assert line.startswith("time: ")
+    assert "codec calls" in line
+    assert "metrics and cache" in line

@@ -117,7 +117,7 @@ def codecbench_means(records: Iterable[Record], fields: Sequence[str]) -> dict[i
             raise ResultsError(f"{r.spec} on {r.image} failed: {r.error}")
         per_field = sums.setdefault(int(r.setting), {f: [] for f in fields})
         for f in fields:
-            value = getattr(r, f)
+            value = r.metric(f)
             if value is None:
                 raise ResultsError(f"{r.spec} on {r.image}: no {f}")
             per_field[f].append(float(value))
@@ -140,7 +140,7 @@ def same_measurements(a: Iterable[Record], b: Iterable[Record]) -> bool:
     fields = ("bytes", "bpp", *METRICS, "error")
 
     def measured(records: Iterable[Record]) -> dict[tuple[str, str], tuple]:
-        return {(r.spec, r.image): tuple(getattr(r, f) for f in fields) for r in records}
+        return {(r.spec, r.image): tuple(r.metric(f) for f in fields) for r in records}
 
     return measured(a) == measured(b)
 

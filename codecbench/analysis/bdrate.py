@@ -23,6 +23,7 @@ Rules that keep the numbers honest:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from codecbench.core.errors import CodecbenchError
+from codecbench.core.metrics import METRICS
 from codecbench.analysis.curves import Curve
 
 METHODS = ("pchip", "akima")
@@ -43,6 +45,9 @@ FIXED_QUALITIES = (30.0, 35.0)
 
 #: BD-rate metrics: curve metric -> column title
 BD_RATE_METRICS = {"psnr": "PSNR", "psnr_y": "PSNR-Y", "ms_ssim_db": "MS-SSIM (dB)"}
+#: the BD-rates averaged into the multi-metric mean, as JPEG AI's evaluation averages its metrics' BD-rates
+MEAN_BD_RATE_OVER = ("psnr_y", "ms_ssim_db", "ms_ssim_y", "vif", "fsim", "fsimc", "iw_ssim", "vmaf", "psnr_hvs_m",
+                     "ciede2000")
 
 METHOD_TEXT = {
     "pchip": "piecewise cubic Hermite interpolation (PCHIP, as the JCT-VC CTC reference sheet)",
@@ -119,12 +124,21 @@ def bd_rate(
     anchor: Curve, test: Curve, metric: str = "psnr", *, method: str = DEFAULT_METHOD, min_overlap: float = MIN_OVERLAP
 ) -> BD:
     """BD-rate (%) of ``test`` against ``anchor`` on ``metric``: negative = fewer bits for the same quality."""
-    import bjontegaard
-
     arrays, problem = _prepare(anchor, test, metric, method)
     if problem:
         return problem
-    ra, qa, rt, qt = arrays
+    return bd_rate_points(*arrays, method=method, min_overlap=min_overlap)
+
+
+def bd_rate_points(ra: np.ndarray, qa: np.ndarray, rt: np.ndarray, qt: np.ndarray, *, method: str = DEFAULT_METHOD,
+                   min_overlap: float = MIN_OVERLAP) -> BD:
+    """BD-rate (%) of the test points (``rt`` bpp, ``qt`` quality) against the anchor's, each an upper envelope
+    (:func:`envelope`), over their overlap only: the computation of :func:`bd_rate`, for callers that hold points
+    rather than curves (per-image curves, bootstrap resamples)."""
+    import bjontegaard
+
+    if len(ra) < 2 or len(rt) < 2:
+        return BD(None, "too few points" if len(ra) and len(rt) else "no data")
     interval = _overlap(qa, qt, min_overlap)
     if interval is None:
         return BD(None, "no overlap")
@@ -203,12 +217,14 @@ def display_name(curve: Curve) -> str:
 
 @dataclass(frozen=True)
 class BDRow:
-    """One curve's Bjøntegaard deltas against the anchor: BD-rate (%) per metric of :data:`BD_RATE_METRICS`,
-    and BD-PSNR (dB)."""
+    """One curve's Bjøntegaard deltas against the anchor: BD-rate (%) per metric of its table's ``metrics``,
+    BD-PSNR (dB), and the mean of the BD-rates of :data:`MEAN_BD_RATE_OVER` (None where the table has no opt-in
+    metric)."""
 
     curve: Curve
     bd_rate: dict[str, BD]
     bd_psnr: BD
+    mean: BD | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,27 @@ class BDTable:
     method: str
     min_overlap: float
     labels: list[str]  # the lossy curves' labels, sorted (for saying what an absent anchor could have been)
+    metrics: dict[str, str] = dataclasses.field(default_factory=lambda: dict(BD_RATE_METRICS))  # metric -> title
+
+
+def bd_metrics(curves: Sequence[Curve]) -> dict[str, str]:
+    """The BD-rate columns for ``curves``: :data:`BD_RATE_METRICS`, then each opt-in metric with a BD-rate axis
+    that every measured lossy curve has values of (SSIMULACRA 2, VIF, …), titled by its label."""
+    measured = [c for c in curves if not c.lossless and not c.reference]
+    extra = {m.bd_axis: m.label for m in METRICS.values()
+             if not m.default and m.bd_axis and m.higher_is_better and measured
+             and all(c.series(m.bd_axis, complete_only=True)[0] for c in measured)}
+    return {**BD_RATE_METRICS, **extra}
+
+
+def mean_bd_rate(values: dict[str, BD]) -> BD:
+    """The mean of the BD-rates of :data:`MEAN_BD_RATE_OVER` among ``values`` (those with no data at all, a metric
+    undefined for the images, left out); n/a if any of the others is."""
+    members = [bd for metric, bd in values.items() if metric in MEAN_BD_RATE_OVER and bd.reason != "no data"]
+    missing = [bd.reason for bd in members if bd.value is None]
+    if missing or not members:
+        return BD(None, missing[0] if missing else "no data")
+    return BD(float(np.mean([bd.value for bd in members])))
 
 
 def bd_rows(
@@ -240,14 +277,18 @@ def bd_rows(
     base = find_anchor(curves, anchor)
     lossy = [c for c in curves if not c.lossless]
     labels = sorted({c.label for c in lossy})
+    metrics = bd_metrics(curves)
     if base is None:
-        return BDTable(anchor, None, [], [], method, min_overlap, labels)
-    rows = [BDRow(c, {metric: bd_rate(base, c, metric, method=method, min_overlap=min_overlap)
-                      for metric in BD_RATE_METRICS},
-                  bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap))
-            for c in lossy if c is not base]
+        return BDTable(anchor, None, [], [], method, min_overlap, labels, metrics)
+    rows = []
+    for c in lossy:
+        if c is base:
+            continue
+        rates = {metric: bd_rate(base, c, metric, method=method, min_overlap=min_overlap) for metric in metrics}
+        rows.append(BDRow(c, rates, bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap),
+                          mean_bd_rate(rates) if len(metrics) > len(BD_RATE_METRICS) else None))
     notes = [n for c in [base] + [c for c in lossy if c is not base] for n in _curve_notes(c)]
-    return BDTable(anchor, base, rows, notes, method, min_overlap, labels)
+    return BDTable(anchor, base, rows, notes, method, min_overlap, labels, metrics)
 
 
 def _curve_notes(c: Curve) -> list[str]:

@@ -12,7 +12,10 @@ times in seconds per image). Older files name the metrics ``psnr`` and
 ``ms-ssim``; both spellings are read.
 
 An imported curve is a *reference*: reports list it as "reference, not
-measured here", plot it dashed and never plot its times.
+measured here", plot it dashed and never plot its times. A file may add a
+``provenance`` object (:data:`PROVENANCE_KEYS`: source, tool and version,
+configuration, conversion pipeline, rate, dataset, notes), which codecbench
+keeps with the curve and prints beside it; CompressAI ignores the key.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ MAX_REFERENCE_BPP = 64.0
 #: Characters a curve name must not hold: they would break the report's tables and lines (controls, NUL, line breaks).
 _BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MAX_NAME = 200
+#: The parts of a reference curve's optional ``provenance`` object, in the order reports print them; the first
+#: five are what a reproduction needs ("unknown: …" where the publisher did not say).
+PROVENANCE_KEYS = ("source", "tool", "version", "configuration", "conversion", "rate", "dataset", "notes")
+_MAX_PROVENANCE = 1000
+#: The provenance parts a report names even when a file leaves them out.
+REQUIRED_PROVENANCE = PROVENANCE_KEYS[:5]
 
 
 def curve_to_compressai(curve: Curve) -> dict[str, Any]:
@@ -66,7 +75,8 @@ def curve_to_compressai(curve: Curve) -> dict[str, Any]:
             f"on {curve.dataset} ({curve.n_images} images, {curve.device}); rate-knob settings {settings}. "
             f"{AVERAGING} Times: seconds per image, median of timed calls. Versions: {versions or 'n/a'}."
         )
-    return {"name": curve.label, "description": description, "results": results}
+    provenance = {"provenance": dict(curve.provenance)} if curve.provenance else {}
+    return {"name": curve.label, "description": description, **provenance, "results": results}
 
 
 def export_curves(curves: Iterable[Curve], out_dir: str | os.PathLike) -> list[Path]:
@@ -138,8 +148,25 @@ def _curve_name(path: Path, name: Any) -> str:
     return name
 
 
+def _provenance(path: Path, block: Any) -> dict[str, str]:
+    """The ``provenance`` object of a reference file, checked: names from :data:`PROVENANCE_KEYS`, each value one
+    line of text (empty when the file has none)."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise ResultsError(f"{path}: provenance must be an object of {', '.join(PROVENANCE_KEYS)}")
+    for key, value in block.items():
+        if key not in PROVENANCE_KEYS:
+            raise ResultsError(f"{path}: provenance.{json_excerpt(key)} is not one of {', '.join(PROVENANCE_KEYS)}")
+        if not isinstance(value, str) or _BREAKING.search(value) or len(value) > _MAX_PROVENANCE:
+            raise ResultsError(f"{path}: provenance.{key} must be one line of at most {_MAX_PROVENANCE} characters, "
+                               f"not {json_excerpt(value)}")
+    return {key: block[key] for key in PROVENANCE_KEYS if key in block}
+
+
 def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | None = None) -> Curve:
-    """Read a CompressAI-format results file as a reference curve for ``dataset``."""
+    """Read a CompressAI-format results file as a reference curve for ``dataset`` (its ``provenance`` object, an
+    addition of codecbench's, kept on the curve)."""
     path = Path(path)
     try:
         data = parse_json(path.read_text(encoding="utf-8"), str(path))
@@ -197,6 +224,7 @@ def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | N
         points=points,
         reference=True,
         description=f"{description} (from {path.name})".strip(),
+        provenance=_provenance(path, data.get("provenance")),
     )
 
 

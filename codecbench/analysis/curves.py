@@ -27,16 +27,16 @@ results from several devices.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Sequence
 
+from codecbench.core.averaging import mean_over_images
 from codecbench.core.codec import Spec
 from codecbench.core.errors import SpecError
 from codecbench.core.metrics import METRICS as QUALITY_METRICS
 from codecbench.core.metrics import ms_ssim_db
-from codecbench.core.results import Record
+from codecbench.core.records import METRIC_FIELDS, Record
 
 #: The quality and time fields of a curve point, by name: bpp, every metric of the table, MS-SSIM in dB, timings.
 METRICS = ("bpp", *QUALITY_METRICS, "ms_ssim_db", "enc_s", "dec_s")
@@ -48,8 +48,38 @@ AVERAGING = (
 )
 
 
-class _PointMethods:
-    """The behaviour of :class:`CurvePoint` (its fields: :data:`_POINT_FIELDS`, one per metric of the table)."""
+@dataclass(frozen=True)
+class CurvePoint:
+    """Dataset means of one codec setting (one rate-knob value): bpp, each metric, timings.
+
+    The metrics that are :class:`~codecbench.core.records.Record` fields are fields here too; ``extra`` holds the
+    means of the others (only those measured: :meth:`get` gives None for the rest).
+    """
+
+    setting: Any
+    spec: str
+    n_ok: int
+    n_total: int
+    bpp: float | None
+    psnr: float | None = None
+    psnr_y: float | None = None
+    ssim: float | None = None
+    ms_ssim: float | None = None
+    ssimulacra2: float | None = None
+    extra: dict[str, float | None] = field(default_factory=dict)
+    enc_s: float | None = None
+    dec_s: float | None = None
+    pixels: float | None = None  # mean H×W
+    exact: bool | None = None  # every successful image round-tripped bit-exactly
+    images: tuple[str, ...] = ()  # ids of the successful images
+    # against the original image files, over the ``n_source`` successful images whose file size is known:
+    # mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
+    vs_source_pct: float | None = None
+    source_ratio: float | None = None
+    n_source: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", {k: v for k, v in self.extra.items() if v is not None})
 
     @property
     def ms_ssim_db(self) -> float | None:
@@ -61,9 +91,10 @@ class _PointMethods:
         return self.n_ok == self.n_total and self.n_ok > 0
 
     def get(self, metric: str) -> float | None:
-        if metric not in METRICS:
+        """The point's value of ``metric`` (a name of :data:`METRICS`); KeyError for another name."""
+        if metric not in METRICS and metric not in QUALITY_METRICS:
             raise KeyError(f"unknown curve metric {metric!r}; known: {', '.join(METRICS)}")
-        return getattr(self, metric)
+        return getattr(self, metric) if metric in _FIELDS else self.extra.get(metric)
 
     @property
     def enc_mps(self) -> float | None:
@@ -75,20 +106,7 @@ class _PointMethods:
         return _rate(self.pixels, self.dec_s)
 
 
-_POINT_FIELDS: list[tuple[str, Any, Any]] = [
-    ("setting", Any), ("spec", str), ("n_ok", int), ("n_total", int), ("bpp", float | None),
-    *[(name, float | None, None) for name in QUALITY_METRICS],
-    ("enc_s", float | None, None), ("dec_s", float | None, None),
-    ("pixels", float | None, None),  # mean H×W
-    ("exact", bool | None, None),  # every successful image round-tripped bit-exactly
-    ("images", tuple[str, ...], ()),  # ids of the successful images
-    # against the original image files, over the ``n_source`` successful images whose file size is known:
-    # mean of 100·(1 − bytes / source_bytes) in %, and mean of source_bytes / bytes
-    ("vs_source_pct", float | None, None), ("source_ratio", float | None, None), ("n_source", int, 0),
-]
-CurvePoint = make_dataclass("CurvePoint", _POINT_FIELDS, bases=(_PointMethods,), frozen=True)
-CurvePoint.__module__ = __name__
-CurvePoint.__doc__ = "Dataset means of one codec setting (one rate-knob value): bpp, each metric, timings."
+_FIELDS = frozenset(f.name for f in fields(CurvePoint)) | {"ms_ssim_db"}
 
 
 def _rate(pixels: float | None, seconds: float | None) -> float | None:
@@ -116,6 +134,8 @@ class Curve:
     fixed: dict[str, str] = field(default_factory=dict)  # the settings other than the rate knob
     knob: str | None = None  # the rate knob's name
     versions: dict[str, str] = field(default_factory=dict)
+    #: where a reference curve comes from (:data:`codecbench.analysis.compressai_json.PROVENANCE_KEYS`)
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -149,32 +169,27 @@ class Curve:
         return max((p.n_total for p in self.points), default=0)
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    """Mean when every value is present and finite, else None."""
-    if not values or any(v is None or not math.isfinite(v) for v in values):
-        return None
-    return statistics.fmean(values)  # type: ignore[arg-type]
-
-
 def point_of(records: Sequence[Record]) -> CurvePoint:
     """Aggregate the records of one spec on one dataset and device into a point."""
     ok = [r for r in records if r.ok]
     sized = [r for r in ok if r.source_bytes and r.bytes]
     first = records[0]
+    means = {name: mean_over_images([r.metric(name) for r in ok]) for name in QUALITY_METRICS}
     return CurvePoint(
         setting=first.setting,
         spec=first.spec,
         n_ok=len(ok),
         n_total=len(records),
-        bpp=_mean([r.bpp for r in ok]),
-        **{name: _mean([getattr(r, name) for r in ok]) for name in QUALITY_METRICS},
-        enc_s=_mean([r.enc_s for r in ok]),
-        dec_s=_mean([r.dec_s for r in ok]),
-        pixels=_mean([float(r.width * r.height) for r in ok]),
+        bpp=mean_over_images([r.bpp for r in ok]),
+        **{name: means.pop(name) for name in METRIC_FIELDS},
+        extra=means,
+        enc_s=mean_over_images([r.enc_s for r in ok]),
+        dec_s=mean_over_images([r.dec_s for r in ok]),
+        pixels=mean_over_images([float(r.width * r.height) for r in ok]),
         exact=all(bool(r.lossless_ok) for r in ok) if ok else None,
         images=tuple(sorted(r.image for r in ok)),
-        vs_source_pct=_mean([100.0 * (1.0 - r.bytes / r.source_bytes) for r in sized]),
-        source_ratio=_mean([r.source_bytes / r.bytes for r in sized]),
+        vs_source_pct=mean_over_images([100.0 * (1.0 - r.bytes / r.source_bytes) for r in sized]),
+        source_ratio=mean_over_images([r.source_bytes / r.bytes for r in sized]),
         n_source=len(sized),
     )
 
@@ -226,11 +241,14 @@ def curves(records: Iterable[Record]) -> list[Curve]:
     Records are grouped by (dataset, device, spec) into points and by
     (dataset, device, codec, fixed settings) into curves. When a spec was
     run more than once, the last record per image counts (as
-    :meth:`ResultsStore.latest`).
+    :meth:`ResultsStore.latest`). Records of an equal-rate run (``target``
+    set) are left out: their setting differs from image to image, so they
+    make no curve point (:mod:`codecbench.analysis.equal_rate` reads them).
     """
     latest: dict[tuple, Record] = {}
     for r in records:
-        latest[r.key] = r
+        if r.target is None:
+            latest[r.key] = r
     by_spec: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in latest.values():
         by_spec[(r.dataset, r.device, r.spec)].append(r)

@@ -200,8 +200,8 @@ def compare_records(
     new_name: str = "NEW",
     method: str = DEFAULT_METHOD,
 ) -> Comparison:
-    """Compare two sets of records (one per identity); return the decision as a :class:`Comparison`."""
-    sides = (_Side.of(base), _Side.of(new))
+    """Compare two sets of records (one per identity; not those with a ``target``); the decision, as data."""
+    sides = (_Side.of([r for r in base if r.target is None]), _Side.of([r for r in new if r.target is None]))
     codecs = [_compare_codec(sides[0].curves.get(i), sides[1].curves.get(i), sides, thresholds, method, new_name)
               for i in sorted(sides[0].curves.keys() | sides[1].curves.keys())]
     notes = []
@@ -344,16 +344,16 @@ def dataset_means(records: list[Record]) -> list[Record]:
     failed record when any image failed.
     """
     groups: dict[tuple[str, str, str], list[Record]] = {}
-    for r in {r.key: r for r in records}.values():
+    for r in {r.key: r for r in records if r.target is None}.values():
         groups.setdefault((r.spec, r.dataset, r.device), []).append(r)
     out = []
     for (spec, dataset, device), group in groups.items():
         p = point_of(group)
         first = group[0]
-        out.append(dataclasses.replace(
-            first, image=f"({len(group)} images)", width=int(p.pixels or 0), height=1, bytes=None, bpp=p.bpp,
+        out.append(first.with_values(
+            image=f"({len(group)} images)", width=int(p.pixels or 0), height=1, bytes=None, bpp=p.bpp,
             source_bytes=None, source_format=None,  # they describe one image's file
-            **{name: getattr(p, name) for name in METRICS}, enc_s=p.enc_s, dec_s=p.dec_s,
+            **{name: p.get(name) for name in METRICS}, enc_s=p.enc_s, dec_s=p.dec_s,
             lossless_ok=p.exact if first.lossless else None,
             error=None if p.n_ok == p.n_total else f"{p.n_total - p.n_ok} of {p.n_total} images failed",
         ))

@@ -60,6 +60,33 @@ def records_from_pytest_benchmark(path: Path, doc: dict) -> tuple[list[Record], 
     return records, duplicates
 
 
+def round_times(path: Path, doc: dict) -> dict[tuple[str, str, str, str], list[float]]:
+    """Every codecbench benchmark's per-round seconds, by (canonical spec, dataset, device, phase ``enc_s`` or
+    ``dec_s``): its ``stats.data``, which pytest-benchmark writes with ``--benchmark-save-data``.
+
+    Raises :class:`ResultsError` naming the benchmark when it has no such list (the option was not given), a
+    value is not a number from 0 to 2^63, or a phase of one case is benchmarked twice.
+    """
+    out: dict[tuple[str, str, str, str], list[float]] = {}
+    for number, bench in enumerate(doc["benchmarks"], 1):
+        where = f"{path}: benchmark {number}"
+        entry = _entry(bench, where)
+        if entry is None or not entry[1]:
+            continue
+        (spec, dataset, device), phase, _ = entry
+        data = (bench.get("stats") or {}).get("data")
+        if not isinstance(data, list) or not data:
+            raise ResultsError(f"{where}: no per-round times (stats.data); save them with pytest's "
+                               "--benchmark-save-data")
+        for i, value in enumerate(data):
+            _check_amount(value, f"{where}: stats.data[{i}]")
+        key = (spec, dataset, device, phase)
+        if key in out:
+            raise ResultsError(f"{where}: {spec} {dataset} {device} {phase} is benchmarked twice")
+        out[key] = [float(v) for v in data]
+    return out
+
+
 def _entry(bench: Any, where: str) -> tuple[Case, str, dict[str, Any]] | None:
     """(case, phase, checked values) of one benchmark, None when it is not a codecbench benchmark."""
     if not isinstance(bench, dict):
@@ -108,7 +135,7 @@ def _pseudo_record(case: Case, e: dict[str, Any], where: str) -> Record:
     if "pixels" not in e or e["pixels"] < n:
         raise ResultsError(f"{where}: extra_info 'pixels' must be at least 'n_images' ({n}), "
                            f"not {json_excerpt(e.get('pixels'))}")
-    record = Record(
+    record = Record.build(
         codec=str(e.get("codec") or spec.partition(":")[0]), spec=spec, setting=e.get("setting"),
         dataset=dataset, image=f"({n} images)", width=int(e["pixels"] / n), height=1, channels=3, device=device,
         bpp=e.get("bpp"), **{name: e.get(name) for name in METRICS}, lossless_ok=e.get("lossless_ok"),

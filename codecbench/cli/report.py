@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Sequence
 
 from codecbench.analysis.bdrate import DEFAULT_ANCHOR, DEFAULT_METHOD, METHODS
+from codecbench.analysis.bootstrap import RESAMPLES
+from codecbench.engine.measure import check_count
 from codecbench.analysis.duplicates import Duplicate, collapse_duplicates, describe_duplicates
 from codecbench.render.output import check_formats, write_formats
 from codecbench.render.report_data import dataset_reports
@@ -37,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compressai", type=Path, metavar="DIR",
                    help="also export each measured curve as CompressAI-format JSON under DIR/<dataset>/")
     p.add_argument("--no-rd", action="store_true", help="leave out the rate–distortion analysis")
+    p.add_argument("--bootstrap", type=int, default=RESAMPLES, metavar="N",
+                   help="bootstrap resamples of the 95%% intervals over images (default: %(default)s; 0: no intervals)")
     p.add_argument("--file-size", action="store_true",
                    help="add the compression rate (%%) and ratio against the original image files")
     p.set_defaults(func=report_command)
@@ -66,16 +70,18 @@ def picture_folders(results: Sequence[Path], given: Sequence[Path]) -> list[Path
 
 
 def report_command(args: argparse.Namespace) -> int:
-    check_formats(args.format, args.out)
+    markdown = any(r.name == "markdown" for r in check_formats(args.format, args.out))  # which writes the plots
     files, records, duplicates = read_inputs(args.results)
     metas = [meta for _, meta, _ in files]
     if duplicates:
         print(f"codecbench: warning: {describe_duplicates(duplicates, 'the later copy kept')}", file=sys.stderr)
+    check_count("--bootstrap", args.bootstrap, 0)
     rd = None
     if not args.no_rd:
         plots = None if args.no_plots else args.plots or (args.out / "plots" if args.out else None)
         rd = RDOptions(anchor=args.anchor, method=args.method, references=args.reference, plots_dir=plots,
-                       report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai)
+                       report_dir=args.out, per_image=args.per_image, compressai_dir=args.compressai,
+                       bootstrap=args.bootstrap)
     pictures = picture_folders(args.results, args.pictures)
     reports = dataset_reports(records, merge_meta(metas), rd=rd, file_size=args.file_size,
                               origins=file_origins(files), pictures=pictures)
@@ -83,7 +89,7 @@ def report_command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     if written and rd is not None:
-        for what, folder in (("plots", rd.plots_dir), ("CompressAI JSON", rd.compressai_dir)):
+        for what, folder in (("plots", rd.plots_dir if markdown else None), ("CompressAI JSON", rd.compressai_dir)):
             if folder is not None and folder.is_dir():
                 print(f"wrote {what} under {folder}")
     return 0

@@ -24,6 +24,9 @@ from codecbench.core.results import Record, machine_meta
 from codecbench.engine.store import ResultsStore
 from codecbench.engine.channels import nothing_to_measure
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
+from codecbench.engine import targets as targets_module
+from codecbench.engine.targets import TargetRun
+from codecbench.core.targets import Target, parse_targets
 
 
 #: where results go unless --out says otherwise: a git-ignored folder, never the committed reports/
@@ -53,9 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", action="append", default=[], metavar="FORMAT",
                    help="--report-dir's formats, repeatable: markdown (default), html, csv, json")
     add_viewer_options(p)
+    p.add_argument("--target-bpp", metavar="BPPS",
+                   help="equal-rate run: per image, search each codec's rate knob to each of these rates, e.g. "
+                   "0.25,0.5,1 (specs without their knob; one codec call at a time: --jobs 1)")
+    p.add_argument("--target-psnr", metavar="DBS",
+                   help="equal-quality run: as --target-bpp, to each of these PSNRs in dB, e.g. 30,35")
     p.add_argument("--metrics", default="", metavar="NAMES",
-                   help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
-                   "see `codecbench list metrics`")
+                   help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim), "
+                   "presets jpeg-ai, perceptual; see `codecbench list metrics`")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="codec processes at once, each pinned to its own core (default: all cores; 1: in this "
@@ -90,9 +98,13 @@ def run_command(args: argparse.Namespace) -> int:
     specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
-    jobs = default_jobs() if args.jobs is None else args.jobs
+    targets = run_targets(args)
+    jobs = (1 if targets else default_jobs()) if args.jobs is None else args.jobs
     check_report_options(args)
     check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images, jobs=jobs)
+    if targets:
+        targets_module.check_options(jobs=jobs, isolate=args.isolate or args.timeout is not None,
+                                     dask=args.dask or args.scheduler is not None)
     threads = threads_per_job(args.threads, jobs)
     metrics = select_metrics(args.metrics)
     timing = Timing(warmup=args.warmup, repeats=args.repeats)
@@ -117,19 +129,28 @@ def run_command(args: argparse.Namespace) -> int:
             distributed.close(client)
         store.close()
         raise
+    source: Runner | TargetRun = runner
+    if targets:
+        try:
+            source = TargetRun(runner, specs, targets)
+        except BaseException:
+            runner.close()
+            store.close()
+            raise
+    per_image = source.tasks_per_image if targets else len(runner.specs)
     failed, start, provenance, first_failure = 0, time.perf_counter(), Counter(), None
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
             for name in datasets:
                 size = sizes[name]
-                task = progress.add_task(name, total=size * len(runner.specs))
-                for record in runner.run_dataset(name, max_images=args.max_images, download=args.download):
+                task = progress.add_task(name, total=size * per_image)
+                for record in source.run_dataset(name, max_images=args.max_images, download=args.download):
                     failed += not record.ok
                     first_failure = first_failure or (None if record.ok else record)
                     provenance[_provenance(record)] += 1
                     progress.advance(task)
-                progress.update(task, completed=size * len(runner.specs))
+                progress.update(task, completed=size * per_image)
     finally:
         runner.close()
         if client is not None:
@@ -154,6 +175,12 @@ def run_command(args: argparse.Namespace) -> int:
               f"{first_failure.dataset}/{first_failure.image}: {first_failure.error})", file=sys.stderr)
         return 1
     return 0
+
+
+def run_targets(args: argparse.Namespace) -> list[Target]:
+    """The targets of ``--target-bpp`` and ``--target-psnr``, in that order (none: a sweep)."""
+    return [t for metric in ("bpp", "psnr") if getattr(args, f"target_{metric}") is not None
+            for t in parse_targets(getattr(args, f"target_{metric}"), metric)]
 
 
 def _provenance(record: Record) -> str:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from typing import Any, Mapping, Sequence
 
+from codecbench.core.errors import OptionError, SpecError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +22,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from codecbench.training import train_command  # torch and the models: only when training
-
     return train_command(args, args.argv)
+
+
+def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Run ``codecbench train`` for parsed ``args``; 0 on success (errors raise CodecbenchError)."""
+    from codecbench import training  # torch and the models: only when training
+
+    if args.list:
+        for name, cls in training.available_trainables().items():
+            print(f"{name:16} {cls.description}")
+        return 0
+    if not args.model or not args.data or not args.out:
+        raise SpecError("codecbench train needs MODEL, --data DIR and --out CKPT")
+    defaults = dict(training.Trainable.defaults) | dict(training.get_trainable(args.model).defaults)
+    result = training.train(training.TrainConfig(**config_from_args(args, defaults, argv)))
+    print(f"checkpoint {result['checkpoint']} ({result['steps']} steps, {result['wall_seconds'] / 60:.1f} min)")
+    print(f"model card {result['card']}")
+    for section, figs in result["figures"].items():
+        print(section + ": " + ", ".join(f"{k}={training.format_figure(v)}" for k, v in figs.items()))
+    return 0
+
+
+def config_from_args(args: argparse.Namespace, defaults: Mapping[str, Any],
+                     argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The ``TrainConfig`` fields for parsed ``args``, unset sizes taken from the model's ``defaults``.
+
+    SpecError for an ``--opt`` that is not KEY=VALUE, OptionError for a size below 1.
+    """
+    options = {}
+    for item in args.opt:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SpecError(f"--opt {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    words = list(argv if argv is not None else sys.argv[1:])
+    if words and words[0] == "train":  # invoked as `codecbench train …`
+        words = words[1:]
+    cfg = dict(
+        model=args.model, data=args.data, out=args.out, steps=args.steps or defaults["steps"],
+        batch=args.batch or defaults["batch"], patch=args.patch or defaults["patch"], lr=args.lr or defaults["lr"],
+        seed=args.seed, resume=args.resume, workdir=args.workdir, log_every=args.log_every,
+        save_every=args.save_every, holdout=args.holdout, eval_dir=args.eval_dir, eval_limit=args.eval_limit,
+        threads=args.threads, options=options, progress=args.progress,
+        command="codecbench train " + " ".join(shlex.quote(a) for a in words),
+    )
+    for flag in ("steps", "batch", "patch", "log_every", "save_every"):
+        if cfg[flag] < 1:  # a negative --steps would export an untrained model; 0 would divide by zero
+            raise OptionError(f"--{flag.replace('_', '-')} must be at least 1, not {cfg[flag]}")
+    return cfg
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

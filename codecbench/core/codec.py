@@ -1,19 +1,12 @@
 """The codec interface, declared settings, spec strings and the codec registry.
 
-A codec is a class with a registry name, a declared set of settings (one of
-which is the rate knob) and two methods: :meth:`Codec.encode` turns a uint8
-H×W×C image into the bytes that would be stored, :meth:`Codec.decode` turns
-those bytes, and nothing else, back into an image.
-
-A configured codec is named by a *spec string*: ``name`` or
-``name:key=value,key=value`` (``jpeg:quality=75``,
-``webp:quality=80,method=6``), parsed by :meth:`Spec.parse` only. A value list ``key=a|b|c`` expands to several
-specs (:func:`expand_spec`); a spec without its rate knob expands to the
-codec's default sweep.
-
-The codec registry is :data:`CODECS` (:mod:`codecbench.core.registry`): a codec
-class registers with the ``@register_codec`` decorator; third-party packages
-add codecs through the entry-point group ``codecbench.codecs``.
+A codec is a class with a registry name, declared settings (one of them the rate knob) and two
+methods: :meth:`Codec.encode` turns a uint8 H×W×C image into the bytes that would be stored,
+:meth:`Codec.decode` turns those bytes, and nothing else, back into an image. A configured codec
+is named by a *spec string* (``jpeg:quality=75``), parsed by :meth:`Spec.parse` only; ``key=a|b|c``
+expands to several specs (:func:`expand_spec`) and a spec without its rate knob to the codec's
+default sweep. Codecs register in :data:`CODECS` with ``@register_codec`` or through the
+entry-point group ``codecbench.codecs``.
 """
 
 from __future__ import annotations
@@ -28,6 +21,7 @@ from typing import Any, ClassVar, Iterable, Mapping
 import numpy as np
 
 from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError, ImageError, SpecError
+from codecbench.core.headers import declare_size
 from codecbench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "codecbench.codecs"
@@ -146,7 +140,7 @@ class Codec(ABC):
     def identity(self) -> dict[str, str]:
         """What every record of this codec carries as ``versions``: codecbench, the codec's format version and
         :meth:`library_versions`; computed once per codec object (learned codecs hash their checkpoints)."""
-        from codecbench import __version__
+        from codecbench import __version__  # the package root imports this module: a top-level import is a cycle
 
         return {"codecbench": __version__, self.name: self.version, **self.library_versions()}
 
@@ -194,8 +188,6 @@ class Codec(ABC):
         2000, AVIF, WebP, JPEG XL) and returns other data unchanged; a codec
         with another format overrides it (the contract tests fail until it does).
         """
-        from codecbench.core.headers import declare_size
-
         return declare_size(bytes(data), width, height)
 
     @classmethod

@@ -56,3 +56,10 @@ class OptionError(CodecbenchError, ValueError):
 
 class OutputError(CodecbenchError, OSError):
     """An output file or folder cannot be written (disk full, read-only, a path through a regular file)."""
+
+
+def error_text(exc: BaseException) -> str:
+    """One line naming ``exc``: its type and the first line of its message (``"DecodeError: truncated"``), or
+    the type alone for an empty message. A record's ``error`` and a worker's reported failure are this line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

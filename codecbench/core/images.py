@@ -1,23 +1,10 @@
 """Reading image files into the uint8 arrays every codec takes.
 
-Conversion rules (docs/robustness.md has them as a table):
-
-- RGB stays as is; **grayscale** (L, I;16, I, F, 1) becomes 3 equal channels,
-  or one channel with ``gray=True``.
-- **Alpha** (RGBA, LA, PA, transparency in a palette) is dropped: codecs are
-  compared on colour only, and compositing would invent pixels.
-- **Palette** (P) and **CMYK** images are converted to RGB by Pillow.
-- **16-bit** images are scaled to 8 bits with rounding (v × 255 / 65535);
-  16-bit colour and gray+alpha PNGs (which Pillow would cut to their high
-  byte) are decoded at full depth by imagecodecs' libpng first.
-- **EXIF orientation** is ignored: pixels are taken as stored, as codec
-  benchmarks (and CompressAI) do, so that rotation never changes the data.
-- **Animated** GIF/WebP/PNG: the first frame is used.
-- **Decompression bombs**: an image of more than ``MAX_PIXELS`` pixels is
-  refused from its header, before its pixels are decoded (this limit, not
-  Pillow's lower warning threshold, applies).
-- ``gray=True`` converts colour to luma with ITU-R BT.601 weights
-  (0.299, 0.587, 0.114), rounded to 8 bits, as Pillow's ``convert("L")``.
+RGB stays as is; grayscale becomes 3 equal channels (one with ``gray=True``, BT.601 luma as Pillow's
+``convert("L")``); alpha is dropped; palette and CMYK go through Pillow; 16-bit is scaled to 8 bits
+with rounding (16-bit colour PNGs decoded at full depth by imagecodecs' libpng first); EXIF
+orientation is ignored; animations give their first frame; more than ``MAX_PIXELS`` pixels is
+refused from the header. The full table with every bad input: docs/robustness.md.
 """
 
 from __future__ import annotations

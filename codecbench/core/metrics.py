@@ -20,7 +20,7 @@ Conventions (the field's):
   :mod:`codecbench.core.ssimulacra2` (within 0.11 of the C++ tool on its
   reference pair); computed when asked for (``--metrics +ssimulacra2``).
 
-SSIM and MS-SSIM are computed together, in float32 with OpenCV's public
+SSIM and MS-SSIM are computed together (:mod:`codecbench.core.ssim`), in float32 with OpenCV's public
 ``sepFilter2D``, ``resize`` and ``sumElems`` (within 3e-6 of float64 on
 Kodak): MS-SSIM's finest scale *is* SSIM, so one filtering of the full-size
 images serves both, and no metric needs torch. The tests
@@ -39,22 +39,25 @@ module never imports torch.
 from __future__ import annotations
 
 import math
-import threading
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from codecbench.core.errors import OptionError
 from codecbench.core.registry import Registry
+from codecbench.core.ssim import (  # noqa: F401  (re-exported: every metric function is importable from here)
+    MS_SSIM_MIN_SIDE,
+    MS_SSIM_WEIGHTS,
+    SSIM_MIN_SIDE,
+    ms_ssim,
+    ms_ssim_db,
+    ssim,
+    ssim_ms_ssim,
+)
 from codecbench.core.ssimulacra2 import ssimulacra2
 
-MS_SSIM_MIN_SIDE = 161
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-SSIM_MIN_SIDE = 11
-SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
 ENTRY_POINT_GROUP = "codecbench.metrics"
 
 #: what a metric's ``compute`` returns: values keyed by metric name (None where undefined for the image)
@@ -163,216 +166,6 @@ def psnr_y(original: np.ndarray, decoded: np.ndarray) -> float | None:
     return psnr_pair(original, decoded)[1]
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run OpenCV's filters on one thread: they take milliseconds, and extra threads only
-    spin against the codecs and the other workers of a parallel run."""
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(threads)
-
-
-def _gaussian_window() -> np.ndarray:
-    """The 11-tap Gaussian (σ = 1.5) as float32, normalised to sum 1."""
-    t = np.arange(SSIM_WINDOW, dtype=np.float64) - SSIM_WINDOW // 2
-    g = np.exp(-(t**2) / (2 * SSIM_SIGMA**2))
-    return (g / g.sum()).astype(np.float32)
-
-
-#: the images are filtered as x − 128: SSIM's variances and covariance do not change with the
-#: shift, and moments of values within ±128 lose 4× less to float32 cancellation than of 0–255
-_SHIFT = 128.0
-
-
-class _Workspace(threading.local):
-    """Float32 scratch arrays reused from image to image (per thread).
-
-    A sweep scores hundreds of same-sized images; fresh arrays for each would
-    cost a page fault per 4 KiB every time (tens of ms per Kodak image on a
-    VM), more than the filtering itself. Arrays for more than
-    :data:`RETAINED_SAMPLES` samples are not kept after the image.
-    """
-
-    def __init__(self) -> None:
-        self.flat: list[np.ndarray] = []
-
-    def arrays(self, shape: tuple[int, ...], count: int, first: int = 0) -> list[np.ndarray]:
-        """Scratch arrays ``first`` … ``first + count − 1``: contiguous float32 of ``shape``, contents undefined."""
-        size = math.prod(shape)
-        while len(self.flat) < first + count:
-            self.flat.append(np.empty(0, np.float32))
-        for i in range(first, first + count):
-            if self.flat[i].size < size:
-                self.flat[i] = np.empty(size, np.float32)
-        return [self.flat[i][:size].reshape(shape) for i in range(first, first + count)]
-
-    def release_large(self) -> None:
-        self.flat = [a if a.size <= RETAINED_SAMPLES else np.empty(0, np.float32) for a in self.flat]
-
-
-#: scratch arrays up to this many samples each are kept for the next image (the two image copies: 2 × 16 MiB at most)
-RETAINED_SAMPLES = 1 << 22
-_workspace = _Workspace()
-
-
-#: samples (rows × W × C) of each scratch array in one band of :func:`_ssim_level`: the seven
-#: arrays of a band stay in the CPU's cache instead of streaming whole images through memory
-BAND_SAMPLES_SSIM = 1 << 17
-
-
-def _ssim_level(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (SSIM, contrast-structure) means (float64, shape C) at one scale of two H×W×C
-    float32 images given as ``image − 128`` (:data:`_SHIFT`).
-
-    In bands of rows (each with the window's half-width of rows above and
-    below), four separable Gaussian filterings (μx, μy, E[xy], E[x²]+E[y²]:
-    the formulas need the last two only as a sum), the maps computed in place
-    in scratch arrays, and their sums over the 'valid' region, where the
-    window lies inside the image (so the filter's border rule never counts).
-    """
-    import cv2
-
-    def blur(image: np.ndarray, out: np.ndarray) -> None:
-        cv2.sepFilter2D(image, cv2.CV_32F, window, window, dst=out, borderType=cv2.BORDER_REFLECT)
-
-    c1, c2 = (SSIM_K[0] * 255.0) ** 2, (SSIM_K[1] * 255.0) ** 2
-    height, width, channels = x.shape
-    r = SSIM_WINDOW // 2
-    rows = max(1, BAND_SAMPLES_SSIM // (width * channels))
-    ssim_sum, cs_sum = np.zeros(channels), np.zeros(channels)
-    for v0 in range(r, height - r, rows):  # valid rows v0 … v1 − 1
-        v1 = min(height - r, v0 + rows)
-        xb, yb = x[v0 - r : v1 + r], y[v0 - r : v1 + r]
-        mu_x, mu_y, cs, den, tmp = _workspace.arrays(xb.shape, 5)
-        blur(xb, mu_x)
-        blur(yb, mu_y)
-        blur(np.multiply(xb, yb, out=tmp), cs)  # becomes the contrast-structure map
-        np.multiply(xb, xb, out=tmp)
-        tmp += np.square(yb, out=den)
-        blur(tmp, den)
-        cs -= np.multiply(mu_x, mu_y, out=tmp)  # the covariance
-        cs *= 2
-        cs += c2
-        den -= np.square(mu_x, out=tmp)
-        den -= np.square(mu_y, out=tmp)
-        den += c2
-        cs /= den
-        mu_x += _SHIFT
-        mu_y += _SHIFT
-        luminance = np.multiply(mu_x, mu_y, out=tmp)
-        luminance *= 2
-        luminance += c1
-        mu_sq = np.square(mu_x, out=mu_x)
-        mu_sq += np.square(mu_y, out=mu_y)  # μx² + μy²
-        mu_sq += c1
-        luminance /= mu_sq
-        ssim_map = np.multiply(luminance, cs, out=luminance)
-        valid = (slice(r, r + v1 - v0), slice(r, width - r))
-        # cv2.sumElems: SIMD sums accumulated in float64, of up to 4 channels
-        ssim_sum += cv2.sumElems(ssim_map[valid])[:channels]
-        cs_sum += cv2.sumElems(cs[valid])[:channels]
-    count = (height - 2 * r) * (width - 2 * r)
-    return ssim_sum / count, cs_sum / count
-
-
-def _average_pool(image: np.ndarray) -> np.ndarray:
-    """2×2 average pooling of an H×W×C image given as ``image − 128``; an odd side is padded by one
-    zero of the unshifted image on both ends first, the padding counted in the means (torch's
-    ``avg_pool2d(kernel_size=2, padding=side % 2)``, which MS-SSIM's usual implementations use)."""
-    import cv2
-
-    pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
-    if pad_h or pad_w:
-        image = np.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), constant_values=-_SHIFT)
-    h, w = image.shape[0] // 2, image.shape[1] // 2
-    # INTER_AREA at an exact factor of 2 is the mean of each 2×2 block (an odd padded side drops its last row)
-    pooled = cv2.resize(image[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
-    return pooled.reshape(h, w, image.shape[2])
-
-
-def _ssim_pair(x: np.ndarray, y: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
-    """(SSIM, MS-SSIM or None) of two H×W×C float32 images given as ``image − 128``, means over channels.
-
-    SSIM is the finest scale's mean; MS-SSIM goes on to the coarser scales
-    (:func:`_average_pool`) with the standard weights.
-    """
-    window = _gaussian_window()
-    ssim_c, cs = _ssim_level(x, y, window)
-    ssim_value = float(ssim_c.mean())
-    if not multiscale:
-        return ssim_value, None
-    mcs = []
-    for _ in range(len(MS_SSIM_WEIGHTS) - 1):
-        mcs.append(np.maximum(cs, 0.0))
-        x, y = _average_pool(x), _average_pool(y)
-        ssim_c, cs = _ssim_level(x, y, window)
-    stacked = np.stack(mcs + [np.maximum(ssim_c, 0.0)])  # (scale, channel)
-    weights = np.array(MS_SSIM_WEIGHTS)[:, None]
-    return ssim_value, float(np.prod(stacked**weights, axis=0).mean())
-
-
-#: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time
-PER_CHANNEL_SAMPLES = 1 << 22
-
-
-def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
-    """:func:`_ssim_pair` of two uint8 H×W×C images, large ones one channel at a time.
-
-    Channels are independent and averaged with equal weights, so scoring each
-    on its own gives the same values (to float32 rounding) with a third of
-    the peak memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
-    """
-    def shifted(original: np.ndarray, decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x, y = _workspace.arrays(original.shape, 2, first=5)  # contiguous, as OpenCV wants; 0–4: the bands
-        np.subtract(original, _SHIFT, out=x, dtype=np.float32)
-        np.subtract(decoded, _SHIFT, out=y, dtype=np.float32)
-        return x, y
-
-    try:
-        with _one_thread():
-            if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
-                return _ssim_pair(*shifted(original, decoded), multiscale)
-            pairs = [_ssim_pair(*shifted(original[..., c : c + 1], decoded[..., c : c + 1]), multiscale)
-                     for c in range(original.shape[2])]
-    finally:
-        _workspace.release_large()
-    return float(np.mean([p[0] for p in pairs])), (float(np.mean([p[1] for p in pairs])) if multiscale else None)
-
-
-def ssim_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> tuple[float | None, float | None]:
-    """(SSIM, MS-SSIM) of two uint8 H×W×C images from one filtering pass; each None where undefined."""
-    side = min(original.shape[:2])
-    if side < SSIM_MIN_SIDE:
-        return None, None
-    return _scores(original, decoded, multiscale=side >= MS_SSIM_MIN_SIDE)
-
-
-def ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
-    """SSIM (Wang et al., 11×11 Gaussian σ=1.5, range 255), mean over channels; None below 11 px a side."""
-    if min(original.shape[:2]) < SSIM_MIN_SIDE:
-        return None
-    return _scores(original, decoded, multiscale=False)[0]
-
-
-def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float | None:
-    """MS-SSIM (5 scales, standard weights); None if the shorter side is ≤ 160 px."""
-    if min(original.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return None
-    return _scores(original, decoded, multiscale=True)[1]
-
-
-def ms_ssim_db(value: float | None) -> float | None:
-    """MS-SSIM on the dB scale, −10·log10(1 − MS-SSIM); None for None, inf-safe."""
-    if value is None:
-        return None
-    return 10.0 * math.log10(1.0 / max(1.0 - value, 1e-10))
-
-
 def _psnr_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
     psnr_value, psnr_y_value = psnr_pair(original, decoded)
     return {"psnr": psnr_value, "psnr_y": psnr_y_value}
@@ -412,6 +205,7 @@ register_metric(Metric("ssimulacra2", "SSIMULACRA2", "", _ssimulacra2_scores, de
 #: :mod:`codecbench.core.iqa.table`
 PRESETS: dict[str, tuple[str, ...]] = {}
 
+
 def default_metrics() -> tuple[str, ...]:
     """The metrics computed when none are asked for: every metric with ``default=True``."""
     return tuple(name for name, m in METRICS.items() if m.default)
@@ -428,6 +222,7 @@ def select_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
     :class:`~codecbench.core.errors.OptionError` naming an unknown metric and the
     known ones, or a metric named on its own that cannot be computed here and why.
     """
+    METRICS.names()  # imports every built-in metric module: the presets' members register there
     items = _expand_presets([p.strip() for p in (text.split(",") if isinstance(text, str) else text or [])
                              if p.strip()])
     for name in items:
@@ -441,7 +236,8 @@ def select_metrics(text: str | Sequence[str] | None) -> tuple[str, ...]:
         raise OptionError(f"--metrics: mix of names and +/- changes in {','.join(items)!r}; use one or the other")
     unknown = [i.lstrip("+-") for i in items if i.lstrip("+-") not in METRICS]
     if unknown:
-        raise OptionError(f"unknown metric {', '.join(map(repr, unknown))}; known metrics: {', '.join(METRICS)}")
+        raise OptionError(f"unknown metric {', '.join(map(repr, unknown))}; known metrics: {', '.join(METRICS)}; "
+                          f"presets: {', '.join(PRESETS)}")
     if not all(relative):
         return tuple(dict.fromkeys(items))
     chosen = list(default_metrics())

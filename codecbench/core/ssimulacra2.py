@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from codecbench.core.refcache import reference_side
+from codecbench.core.ssim import one_thread
 
 #: below this side the C++ tool scores no scale; None here
 MIN_SIDE = 8
@@ -230,11 +231,9 @@ def ssimulacra2(original: np.ndarray, decoded: np.ndarray) -> float | None:
     None if the shorter side is below :data:`MIN_SIDE`. The original's side
     is computed once per image (:mod:`codecbench.core.refcache`).
     """
-    from codecbench.core.metrics import _one_thread  # here: metrics imports this module
-
     if min(original.shape[:2]) < MIN_SIDE:
         return None
-    with _one_thread():
+    with one_thread():
         sides = reference_side(original, "ssimulacra2", lambda image: _reference(_linear(image)))
         return _score(_distorted_norms(sides, _linear(decoded)))
 

@@ -206,7 +206,7 @@ def _file_downloader(url: str, output_file, pooch=None, check_only: bool = False
 def _downloader(url: str):
     if url.startswith("file:"):
         return _file_downloader
-    import pooch
+    import pooch  # pooch and requests take a while to import: only when downloading
 
     return pooch.HTTPDownloader(progressbar=False, timeout=DOWNLOAD_TIMEOUT_S)
 
@@ -219,7 +219,7 @@ def download(urls: str | Sequence[str], dest: Path, known_hash: str | None) -> P
     mismatch leaves nothing behind (the temporary file is deleted) and raises
     :class:`DatasetError` saying so.
     """
-    import pooch
+    import pooch  # only when downloading, as above
     import requests
 
     if isinstance(urls, str):

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 
 from codecbench.datasets import _store as store
-from codecbench.datasets import sources
+from codecbench.datasets import cifar_source, sources
 from codecbench.datasets.base import Dataset
 from codecbench.core.errors import DatasetError
+from codecbench.core.images import IMAGE_SUFFIXES
 from codecbench.core.registry import Registry
 
 GRAY_SUFFIX = ":gray"
@@ -27,8 +28,9 @@ SOURCES: Registry[sources.Source] = Registry("dataset", sources.Source, instance
 #: registers a :class:`~codecbench.datasets.sources.Source` instance under its ``key`` (and returns it)
 register_dataset = SOURCES.register
 
-for _source in (sources.Embedded(), sources.Kodak(), sources.Bsd300(), sources.Cifar10()):
+for _source in (sources.Embedded(), sources.Kodak(), sources.Bsd300()):
     register_dataset(_source, module=sources.__name__)
+register_dataset(cifar_source.Cifar10(), module=cifar_source.__name__)
 
 DEFAULT_DATASET = "embedded"
 
@@ -127,7 +129,7 @@ def _folder_dataset(path_text: str, full_name: str, gray: bool, max_images: int 
         raise DatasetError(f"{full_name}: {path} is not a folder")
     refs = sources.folder_refs(path)
     if not refs:
-        raise DatasetError(f"{full_name}: no image files ({', '.join(_suffixes())}) in {path} or its subfolders")
+        raise DatasetError(f"{full_name}: no image files ({', '.join(IMAGE_SUFFIXES)}) in {path} or its subfolders")
     return Dataset(
         full_name,
         f"images under {path}" + (" — grayscale view (H×W×1, BT.601 luma)" if gray else ""),
@@ -138,12 +140,6 @@ def _folder_dataset(path_text: str, full_name: str, gray: bool, max_images: int 
         source=f"{len(refs)} image files under {path.absolute()}",
         max_images=max_images,
     )
-
-
-def _suffixes() -> tuple[str, ...]:
-    from codecbench.core.images import IMAGE_SUFFIXES
-
-    return IMAGE_SUFFIXES
 
 
 def fetch(name: str, root: str | os.PathLike | None = None) -> Dataset:

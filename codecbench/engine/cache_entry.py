@@ -179,15 +179,13 @@ def _distributions(scope: set[str]) -> dict[str, str]:
 @functools.lru_cache(maxsize=1)
 def measured_by() -> dict[str, str]:
     """What measures a record besides the codec: codecbench, the schemas, OpenCV and the measuring code's digest."""
-    from dataclasses import fields
-
     import cv2  # the metrics' filters and sums (codecbench.core.metrics)
 
-    from codecbench.core.results import SCHEMA_VERSION, SOURCE_FIELDS, Record
+    from codecbench.core.results import SCHEMA_VERSION, SOURCE_FIELDS, record_keys
 
     # a change in the record's fields (a metric added or renamed) must not serve entries without it;
     # the source-file fields are not measurements (the runner sets them from the dataset item), so not cached
-    record_fields = ",".join(sorted(f.name for f in fields(Record) if f.name not in SOURCE_FIELDS))
+    record_fields = ",".join(sorted(name for name in record_keys() if name not in SOURCE_FIELDS))
     return {
         "codecbench": codecbench.__version__,
         "cache-schema": str(CACHE_SCHEMA),

@@ -33,11 +33,19 @@ workers, one task per worker thread at a time.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from concurrent.futures import CancelledError
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 from codecbench.core.errors import CodecbenchError, CodecCrashError, OptionError
+from codecbench.core.images import source_file
+from codecbench.datasets import get_dataset
+from codecbench.engine.executors import in_order
+from codecbench.engine.records import record_of, unreadable_record
+from codecbench.engine.tasks import Task, run_on, task_codec, warm_once
+from codecbench.engine.time_spent import TimeSpent
 
 #: times the scheduler re-runs a task whose worker died (a crash or a killed machine)
 RETRIES = 3
@@ -47,7 +55,6 @@ NO_WORKERS_WAIT = 60.0
 POLL_S = 1.0
 
 _ITEMS: dict[tuple[str, str], Any] = {}
-_WARM: set[tuple] = set()
 
 
 def connect(scheduler: str | None, workers: int) -> Any:
@@ -75,15 +82,38 @@ def close(client: Any) -> None:
         cluster.close()
 
 
-def submit(client: Any, spec: str, device: str, threads: int | None, dataset: str, item_id: str, warmup: int,
-           repeats: int, metrics: Sequence[str]) -> Any:
-    """The future of :func:`remote_record` for one (spec, image), retried on another worker if its worker dies."""
-    return client.submit(remote_record, spec, device, threads, dataset, item_id, warmup, repeats, tuple(metrics),
-                         pure=False, retries=RETRIES, key=f"codecbench-{spec}-{dataset}-{item_id}-{id(client)}")
+class DaskExecutor:
+    """An executor (:mod:`codecbench.engine.executors`) on the workers of a Dask ``client``: each task is loaded,
+    measured and made a record there (:func:`remote_record`); records come back in task order, at most
+    4 × ``jobs`` tasks in flight."""
+
+    remote = True
+
+    def __init__(self, client: Any, jobs: int) -> None:
+        self.client, self.jobs = client, jobs
+
+    def run(self, work: Iterable[tuple[Task, Callable[[BaseException], Any]]], spent: TimeSpent) -> Iterator[Any]:
+        """The records of ``work``: image-less tasks, each with the failed record to give should Dask give it up;
+        the workers' seconds are added to ``spent``."""
+        lost: dict[str, Callable[[BaseException], Any]] = {}
+
+        def futures() -> Iterator[Any]:
+            for task, failed in work:  # retried on another worker if its worker dies
+                key = f"codecbench-{task.spec}-{task.dataset}-{task.item_id}-{id(self.client)}"
+                future = self.client.submit(remote_record, task, pure=False, retries=RETRIES, key=key)
+                lost[future.key] = failed
+                yield future
+
+        for record, seconds in in_order(futures(), 4 * self.jobs, functools.partial(result, self.client, lost)):
+            spent.add(seconds)  # as the worker measured them
+            yield record
+
+    def close(self) -> None:
+        """Nothing to stop: the client and its cluster belong to the caller (:func:`close`)."""
 
 
 def result(client: Any, lost: dict[str, Callable[[BaseException], Any]], future: Any) -> tuple[Any, dict[str, float]]:
-    """The record ``future`` (from :func:`submit`) brings and the worker's seconds (:func:`remote_record`);
+    """The record ``future`` (from :meth:`DaskExecutor.run`) brings and the worker's seconds (:func:`remote_record`);
     ``(lost[future.key](error), {})`` if Dask gave its task up after the workers running it died (``lost``: a
     failed record for each pending task, popped here).
 
@@ -125,8 +155,6 @@ def _has_workers(client: Any) -> bool:
 
 def _item(dataset: str, item_id: str) -> Any:
     """The dataset item ``item_id`` of ``dataset`` in this worker (the listing is read once per worker)."""
-    from codecbench.datasets import get_dataset
-
     if (dataset, item_id) not in _ITEMS:
         for item in get_dataset(dataset):
             _ITEMS[(dataset, item.id)] = item
@@ -136,38 +164,30 @@ def _item(dataset: str, item_id: str) -> Any:
         raise CodecbenchError(f"{dataset}: no image {item_id!r} on this worker (is CODECBENCH_DATA shared?)") from None
 
 
-def remote_record(spec: str, device: str, threads: int | None, dataset: str, item_id: str, warmup: int,
-                  repeats: int, metrics: tuple[str, ...]) -> tuple[Any, dict[str, float]]:
-    """(On a Dask worker) the record of ``spec`` on image ``item_id`` of ``dataset``, measured here, and the
+def remote_record(task: Task) -> tuple[Any, dict[str, float]]:
+    """(On a Dask worker) the record of ``task``, its image loaded and its codec built and warmed up here, and the
     seconds spent on it, as :class:`~codecbench.engine.time_spent.TimeSpent` counts them: ``loading`` the image,
     ``codec`` calls (warm-up and every timed repeat), ``scoring`` (the rest of the measurement)."""
-    from codecbench.engine.measure import measure, warm_up
-    from codecbench.core.images import source_file
-    from codecbench.engine.isolation import worker_codec
-    from codecbench.engine.tasks import record_of, unreadable_record
-
-    codec = worker_codec(spec, device, threads)
-    item = _item(dataset, item_id)
+    codec = task_codec(task)
+    item = _item(task.dataset, task.item_id)
     source = source_file(item.path)
     seconds = {"loading": 0.0, "codec": 0.0, "scoring": 0.0}
     start = time.perf_counter()
     try:
         image = item.load()
     except CodecbenchError as exc:
-        return unreadable_record(codec, dataset, item_id, exc, source), seconds
+        return unreadable_record(codec, task.dataset, task.item_id, exc, source), seconds
     finally:
         seconds["loading"] = time.perf_counter() - start
+    task = dataclasses.replace(task, image=image)
 
     def measured() -> dict:
         start = time.perf_counter()
-        if (spec, device, threads) not in _WARM:
-            warm_up(codec, image, warmup)
-            _WARM.add((spec, device, threads))
-        warmed = time.perf_counter()
-        values = measure(codec, image, repeats, metrics=metrics)
-        timed = (values["enc_s"] + values["dec_s"]) * repeats
+        warmed = start + warm_once(codec, image, task.timing.warmup)
+        values = run_on(codec, task)
+        timed = (values["enc_s"] + values["dec_s"]) * task.timing.repeats
         seconds["codec"] = warmed - start + timed
         seconds["scoring"] = max(0.0, time.perf_counter() - warmed - timed)
         return values
 
-    return record_of(codec, dataset, item_id, image, source, measured), seconds
+    return record_of(codec, task.dataset, task.item_id, image, source, measured), seconds

@@ -55,7 +55,7 @@ import tempfile
 import time
 from typing import Any
 
-from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError
+from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError, error_text
 
 _HEADER = struct.Struct("<Q")
 #: seconds a new worker may take to import codecbench and the codec libraries
@@ -227,6 +227,8 @@ class Worker:
         group) stays reserved for :meth:`_kill`."""
         if self.proc is None or self.proc.returncode is not None:
             return False
+        if not hasattr(os, "waitid"):  # macOS: reaps, so the group is killed by the worker's PID no more
+            return self.proc.poll() is None
         try:
             return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
         except ChildProcessError:  # reaped elsewhere
@@ -298,8 +300,7 @@ def _read_exact(stream: Any, n: int) -> bytes | None:
 
 def _described(exc: BaseException) -> RuntimeError:
     """A RuntimeError carrying ``exc``'s type name and the first line of its message."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return RuntimeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return RuntimeError(error_text(exc))
 
 
 def _portable(exc: BaseException) -> BaseException:

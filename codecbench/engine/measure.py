@@ -41,6 +41,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from codecbench.core import metrics as _metrics
+from codecbench.core.averaging import mean_over_images
 from codecbench.core.codec import Codec
 from codecbench.core.errors import CodecContractError, DecodeError, OptionError
 
@@ -181,5 +182,5 @@ def mean_measures(codec: Codec, images: Sequence[np.ndarray], *, metrics: Sequen
         if key == "lossless_ok":
             means[key] = None if None in values else all(values)
         else:
-            means[key] = None if None in values else statistics.fmean(values)
+            means[key] = mean_over_images(values)
     return {**means, "images": len(rows)}

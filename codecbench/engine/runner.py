@@ -21,8 +21,10 @@ Each record also carries the size and format of the image file the pixels
 were read from (``source_bytes``, ``source_format``; None for a CIFAR-10
 pickle), read from the file's header on every run, cache hit or not.
 
-With ``isolate=True`` (``codecbench run --isolate``) the codec calls of each
-(spec, image) — warm-up, encode, decode, metrics — run in a worker process
+Where the codec calls run is an executor (:mod:`codecbench.engine.executors`,
+picked by :func:`executor_for`). With ``isolate=True`` (``codecbench run
+--isolate``) the codec calls of each (spec, image) — warm-up, encode,
+decode, metrics — run in a worker process
 (:mod:`codecbench.engine.isolation`): a native crash there (segfault, abort) costs
 that one record (``CodecCrashError``) and a fresh worker takes the next one.
 ``timeout=SECONDS`` (``--timeout``) bounds each such call; a codec that
@@ -59,29 +61,27 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import queue
-import threading
 import time
+import threading
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
-from codecbench.engine.cache import RunCache
-from codecbench.engine.channels import refused_by, takes_dataset
 from codecbench.core.codec import Codec, create_codec, expand_spec
-from codecbench.datasets import DatasetItem, get_dataset
-from codecbench.engine.measure import Timing, check_count, retime, warm_up
 from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.images import SourceFile, source_file
-from codecbench.engine.isolation import STARTUP_TIMEOUT, Worker
 from codecbench.core.metrics import default_metrics
 from codecbench.core.results import Record
+from codecbench.datasets import DatasetItem, get_dataset
+from codecbench.engine.cache import RunCache
+from codecbench.engine.channels import refused_by, takes_dataset
+from codecbench.engine.distributed import DaskExecutor
+from codecbench.engine.executors import Executor, IsolatedExecutor, LocalExecutor, PoolExecutor, SerialExecutor, cores
+from codecbench.engine.measure import Timing, check_count
+from codecbench.engine.records import record_of, unreadable_record
 from codecbench.engine.store import ResultsStore
-from codecbench.engine.tasks import measure_with, record_of, unreadable_record
+from codecbench.engine.tasks import Task
 from codecbench.engine.time_spent import TimeSpent
 
 
@@ -89,14 +89,9 @@ from codecbench.engine.time_spent import TimeSpent
 MAX_THREADS = 1024
 
 
-def _cores() -> list[int]:
-    """The CPU cores this process may run on (worker processes of several jobs are pinned one to each)."""
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-
-
 def default_jobs() -> int:
     """The CLI's default ``--jobs``: one per core this process may use."""
-    return len(_cores())
+    return len(cores())
 
 
 def threads_per_job(threads: int | None, jobs: int) -> int | None:
@@ -104,7 +99,7 @@ def threads_per_job(threads: int | None, jobs: int) -> int | None:
     else None (the codec's default: all cores)."""
     if threads is not None or jobs == 1:
         return threads
-    return max(1, len(_cores()) // jobs)
+    return max(1, len(cores()) // jobs)
 
 
 def check_options(*, threads: int | None = None, timeout: float | None = None, max_images: int | None = None,
@@ -116,6 +111,22 @@ def check_options(*, threads: int | None = None, timeout: float | None = None, m
     check_count("--max-images", max_images, 1)
     if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise OptionError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
+
+
+def executor_for(*, jobs: int = 1, isolate: bool = False, timeout: float | None = None, dask: Any = None,
+                 cached: bool = False) -> Executor:
+    """The executor (:mod:`codecbench.engine.executors`) of a run's options: Dask with a client; worker processes
+    with several jobs, ``isolate`` or a ``timeout`` (only a process can be stopped); else this process.
+    :class:`OptionError` for Dask with the local results cache (``cached``) or ``isolate``/``timeout``."""
+    if dask is not None:
+        if isolate or timeout is not None or cached:
+            raise OptionError("Dask runs take neither the results cache (use --no-cache) nor --isolate/--timeout")
+        return DaskExecutor(dask, jobs)
+    if jobs > 1:
+        return PoolExecutor(timeout, jobs)
+    if isolate or timeout is not None:
+        return IsolatedExecutor(timeout)
+    return SerialExecutor()
 
 
 def _version_change(old: dict[str, str], new: dict[str, str]) -> str:
@@ -130,24 +141,14 @@ class Runner:
     expanded and validated before anything runs, so a bad spec fails fast;
     so are ``threads``, ``timeout`` and ``jobs`` (:func:`check_options`).
     ``metrics`` names the metrics to compute (default: the table's default
-    ones); ``jobs`` runs that many codec processes at once (module docstring).
+    ones); ``jobs``, ``isolate``, ``timeout`` and ``dask`` pick where the codec
+    calls run (:func:`executor_for`; module docstring).
     """
 
-    def __init__(
-        self,
-        specs: Iterable[str],
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        timing: Timing = Timing(),
-        store: ResultsStore | None = None,
-        cache: RunCache | None = None,
-        timeout: float | None = None,
-        isolate: bool = False,
-        metrics: Sequence[str] | None = None,
-        jobs: int = 1,
-        dask: Any = None,
-    ) -> None:
+    def __init__(self, specs: Iterable[str], *, device: str = "cpu", threads: int | None = None,
+                 timing: Timing = Timing(), store: ResultsStore | None = None, cache: RunCache | None = None,
+                 timeout: float | None = None, isolate: bool = False, metrics: Sequence[str] | None = None,
+                 jobs: int = 1, dask: Any = None) -> None:
         check_options(threads=threads, timeout=timeout, jobs=jobs)
         #: the metric names every record gets (:func:`codecbench.core.metrics.select_metrics`; None: the defaults)
         self.metrics = tuple(metrics) if metrics is not None else default_metrics()
@@ -155,46 +156,33 @@ class Runner:
         if not self.specs:
             raise CodecbenchError("no codec specs to run")
         self.device = device
-        #: codec processes at once (1: in this process, or one worker under ``isolate``)
-        self.jobs = jobs
         #: threads per codec; with several jobs, the cores are shared out (each worker is pinned to its own)
         self.threads = threads_per_job(threads, jobs)
-        self.timing = timing
-        self.store = store
-        self.cache = cache
+        self.timing, self.store, self.cache, self.timeout = timing, store, cache, timeout
+        #: where the codec calls run
+        self.executor = executor_for(jobs=jobs, isolate=isolate, timeout=timeout, dask=dask, cached=cache is not None)
         self._codecs: dict[str, Codec] = {}
-        self._warm: set[str] = set()
-        #: (spec, worker start) pairs whose codec is built and warmed up in the worker process
-        self._prepared: set[tuple[str, int]] = set()
         self._stale: set[str] = set()
         #: where the time of this runner's work went so far
-        self.time_spent = TimeSpent(processes=jobs, dask=dask is not None)
+        self.time_spent = TimeSpent(processes=jobs, dask=self.executor.remote)
         #: per thread, the seconds of warm-up and of codec building (in a worker) within the current measurement
         self._here = threading.local()
-        #: seconds one codec call (warm-up, encode, decode, metrics of one image) may take
-        self.timeout = timeout
-        #: codec calls run in worker processes (always with a timeout: only a process can be stopped; always
-        #: with several jobs: one worker per job)
-        if dask is not None and (isolate or timeout is not None or cache is not None):
-            raise OptionError("Dask runs take neither the results cache (use --no-cache) nor --isolate/--timeout")
-        self.isolate = (isolate or timeout is not None or jobs > 1) and dask is None
-        self._all_workers = [self._new_worker(i) for i in range(jobs)] if self.isolate else []
-        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
-        for worker in self._all_workers:
-            self._idle.put(worker)
-        #: a :class:`distributed.Client` (:mod:`codecbench.engine.distributed`): tasks run on its workers
-        self.dask = dask
-        #: guards the shared state that worker threads touch (cache, time accounting, prepared codecs)
+        #: guards the shared state that worker threads touch (cache, time accounting)
         self._lock = threading.Lock()
 
-    def _new_worker(self, index: int) -> Worker:
-        env = {"CODECBENCH_WORKER_CPU": str(_cores()[index % len(_cores())])} if self.jobs > 1 else {}
-        return Worker(label="codec worker process", preload=("codecbench.engine.tasks",), env=env)
+    @property
+    def jobs(self) -> int:
+        """Codec calls at once (1: in this process, or one worker under ``isolate``)."""
+        return self.executor.jobs
+
+    @property
+    def isolate(self) -> bool:
+        """Whether codec calls run in worker processes of this machine (``isolate``, a timeout, several jobs)."""
+        return isinstance(self.executor, IsolatedExecutor)
 
     def close(self) -> None:
-        """Stop the worker processes of ``isolate`` mode and of several jobs (if any)."""
-        for worker in self._all_workers:
-            worker.close()
+        """Stop the executor's worker processes (if any)."""
+        self.executor.close()
 
     def __enter__(self) -> Runner:
         return self
@@ -208,78 +196,53 @@ class Runner:
             self._codecs[spec] = create_codec(spec, device=self.device, threads=self.threads)
         return self._codecs[spec]
 
-    def _warm_up(self, codec: Codec, image: np.ndarray) -> None:
-        if codec.spec in self._warm:
-            return
-        self._warm.add(codec.spec)
-        start = time.perf_counter()
-        warm_up(codec, image, self.timing.warmup)
-        self._here.warm += time.perf_counter() - start
+    def task(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray | None = None) -> Task:
+        """The task of measuring ``codec`` on one image with this runner's options (``image``: the pixels, if
+        they are here)."""
+        return Task(codec.spec, self.device, self.threads, self.timing, self.metrics, dataset, item_id, image)
 
     def evaluate(self, codec: Codec, dataset: str, item_id: str, image: np.ndarray,
                  source: SourceFile | None = None) -> Record:
         """One record for ``codec`` on one image (read from ``source``); failures are recorded, not raised."""
-        return record_of(codec, dataset, item_id, image, source, lambda: self._measure(codec, image))
+        task = self.task(codec, dataset, item_id, image)
+        return record_of(codec, dataset, item_id, image, source, lambda: self._measure(codec, task))
 
-    def _measure(self, codec: Codec, image: np.ndarray) -> dict:
+    def _measure(self, codec: Codec, task: Task) -> dict:
         here, start = self._here, time.perf_counter()
         here.warm = here.build = 0.0
-        measured, timed_calls = self._measure_cached(codec, image)
+        measured, timed_calls = self._measure_cached(codec, task)
         codec_s = timed_calls * self.timing.repeats + here.warm
         with self._lock:
             self.time_spent.codec += codec_s
             self.time_spent.scoring += max(0.0, time.perf_counter() - start - codec_s - here.build)
         return measured
 
-    def _measure_cached(self, codec: Codec, image: np.ndarray) -> tuple[dict, float]:
+    def _measure_cached(self, codec: Codec, task: Task) -> tuple[dict, float]:
         """The measured fields, and the seconds of one timed encode plus one decode that this call ran (0 on a hit)."""
         # results cache (codecbench.engine.cache): look up before encoding ...
         if self.cache is not None:
             with self._lock:
-                hit = self.cache.lookup(codec, image)
+                hit = self.cache.lookup(codec, task.image)
             if hit is not None and not set(self.metrics) <= hit.measurements.keys():
                 hit = None  # measured without a metric asked for now: measure again (and store all of them)
             if hit is not None and not hit.needs_timing:
                 return hit.fields(), 0.0  # the record says it was reused (cached, retimed=False)
             if hit is not None:
-                times = self._codec_call(retime, codec, image, self.timing.repeats, hit.measurements["bytes"])
+                times = self._call(codec, task.retiming(hit.measurements["bytes"]))
                 if times is not None:
                     return hit.fields(times), times["enc_s"] + times["dec_s"]
-        measured = self._codec_call(measure_with, codec, image, self.timing.repeats, self.metrics)
+        measured = self._call(codec, task)
         if self.cache is not None:  # ... and store after measuring
             with self._lock:
-                self.cache.store(codec, image, measured)
+                self.cache.store(codec, task.image, measured)
         return measured, measured["enc_s"] + measured["dec_s"]
 
-    def _codec_call(self, function: Callable, codec: Codec, image: np.ndarray, *args: object) -> Any:
-        """``function(codec, image, *args)`` after the codec's warm-up: here, or in the worker process.
-
-        In the worker, building and warming the codec is a call of its own (once per worker process), so
-        the per-image ``timeout`` bounds ``function`` alone.
-        """
-        if not self.isolate:
-            self._warm_up(codec, image)
-            return function(codec, image, *args)
-        worker = self._idle.get()  # one call per worker at a time; several jobs: one thread per worker
-        try:
-            worker.start()  # a fresh worker after a crash or timeout: its codecs must be built again
-            prepared = (codec.spec, id(worker), worker.starts)
-            if prepared not in self._prepared:
-                start = time.perf_counter()
-                warm_s = worker.call(
-                    "codecbench.engine.tasks:prepare_isolated", codec.spec, self.device, self.threads, image,
-                    self.timing.warmup, timeout=None if self.timeout is None else max(STARTUP_TIMEOUT, self.timeout),
-                    describe=f"{codec.spec} (building and warm-up)",
-                )
-                self._prepared.add(prepared)
-                self._here.warm += warm_s
-                self._here.build += time.perf_counter() - start - warm_s
-            return worker.call(
-                "codecbench.engine.tasks:isolated_call", function.__name__, codec.spec, self.device, self.threads,
-                image, args, timeout=self.timeout, describe=codec.spec,
-            )
-        finally:
-            self._idle.put(worker)
+    def _call(self, codec: Codec, task: Task) -> Any:
+        """``task`` run by the executor; its warm-up and codec-building seconds noted for :meth:`_measure`."""
+        called = cast(LocalExecutor, self.executor).call(task, codec)  # images are here: a local executor
+        self._here.warm += called.warm_s
+        self._here.build += called.build_s
+        return called.value
 
     def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
         """Yield the records of every spec on every image of ``dataset`` (resuming a store)."""
@@ -288,40 +251,21 @@ class Runner:
         if len(specs) < len(self.specs):
             refused = refused_by((type(self.codec(s)) for s in self.specs), data.name)
             warnings.warn(f"skipped on {data.name}: {refused}", stacklevel=2)
-        if self.dask is not None:
-            yield from self._run_on_dask(data, specs)
-            return
-        if self.jobs == 1:
-            for item in data:
-                pending = self._item_tasks(data.name, item, specs)
-                while pending:  # pop each call: the image goes with the last one, before the next image loads
-                    yield self._keep(pending.pop(0)())
-            return
-        tasks = (task for item in data for task in self._item_tasks(data.name, item, specs))
-        # several jobs: tasks run on a thread per worker process; records come back in task order (the order
-        # of a serial run), and at most 2 × jobs images' tasks are in flight (bounded memory)
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="codecbench-job") as pool:
-            for record in _in_order((pool.submit(task) for task in tasks), 2 * self.jobs):
-                yield self._keep(record)
+        work = (self._remote_work if self.executor.remote else self._local_work)(data, specs)
+        for record in self.executor.run(work, self.time_spent):
+            yield self.keep(record)
 
-    def _run_on_dask(self, data: Any, specs: list[str]) -> Iterator[Record]:
-        """Every pending (spec, image) as a Dask task; records in task order, at most 4 × jobs in flight."""
-        from codecbench.engine import distributed
+    def _local_work(self, data: Any, specs: list[str]) -> Iterator[list[Callable[[], Record]]]:
+        """Per image, the calls that return the records the store does not hold yet (image loaded here)."""
+        for item in data:
+            yield self._item_tasks(data.name, item, specs)
 
-        lost: dict[str, Callable[[BaseException], Record]] = {}  # a task's failed record, should Dask give it up
-
-        def futures() -> Iterator[Any]:
-            for item in data:
-                for spec in [s for s in specs if not self._done(self.codec(s), data.name, item.id)]:
-                    future = distributed.submit(self.dask, spec, self.device, self.threads, data.name, item.id,
-                                                self.timing.warmup, self.timing.repeats, self.metrics)
-                    lost[future.key] = functools.partial(unreadable_record, self.codec(spec), data.name, item.id)
-                    yield future
-
-        get = functools.partial(distributed.result, self.dask, lost)
-        for record, seconds in _in_order(futures(), 4 * self.jobs, get):
-            self.time_spent.add(seconds)  # as the worker measured them
-            yield self._keep(record)
+    def _remote_work(self, data: Any, specs: list[str]) -> Iterator[tuple[Task, Callable[[BaseException], Record]]]:
+        """Each pending (spec, image) as an image-less task, with the failed record to give should it be lost."""
+        for item in data:
+            for codec in [self.codec(s) for s in specs if not self._done(self.codec(s), data.name, item.id)]:
+                yield (self.task(codec, data.name, item.id),
+                       functools.partial(unreadable_record, codec, data.name, item.id))
 
     def _item_tasks(self, dataset: str, item: DatasetItem, specs: list[str]) -> list[Callable[[], Record]]:
         """The work on one image: one call per spec that the store does not hold yet, each returning its record.
@@ -358,34 +302,10 @@ class Runner:
             return False
         return True
 
-    def _keep(self, record: Record) -> Record:
+    def keep(self, record: Record) -> Record:
+        """Store ``record`` (if there is a store), saying how many codec calls ran at once while it was timed."""
         if record.ok and record.jobs is None and not (record.cached and not record.retimed):
             record.jobs = self.jobs  # timed in this run (times reused from the cache keep their own, or unknown)
         if self.store is not None:
             self.store.append(record)
         return record
-
-
-def _in_order(futures: Iterable[Any], depth: int, result: Callable[[Any], Any] | None = None) -> Iterator[Any]:
-    """The results of ``futures`` (thread-pool or Dask futures) in submission order, at most ``depth`` ahead.
-
-    ``result(future)`` waits for one (default: ``future.result()``); if it raises a :class:`CodecbenchError`
-    (a Dask cluster left without workers), the results that are already there come first, then the error.
-    """
-    get = result or (lambda future: future.result())
-    window: deque[Any] = deque()
-    try:
-        for future in futures:
-            window.append(future)
-            if len(window) > depth:
-                yield get(window.popleft())
-        while window:
-            yield get(window.popleft())
-    except CodecbenchError:
-        for future in [f for f in window if f.done()]:
-            try:
-                record = get(future)
-            except CodecbenchError:
-                continue
-            yield record
-        raise

@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from codecbench.core.averaging import mean_over_images
 from codecbench.core.codec import Codec, create_codec
 from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.images import SourceFile, source_file
@@ -44,7 +45,7 @@ from codecbench.core.metrics import METRICS
 from codecbench.core.results import Record
 from codecbench.datasets import get_dataset
 from codecbench.engine.measure import check_contract, private_copy, score, timed
-from codecbench.engine.tasks import error_text, record_of, unreadable_record
+from codecbench.engine.records import error_text, record_of, unreadable_record
 
 #: What the session's ``enc_s``/``dec_s`` time (the ``timed_region`` of its reports and results files).
 SESSION_TIMED_REGION = (
@@ -169,7 +170,7 @@ class BenchSession:
         self._enc_s[case] = _median_per_item(benchmark, len(images))
         if case in self.scored_by_decode:
             self._encode_info[case] = benchmark.extra_info  # filled in when the decode benchmark has scored
-            _fail_on_encode_errors(self.streams[case])
+            _fail_on_encode_errors(images, self.streams[case], self.unreadable[case.dataset])
             return
         self._score(codec, case, images, _decode_all(codec, self.streams[case]))
         self._finish(benchmark, codec, case)
@@ -307,7 +308,7 @@ def _decode_all(codec: Codec, streams: list[bytes | BaseException]) -> list[Any]
 
 def _scorer(codec: Codec, image: np.ndarray, given: np.ndarray | None, data: bytes | BaseException, decoded: Any,
             metrics: tuple[str, ...]) -> Callable[[], dict]:
-    """The measured fields of one image's record, for :func:`~codecbench.engine.runner.record_of` (which turns a
+    """The measured fields of one image's record, for :func:`~codecbench.engine.records.record_of` (which turns a
     raised failure into the record's error)."""
     def measured() -> dict:
         for failure in (data, decoded):
@@ -332,8 +333,7 @@ def _summary(codec: Codec, records: list[Record]) -> dict[str, Any]:
     ok = [r for r in records if r.ok]
 
     def mean(attr: str) -> float | None:
-        values = [getattr(r, attr) for r in ok]
-        return statistics.fmean(values) if values and None not in values else None
+        return mean_over_images(r.metric(attr) for r in ok)
 
     return {
         "codec": codec.name,
@@ -349,12 +349,19 @@ def _summary(codec: Codec, records: list[Record]) -> dict[str, Any]:
 
 
 def _fail_on_errors(records: list[Record]) -> None:
-    failed = [f"{r.image}: {r.error}" for r in records if not r.ok]
-    if failed:
-        pytest.fail(f"{len(failed)}/{len(records)} images failed: " + "; ".join(failed[:5]), pytrace=False)
+    _fail([(r.image, r.error) for r in records if not r.ok], len(records))
 
 
-def _fail_on_encode_errors(streams: list[bytes | BaseException]) -> None:
-    failed = [error_text(s) for s in streams if isinstance(s, BaseException)]
+def _fail_on_encode_errors(images: Images, streams: list[bytes | BaseException],
+                           unreadable: list[tuple[str, CodecbenchError]]) -> None:
+    """Fail an encode benchmark whose scoring is left to the decode benchmark: for the images that could not
+    be read or encoded (what the records will say)."""
+    failed = [(image_id, error_text(data)) for (image_id, _), data in zip(images, streams)
+              if isinstance(data, BaseException)]
+    _fail(failed + [(image_id, error_text(exc)) for image_id, exc in unreadable], len(images) + len(unreadable))
+
+
+def _fail(failed: list[tuple[str, str | None]], total: int) -> None:
     if failed:
-        pytest.fail(f"{len(failed)}/{len(streams)} images failed to encode: " + "; ".join(failed[:5]), pytrace=False)
+        pytest.fail(f"{len(failed)}/{total} images failed: " + "; ".join(f"{i}: {e}" for i, e in failed[:5]),
+                    pytrace=False)

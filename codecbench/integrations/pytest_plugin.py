@@ -129,8 +129,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="DIR", help="where the session writes <dataset>.md and <dataset>.json (default: "
                     "results/bench/ under the rootdir, git-ignored; the committed reports/ only when asked)")
     group.addoption("--metrics", default="", dest="codecbench_metrics", metavar="NAMES",
-                    help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim); "
-                    "see `codecbench list --metrics`")
+                    help="metrics to compute: names (psnr,ssim) or changes to the defaults (+ssimulacra2,-ms_ssim), "
+                    "presets jpeg-ai, perceptual; see `codecbench list --metrics`")
     group.addoption("--report-anchor", default=DEFAULT_ANCHOR, dest="codecbench_report_anchor", metavar="CODEC",
                     help=f"BD-rate anchor codec or curve label of the session report (default: {DEFAULT_ANCHOR})")
     group.addoption("--report-per-image", type=int, default=0, dest="codecbench_report_per_image", metavar="N",

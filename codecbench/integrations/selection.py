@@ -15,7 +15,7 @@ import pytest
 from codecbench.core.codec import Spec, available_codecs, expand_spec, get_codec_class, split_specs
 from codecbench.core.errors import OptionError
 from codecbench.datasets import get_dataset
-from codecbench.engine.runner import takes_dataset
+from codecbench.engine.channels import takes_dataset
 from codecbench.integrations.bench_session import BenchCase
 
 #: the devices ``--devices`` takes

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from codecbench.core.metrics import METRICS, Metric
 from codecbench.analysis.curves import Curve, CurvePoint, curves
 from codecbench.core.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
+from codecbench.render.fmt import number
 from codecbench.render.timing import Origin, RowConditions, row_conditions, table_note, tables_note
 
 METRIC_CONVENTIONS = (
@@ -116,8 +117,8 @@ def render_dataset(
                 out += _table(
                     ["setting", "ok/total", "bpp", *size_header, *(_metric_header(m) for m in shown),
                      "enc ms/img", "dec ms/img", "enc MP/s", "dec MP/s"],
-                    ([curve.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
-                      *(_fmt(getattr(p, m.name), m.digits) for m in shown), *_speeds(p)] for p in curve.points),
+                    ([curve.setting_text(p), _ok(p), number(p.bpp, 4), *_file_sizes(p, file_size),
+                      *(number(p.get(m.name), m.digits) for m in shown), *_speeds(p)] for p in curve.points),
                 )
                 out += table_note(_timed_rows(curve, conditions))
         if lossless:
@@ -126,7 +127,7 @@ def render_dataset(
             out += _table(
                 ["codec", "setting", "ok/total", "bpp", *size_header, "exact", "enc ms/img", "dec ms/img",
                  "enc MP/s", "dec MP/s"],
-                ([c.label, c.setting_text(p), _ok(p), _fmt(p.bpp, 4), *_file_sizes(p, file_size),
+                ([c.label, c.setting_text(p), _ok(p), number(p.bpp, 4), *_file_sizes(p, file_size),
                   "yes" if p.exact else "NO", *_speeds(p)] for c in lossless for p in c.points),
             )
             out += table_note([row for c in lossless for row in _timed_rows(c, conditions, named=True)])
@@ -182,7 +183,16 @@ def header_lines(dataset: str, records: Sequence[Record], meta: Mapping[str, Any
         f"- **Timed region**: {meta.get('timed_region', TIMED_REGION)}{_concurrency_note(meta, records)}",
         *_reuse_note(records),
         f"- **Metrics**: {METRIC_CONVENTIONS}",
+        *_opt_in_note(records),
     ]
+
+
+def _opt_in_note(records: Sequence[Record]) -> list[str]:
+    """The header line naming each opt-in metric the records hold, who computed it and how it was validated."""
+    used = [m for m in METRICS.values() if not m.default and any(r.metric(m.name) is not None for r in records)]
+    if not used:
+        return []
+    return ["- **Opt-in metrics**: " + "; ".join(f"{m.label} ({m.source or 'plug-in'}, {m.validation})" for m in used)]
 
 
 def _differing_note(meta: Mapping[str, Any]) -> list[str]:
@@ -226,7 +236,7 @@ def _file_sizes(point: CurvePoint, shown: bool) -> list[str]:
     """The compression rate and ratio cells of a row (none unless ``shown``)."""
     if not shown:
         return []
-    cells = [_fmt(point.vs_source_pct, 2), _fmt(point.source_ratio, 2)]
+    cells = [number(point.vs_source_pct, 2), number(point.source_ratio, 2)]
     if 0 < point.n_source < point.n_ok:
         cells = [f"{cell} ({point.n_source}/{point.n_ok})" for cell in cells]
     return cells
@@ -252,21 +262,17 @@ def _ok(point: CurvePoint) -> str:
 
 
 def _speeds(point: CurvePoint) -> list[str]:
-    return [_fmt(point.enc_s, 2, 1e3), _fmt(point.dec_s, 2, 1e3), _fmt(point.enc_mps, 2), _fmt(point.dec_mps, 2)]
+    return [number(point.enc_s, 2, 1e3), number(point.dec_s, 2, 1e3), number(point.enc_mps, 2), number(point.dec_mps, 2)]
 
 
 def shown_metrics(lossy: Sequence[Curve]) -> list[Metric]:
     """The metric columns of a lossy table: every default metric, and an opt-in one wherever it was computed."""
     return [m for m in METRICS.values()
-            if m.default or any(getattr(p, m.name) is not None for c in lossy for p in c.points)]
+            if m.default or any(p.get(m.name) is not None for c in lossy for p in c.points)]
 
 
 def _metric_header(metric: Metric) -> str:
     return f"{metric.label} {metric.unit}".strip()
-
-
-def _fmt(value: float | None, digits: int, scale: float = 1.0) -> str:
-    return "—" if value is None else f"{value * scale:.{digits}f}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The rate–distortion part of a report: summary, BD-rate and fixed-rate tables, plots, worst images.
+"""The rate–distortion part of a report: summary, BD-rate and fixed-rate tables, how sure the BD-rates are, plots,
+worst images; and the equal-rate tables of ``--target-bpp`` runs.
 
 :func:`rd_section` turns records (plus optional CompressAI-format reference
 curves) into one dataset's markdown section; :func:`section_renderer` hands it
@@ -23,9 +24,12 @@ from pathlib import Path
 from typing import Sequence
 
 from codecbench.analysis import bdrate, references
-from codecbench.analysis.compressai_json import export_curves, references_for
+from codecbench.analysis.compressai_json import PROVENANCE_KEYS, REQUIRED_PROVENANCE, export_curves, references_for
 from codecbench.analysis.curves import AVERAGING, Curve, curves
 from codecbench.core.results import Record
+from codecbench.analysis.bootstrap import RESAMPLES
+from codecbench.analysis.equal_rate import equal_rate_tables
+from codecbench.render.confidence import bd_confidence_lines, equal_rate_markdown
 from codecbench.render.rd_tables import bd_table, fixed_table
 
 
@@ -41,6 +45,7 @@ class RDOptions:
     report_dir: Path | None = None  # the folder of the markdown file, for relative image links
     per_image: int = 0  # list this many worst images per codec (0: none)
     compressai_dir: Path | None = None  # export every measured curve as CompressAI JSON here
+    bootstrap: int = RESAMPLES  # bootstrap resamples of the intervals over images (0: no intervals)
 
 
 def with_references(measured: list[Curve], refs: list[Curve]) -> list[Curve]:
@@ -89,7 +94,7 @@ def worst_images(records: Sequence[Record], dataset: str, n: int) -> list[str]:
     """The ``n`` images with the lowest PSNR per lossy codec configuration (mean over its settings)."""
     groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r.dataset == dataset and r.ok and not r.lossless and r.psnr is not None:
+        if r.dataset == dataset and r.ok and not r.lossless and r.psnr is not None and r.target is None:
             groups[r.codec][r.image].append(r.psnr)
     lines = []
     for codec in sorted(groups):
@@ -132,6 +137,8 @@ def rd_section(
             section, label, method=options.method, min_overlap=options.min_overlap)]
     out += [f"{h}# Quality at fixed rates, rate at fixed qualities", "",
             fixed_table(section, method=options.method)]
+    out += bd_confidence_lines(section, [label for _, label in anchors if label], records, options.method,
+                               options.min_overlap, options.bootstrap, level + 1)
     if options.plots_dir is not None:
         from codecbench.render.plots import plot_dataset, plots_markdown
 
@@ -142,12 +149,25 @@ def rd_section(
             out += [f"{h}# Plots", "", plots_markdown(written, rel)]
     if options.per_image:
         out += [f"{h}# Worst images", "", *worst_images(records, dataset, options.per_image), ""]
-    shown_refs = [c for c in section if c.reference]
-    if shown_refs:
-        out += ["Reference curves (not measured here): "
-                + "; ".join(f"{r.label}: {r.description}" for r in shown_refs), ""]
+    out += reference_lines([c for c in section if c.reference], level + 1)
     out += [AVERAGING, ""]
     return "\n".join(out)
+
+
+def reference_lines(refs: Sequence[Curve], level: int) -> list[str]:
+    """The reference curves of a section, each with its description and its provenance, part by part ("not
+    recorded" where the file says nothing: a reference's numbers cannot be reproduced without them)."""
+    if not refs:
+        return []
+    out = [f"{'#' * level} Reference curves (not measured here)", ""]
+    for ref in refs:
+        out.append(f"- **{ref.label}**: {ref.description}")
+        if not ref.provenance:
+            out.append("  - provenance: not recorded in the file (source, tool and version, configuration and "
+                       "conversion unknown)")
+        out += [f"  - {key}: {ref.provenance.get(key, 'not recorded in the file')}"
+                for key in PROVENANCE_KEYS if ref.provenance and (key in ref.provenance or key in REQUIRED_PROVENANCE)]
+    return out + [""]
 
 
 def section_curves(dataset: str, options: RDOptions, measured: Sequence[Curve]
@@ -232,4 +252,6 @@ def section_lines(records: Sequence[Record], dataset: str, options: RDOptions,
                   dataset_curves: Sequence[Curve]) -> list[str]:
     """The markdown lines the RD section adds to a dataset report (none when it has no lossy curve)."""
     text = rd_section(records, dataset, options, measured=dataset_curves)
-    return ["", *text.splitlines()] if text else []
+    tables = equal_rate_tables([r for r in records if r.dataset == dataset], references.split_anchors(options.anchor),
+                               resamples=options.bootstrap)
+    return (["", *text.splitlines()] if text else []) + equal_rate_markdown(tables, options.bootstrap)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from codecbench.analysis.bdrate import (
-    BD_RATE_METRICS, DEFAULT_ANCHOR, DEFAULT_METHOD, FIXED_QUALITIES, FIXED_RATES, METHOD_TEXT, MIN_OVERLAP, BDTable,
+    MEAN_BD_RATE_OVER, DEFAULT_ANCHOR, DEFAULT_METHOD, FIXED_QUALITIES, FIXED_RATES, METHOD_TEXT, MIN_OVERLAP, BDTable,
     FixedRow, bd_rows, display_name, fixed_rows,
 )
 from codecbench.analysis.curves import Curve
+from codecbench.render.fmt import number
 
 
 def bd_table(
@@ -27,12 +28,14 @@ def bd_markdown(table: BDTable) -> str:
     if table.base is None:
         names = ", ".join(table.labels) or "none"
         return f"No BD-rate table: the anchor `{table.anchor}` has no lossy curve here (curves: {names}).\n"
-    head = ["Codec", "Points"] + [f"BD-rate {t}" for t in BD_RATE_METRICS.values()] + ["BD-PSNR"]
+    averaged = any(row.mean is not None for row in table.rows)
+    head = (["Codec", "Points"] + [f"BD-rate {t}" for t in table.metrics.values()] + ["BD-PSNR"]
+            + (["Mean BD-rate"] if averaged else []))
     lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
     for row in table.rows:
         lines.append(_row([display_name(row.curve), str(len(row.curve.points)),
-                           *(row.bd_rate[metric].format("%") for metric in BD_RATE_METRICS),
-                           row.bd_psnr.format("dB")]))
+                           *(row.bd_rate[metric].format("%") for metric in table.metrics),
+                           row.bd_psnr.format("dB"), *([row.mean.format("%")] if averaged and row.mean else [])]))
     base = table.base
     source = f" — {base.description}" if base.reference and base.description else ""
     text = [
@@ -47,6 +50,10 @@ def bd_markdown(table: BDTable) -> str:
         "Curves are reduced to their upper envelope (quality rising with rate) first; "
         "settings where some images failed are left out.",
     ]
+    if averaged:
+        members = [t for m, t in table.metrics.items() if m in MEAN_BD_RATE_OVER]
+        text[-1] += (f" Mean BD-rate: the mean of the BD-rates on {', '.join(members)} (JPEG AI's multi-metric "
+                     "average), n/a where any of them is.")
     if table.notes:
         text += ["", *[f"- {n}" for n in table.notes]]
     return "\n".join(text) + "\n"
@@ -71,15 +78,11 @@ def fixed_markdown(rows: Sequence[FixedRow], rates: Sequence[float], qualities: 
     head = ["Codec"] + [f"PSNR @ {r:g} bpp" for r in rates] + [f"bpp @ {q:g} dB" for q in qualities]
     lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
     for row in rows:
-        lines.append(_row([display_name(row.curve), *(_fmt(row.quality_at[r], 2) for r in rates),
-                           *(_fmt(row.rate_at[q], 4) for q in qualities)]))
+        lines.append(_row([display_name(row.curve), *(number(row.quality_at[r], 2) for r in rates),
+                           *(number(row.rate_at[q], 4) for q in qualities)]))
     note = (f"Interpolated ({METHOD_TEXT[method]}, PSNR against log10(bpp)) on each curve's upper envelope; "
             "— where the value lies outside the measured range (never extrapolated).")
     return "\n".join([*lines, "", note]) + "\n"
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _row(cells: Sequence[str]) -> str:

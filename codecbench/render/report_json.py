@@ -81,7 +81,7 @@ def _curve(c: Curve, base: Curve | None, style: tuple[str, str]) -> dict[str, An
 
 
 def _point(c: Curve, p: CurvePoint) -> dict[str, Any]:
-    values = {name: _num(getattr(p, name, None)) for name in METRICS}
+    values = {name: _num(p.get(name)) for name in METRICS}
     return {"setting": c.setting_text(p), "spec": p.spec, "n_ok": p.n_ok, "n_total": p.n_total, "bpp": _num(p.bpp),
             **values, "ms_ssim_db": _num(p.ms_ssim_db), "enc_ms": _ms(p.enc_s), "dec_ms": _ms(p.dec_s),
             "exact": p.exact}
@@ -111,9 +111,11 @@ def _bd_table(section: Sequence[Curve], name: str, label: str | None, rd: RDOpti
     return {
         "anchor": name, "label": label, "method": bdrate.METHOD_TEXT[table.method],
         "base": bdrate.display_name(table.base) if table.base else None,
-        "columns": {f"bd_rate_{m}": f"BD-rate {t} %" for m, t in bdrate.BD_RATE_METRICS.items()},
+        "columns": {**{f"bd_rate_{m}": f"BD-rate {t} %" for m, t in table.metrics.items()},
+                    **({"mean_bd_rate": "Mean BD-rate %"} if any(r.mean is not None for r in table.rows) else {})},
         "rows": [{"label": bdrate.display_name(r.curve), "points": len(r.curve.points),
-                  **{f"bd_rate_{m}": _bd(bd) for m, bd in r.bd_rate.items()}, "bd_psnr": _bd(r.bd_psnr)}
+                  **{f"bd_rate_{m}": _bd(bd) for m, bd in r.bd_rate.items()}, "bd_psnr": _bd(r.bd_psnr),
+                  **({"mean_bd_rate": _bd(r.mean)} if r.mean is not None else {})}
                  for r in table.rows],
         "notes": table.notes,
     }
@@ -129,10 +131,10 @@ def _fixed(section: Sequence[Curve], method: str) -> dict[str, Any]:
 def _image_rows(records: Sequence[Record], section: Sequence[Curve]) -> dict[str, Any]:
     """Per-image rows as columns + row lists (compact: thousands of rows)."""
     labels = _labels(section)
-    metrics = [name for name in METRICS if any(getattr(r, name, None) is not None for r in records)]
+    metrics = [name for name in METRICS if any(r.metric(name) is not None for r in records)]
     columns = ["label", "setting", "image", "device", "bpp", "bytes", *metrics, "enc_ms", "dec_ms", "error"]
     rows = [[labels.get((r.spec, r.device), (r.codec, ''))[0], r.spec, r.image, r.device, _num(r.bpp), r.bytes,
-             *(_num(getattr(r, name, None)) for name in metrics), _ms(r.enc_s), _ms(r.dec_s), r.error]
+             *(_num(r.metric(name)) for name in metrics), _ms(r.enc_s), _ms(r.dec_s), r.error]
             for r in records]
     return {"columns": columns, "rows": rows}
 
@@ -159,7 +161,7 @@ def _pictures(report: DatasetReport, section: Sequence[Curve], embed: bool) -> d
         label, setting = labels.get((pic.spec, pic.device), (record.codec, pic.spec))
         decodes.append({"image": pic.image, "label": label, "setting": setting, "spec": pic.spec, "device": pic.device,
                         "bpp": _num(record.bpp), "bytes": record.bytes, "stream_bytes": pic.stream_bytes,
-                        **{name: _num(getattr(record, name, None)) for name in METRICS}, "folder": folder,
+                        **{name: _num(record.metric(name)) for name in METRICS}, "folder": folder,
                         "picture": pic})
     decodes = [d for d in decodes if d["image"] in originals and originals[d["image"]]["crop"] == d["picture"].crop]
     shown = [originals[image] for image in sorted({d["image"] for d in decodes})]

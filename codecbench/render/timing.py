@@ -95,8 +95,8 @@ def condition(record: Record, origin: Origin | None) -> Condition:
 def row_conditions(records: Iterable[Record],
                    origins: Mapping[tuple, Origin]) -> dict[tuple[str, str, str], RowConditions]:
     """The conditions of each (dataset, device, spec) row: of its successful records that hold a time (the last
-    record per key counts, as in :func:`codecbench.analysis.curves.curves`)."""
-    latest = {r.key: r for r in records}
+    record per key counts, and equal-rate records are left out, as in :func:`codecbench.analysis.curves.curves`)."""
+    latest = {r.key: r for r in records if r.target is None}
     rows: dict[tuple[str, str, str], set[Condition]] = {}
     for r in latest.values():
         if r.ok and (r.enc_s is not None or r.dec_s is not None):

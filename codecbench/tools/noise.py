@@ -11,10 +11,11 @@ included as the reference row.
 
 Fairness: a denoising autoencoder and a classical codec are only
 comparable at the same rate. ``match`` names a reference spec (e.g.
-``ssdcae:bits=8``); every other codec with an integer rate knob is then
+``ssdcae:bits=8``); every other codec with a rate knob is then
 run, for each σ, at the knob value whose mean bpp over the noisy images is
-closest to the reference's mean bpp at that σ (found by bisection over the
-knob's declared range), and the chosen value is reported.
+closest to the reference's mean bpp at that σ (found by the project's one
+knob search, :mod:`codecbench.engine.rate_search`), and the chosen value is
+reported.
 
 Dataset figures are arithmetic means over images. ``crop`` (e.g. 128)
 takes the centre crop of each image first, the seeds' 128×128 setting.
@@ -31,6 +32,8 @@ import numpy as np
 from codecbench.core import metrics
 from codecbench.core.codec import Codec, Spec, create_codec, get_codec_class
 from codecbench.engine.measure import encoded_bpp, mean_measures
+from codecbench.engine.rate_search import search_knob
+from codecbench.core.targets import Target
 from codecbench.core.errors import SpecError
 
 DEFAULT_SIGMAS = (0.0, 0.1, 0.2, 0.3)
@@ -90,29 +93,17 @@ def _mean_bpp(codec: Codec, images: Sequence[np.ndarray]) -> float:
 
 def match_knob(name: str, base: dict[str, str], images: Sequence[np.ndarray], target_bpp: float,
                *, threads: int | None = None) -> str:
-    """The spec of codec ``name`` whose integer rate knob gives a mean bpp closest to ``target_bpp``."""
+    """The spec of codec ``name`` whose rate knob gives a mean bpp over ``images`` closest to ``target_bpp``
+    (:func:`~codecbench.engine.rate_search.search_knob`: within 1 %, or the closer of two adjacent values)."""
     cls = get_codec_class(name)
-    if cls.param is None or cls.settings[cls.param].kind is not int:
-        raise SpecError(f"codec {name!r} has no integer rate knob to match a rate with")
-    s = cls.settings[cls.param]
-    lo, hi = int(s.low if s.low is not None else min(s.choices)), int(s.high if s.high is not None else max(s.choices))
-    cache: dict[int, float] = {}
+    if cls.param is None:
+        raise SpecError(f"codec {name!r} has no rate knob to match a rate with")
 
-    def rate(v: int) -> float:
-        if v not in cache:
-            cache[v] = _mean_bpp(create_codec(str(Spec.of(name, {**base, cls.param: v})), threads=threads), images)
-        return cache[v]
+    def mean_bpp(value: object) -> float:
+        return _mean_bpp(create_codec(str(Spec.of(name, {**base, cls.param: value})), threads=threads), images)
 
-    increasing = rate(hi) >= rate(lo)
-    a, b = lo, hi
-    while b - a > 1:  # bisection on a monotone knob
-        mid = (a + b) // 2
-        if (rate(mid) < target_bpp) == increasing:
-            a = mid
-        else:
-            b = mid
-    best = min((a, b), key=lambda v: abs(rate(v) - target_bpp))
-    return str(Spec.of(name, {**base, cls.param: best}))
+    found = search_knob(cls.settings[cls.param], mean_bpp, Target("bpp", target_bpp))
+    return str(Spec.of(name, {**base, cls.param: found.value}))
 
 
 def noise_robustness(

@@ -100,6 +100,9 @@ def make_pictures(records: Sequence[Record], folder: Path, options: PictureOptio
     """
     options.check()
     chosen = chosen_records(records, options.targets, options.device)
+    absent = sorted(set(options.image_ids) - {r.image for r in chosen})
+    if absent:
+        raise OptionError(f"no measured lossy record of image(s) {', '.join(absent)} on {options.device}")
     summary = PictureSummary(folder)
     by_dataset: dict[str, list[Record]] = defaultdict(list)
     for r in chosen:

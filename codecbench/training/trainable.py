@@ -13,6 +13,7 @@ import torch
 from codecbench.core.codec import Setting
 from codecbench.core.errors import SpecError
 from codecbench.core.registry import Registry
+from codecbench.engine.measure import mean_measures
 
 
 class Trainable(ABC):
@@ -74,8 +75,6 @@ def evaluate_codec(codec_cls: type, checkpoint: Path, images: Sequence[np.ndarra
 
     Measured by :func:`codecbench.engine.measure.mean_measures`, as every other figure.
     """
-    from codecbench.engine.measure import mean_measures
-
     codec = codec_cls(checkpoint=checkpoint, threads=torch.get_num_threads(), **settings)
     means = mean_measures(codec, images, metrics=("psnr", "ssim"))
     return {key: means[key] for key in ("bpp", "psnr", "ssim", "images")}

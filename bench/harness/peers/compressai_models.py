@@ -16,8 +16,9 @@ and for each image (sides multiples of 64, so that neither tool pads), what each
   encode/decode seconds; one torch thread, the adapter's ``deterministic`` default);
 - CompressAI: the same model built in this process by ``compressai.zoo`` (and ``load_state_dict`` of the
   checkpoint), ``update(force=True)``, ``net.compress(x)`` of the torchvision ``ToTensor`` image and
-  ``net.decompress(strings, shape)``, with torch's default thread count; its bpp as ``eval_model`` counts it
-  (the strings only), its float PSNR as ``eval_model`` computes it, and the PSNR of x_hat rounded to 8 bits;
+  ``net.decompress(strings, shape)``, once on one torch thread (as the adapter codes) and once with torch's
+  default thread count; its bpp as ``eval_model`` counts it (the strings only), its float PSNR as ``eval_model``
+  computes it, and the PSNR of x_hat rounded to 8 bits;
 - whether the weights, the strings (byte for byte) and the decoded 8-bit images (pixel for pixel) are the same.
 """
 

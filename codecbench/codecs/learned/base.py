@@ -1,68 +1,10 @@
 """The torch base of learned codecs: device, threads, checkpoints, padding, tiling, container.
 
-A learned codec subclasses :class:`TorchCodec`, declares its ``name``,
-settings and class attributes, and implements three hooks:
-
-``build_model(self, arch: dict) -> torch.nn.Module``
-    The network for the architecture description stored in the checkpoint
-    (``arch``); the base loads the state dict into it (strict), moves it to
-    the device and puts it in eval mode. Called once, in ``__init__``, so
-    loading is outside any timed region.
-``encode_tile(self, tile: np.ndarray) -> list[bytes]``
-    Code one tile (uint8 h×w×c, h and w already padded to ``stride``); return
-    the payload sections.
-``decode_tile(self, sections: list[bytes], shape: tuple[int, int, int]) -> np.ndarray``
-    Rebuild the padded tile of ``shape`` from its sections.
-
-and may implement a fourth, against decode bombs:
-
-``min_tile_payload(self, sections, shape) -> int``
-    A lower bound on the payload bytes any stream of this codec holds for a
-    tile of ``shape`` (e.g. the bits an entropy coder must spend per latent);
-    :meth:`TorchCodec._decode` checks every tile against it before any
-    network runs, so a tiny stream declaring a huge image is a DecodeError
-    in microseconds, not minutes of decoding.
-
-Everything else is the base's: :meth:`TorchCodec._encode` splits the image
-into tiles (only when a side exceeds ``tile_size``), pads each tile to a
-multiple of ``stride`` (``pad_mode``, default edge replication), calls
-:meth:`encode_tile` under :func:`torch.inference_mode`, and writes the
-:class:`~codecbench.codecs.learned.container.Container` (header: codec id, format version,
-size, channels, ``header_settings``; 16 bytes for a Kodak image with one
-section and CRC-32). :meth:`TorchCodec._decode` parses and checks the
-container (a foreign, truncated or corrupt stream is a DecodeError), decodes
-each tile and crops the padding away.
-
-Class attributes a subclass may set:
-
-``checkpoint``        file name in :meth:`TorchCodec.checkpoint_dir` (or override
-                      :meth:`checkpoint_name` to pick one by setting); None for a codec
-                      without weights. Its model card is the ``.md`` file of the same name
-``checkpoint_package`` a plug-in's own package holding its checkpoints and model cards
-                      (``"mypkg.checkpoints"``, a regular package installed as package data);
-                      None: codecbench's :data:`CHECKPOINT_DIR`
-``stride``            pad tiles to a multiple of this (the network's total down-sampling)
-``pad_mode``          numpy pad mode for that padding ("edge", "reflect", "constant")
-``tile_size``         code images with a side above this as independent tiles of
-                      this side (None: never tile); part of the format
-``native_channels``   channel counts the network takes; a 1-channel image given to an
-                      RGB-only network is coded as 3 equal channels and decoded back to
-                      1 channel with BT.601 luma (:func:`codecbench.core.images.to_gray`)
-``format_version``    bump (with ``version``) when the bits change
-``header_settings``   the settings written into the header (None: all of them); the
-                      decoder refuses a stream whose settings differ from its own
-``check``             container check kind (CRC-32 by default; see bitstream.py)
-``libraries``         names in :data:`LIBRARIES` of the libraries besides torch that shape the
-                      bits (entropy coder, JPEG, Deflate); with torch and the digest of every
-                      loaded checkpoint they make :meth:`TorchCodec.library_versions`, the
-                      codec's cache identity
-``devices``           ("cpu", "cuda") by default; "cuda" without CUDA is a SpecError
-
-Checkpoints are read with ``torch.load(..., weights_only=True)`` only; a file
-that needs arbitrary unpickling (and might run code) is refused with a
-:class:`CheckpointError` naming it. The checkpoint format is a dict
-``{"format": "codecbench-checkpoint", "model": str, "arch": dict,
-"state_dict": dict, "meta": dict}`` (see :func:`make_checkpoint`).
+A learned codec subclasses :class:`TorchCodec`, sets its class attributes and implements
+``build_model(arch)``, ``encode_tile(tile)`` and ``decode_tile(sections, shape)`` (and may
+implement ``min_tile_payload`` against decode bombs); the base pads, tiles, writes and checks
+the container. Checkpoints are read with ``torch.load(..., weights_only=True)`` only.
+The hooks and class attributes are documented in docs/codecs/learned.md ("The TorchCodec contract").
 """
 
 from __future__ import annotations

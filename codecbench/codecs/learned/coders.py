@@ -1,29 +1,11 @@
-"""Entropy coding for learned codecs: thin wrappers around kept libraries.
+"""Entropy coding for learned codecs: thin wrappers around kept libraries (zlib, constriction).
 
-Nothing here is a hand-written arithmetic coder; the coders are
-
-- **Deflate** (:mod:`zlib`): :func:`deflate`, :func:`inflate` (with an output
-  limit, so a corrupt or hostile payload cannot expand to gigabytes).
-- **Huffman** (``constriction.symbol``): :class:`HuffmanTable` builds an
-  optimal prefix code from symbol counts with constriction's Huffman tree
-  builder; the table travels in the stream as code *lengths* (bit-packed), and
-  both sides rebuild the identical tree from those lengths (a Huffman tree of
-  the dyadic distribution 2^-length has exactly those lengths).
-  :func:`huffman_encode` / :func:`huffman_decode` write and read table and
-  payload together.
-- **rANS** (``constriction.stream.stack.AnsCoder``): :class:`RansEncoder` and
-  :class:`RansDecoder` code batches of symbols with per-symbol models:
-  categorical tables (:func:`categorical`) or quantized parametric
-  distributions with per-symbol mean and scale (:func:`laplace`,
-  :func:`gaussian`, :func:`cauchy`). ANS is a stack; :class:`RansEncoder`
-  hides that: batches are decoded in the order they were added.
-
-Contracts common to all: symbols are integer numpy arrays; the decoder must be
-given the same model parameters (bit-identical floats) and the same symbol
-counts as the encoder; corrupt payloads raise
-:class:`~codecbench.core.errors.DecodeError` (or decode to garbage that the
-container's CRC has already rejected). Payloads are little-endian regardless
-of the machine.
+Deflate (:func:`deflate`, :func:`inflate` with an output limit), Huffman (:class:`HuffmanTable`, the table
+sent as code lengths; :func:`huffman_encode` / :func:`huffman_decode`) and rANS (:class:`RansEncoder`,
+:class:`RansDecoder` with :func:`categorical` tables or quantized :func:`laplace`, :func:`gaussian`,
+:func:`cauchy` models; batches decode in the order they were added). The decoder must be given the
+same model parameters (bit-identical floats) and symbol counts as the encoder; corrupt payloads raise
+:class:`~codecbench.core.errors.DecodeError`. Payloads are little-endian on every machine.
 """
 
 from __future__ import annotations

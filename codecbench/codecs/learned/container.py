@@ -1,43 +1,10 @@
-"""The bitstream container of learned codecs: a compact header and payload sections.
+"""The bitstream container of learned codecs: a compact, varint-coded header and payload sections.
 
-Every byte of the container counts in bpp (a 32×32 CIFAR image pays 0.0078
-bpp per byte), so the header is varint-coded and holds only what a decoder
-needs. Layout, in order:
-
-======================  =======  ================================================
-field                   bytes    meaning
-======================  =======  ================================================
-magic                   2        ``b"CB"``
-flags                   1        bits 0–3 container version (1), bits 4–5 check
-                                 kind (0 none, 1 CRC-16, 2 CRC-32), bits 6–7 zero
-codec id                2        low 16 bits of CRC-32 of the codec name (big-endian)
-codec format version    varint   the codec's own bitstream version
-height − 1, width − 1   varint   1 byte below 128, 2 bytes below 16384, …
-channels                1        1 … 4
-settings                varies   the codec's header settings, in sorted key order:
-                                 int zigzag varint, bool 1 byte, float and str as
-                                 length-prefixed text (``repr``)
-section count           varint
-section lengths         varint   for every section but the last (which runs to the
-                                 check field)
-payload                 …        the sections, concatenated
-check                   0/2/4    CRC over everything before it (big-endian)
-======================  =======  ================================================
-
-A Kodak image (768×512, RGB, no settings, one section, CRC-32) pays
-2+1+2+1+2+2+1+1+4 = 16 bytes of container (0.0003 bpp); a CIFAR image
-(32×32) pays 14 bytes with CRC-32 (0.11 bpp), 10 without a check.
-
-Decoding validates everything: a stream that is too short, has another magic,
-another codec id, an unknown version, out-of-range sizes, impossible section
-lengths or a wrong check raises :class:`~codecbench.core.errors.DecodeError` with a
-message that says which. Declared sizes are bounded (``MAX_SIDE``,
-``MAX_PIXELS``, ``MAX_SECTIONS``) so that a corrupt header cannot make the
-decoder allocate gigabytes.
-
-Helpers for payloads: :func:`write_varint`, :func:`read_varint` (with a
-:class:`Reader`), :func:`pack_sections` / :func:`unpack_sections` for nested
-section lists (e.g. the sections of one tile). :func:`declare_size` and
+Every byte counts in bpp, so the header holds only what a decoder needs (16 bytes for a Kodak
+image with CRC-32; the field layout is in docs/codecs/learned.md, "Bitstreams"). Decoding
+validates everything and raises :class:`~codecbench.core.errors.DecodeError` naming what is
+wrong; declared sizes are bounded (``MAX_SIDE``, ``MAX_PIXELS``, ``MAX_SECTIONS``) so that a
+corrupt header cannot make the decoder allocate gigabytes. :func:`declare_size` and
 :func:`recompute_check` forge headers (decode-bomb tests, the fuzzer).
 """
 

@@ -1,35 +1,12 @@
-"""Building blocks of the learned autoencoder codecs: GDN and a factorized-prior entropy model.
+"""GDN and the factorized-prior entropy model of the learned autoencoders, with its latent coding.
 
-Why not compressai: compressai's ``EntropyBottleneck`` is the reference for
-this model, but compressai cannot be installed beside this project's stack
-(it requires torchvision and, through its extras, torch-geometric, and pins
-numpy < 2). So the model is written here, small and self-contained, after
-Ballé et al. 2018 ("Variational image compression with a scale hyperprior",
-appendix 6.1: the non-parametric univariate density), and its symbols are
-coded with ``constriction``'s rANS coder through :mod:`codecbench.codecs.learned.coders`.
-
-:class:`FactorizedPrior`
-    One learned cumulative density per latent channel, c(x) = sigmoid(f(x)),
-    f a monotone chain of small per-channel affine maps with tanh gates
-    (filters 3-3-3, ``init_scale`` 10, as compressai). During training
-    :meth:`FactorizedPrior.forward` gives the likelihood of the latent with
-    additive uniform noise (the rate term) and the straight-through rounded
-    latent (what the decoder sees), both around the learned per-channel
-    median.
-
-:meth:`FactorizedPrior.update_tables`
-    After training, freeze the density into integer tables stored as buffers
-    (so they ship in the checkpoint's state dict): per channel an integer
-    offset ``lo`` and a frequency table over ``lo … lo+K-1`` plus one escape
-    symbol. Encoder and decoder read the same integer tables, so the rANS
-    models are bit-identical on any machine (no float density is evaluated
-    at coding time).
-
-:func:`code_latent` / :func:`decode_latent`
-    Quantize (symbol = round(y − median), the decoder adds the stored
-    float median back, as in training), code each channel's symbols with its categorical
-    table; a value outside the table is coded as the escape symbol and its
-    exact value is written afterwards as a zigzag varint (rare; lossless).
+Written here after Ballé et al. 2018 (appendix 6.1) because compressai cannot be installed beside
+this project's stack (it pins numpy < 2 and pulls torchvision). :class:`FactorizedPrior` learns
+one cumulative density per latent channel; :meth:`~FactorizedPrior.update_tables` freezes it into
+integer frequency tables (buffers, shipped in the checkpoint), so encoder and decoder build
+bit-identical rANS models on any machine. :func:`code_latent` / :func:`decode_latent` code the
+rounded latent per channel; values outside a table are escapes written as zigzag varints.
+The model and its tables: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -240,7 +217,7 @@ def quantize_pmf(probs: np.ndarray, total: int) -> np.ndarray:
 
 
 # -- coding ----------------------------------------------------------------------------
-def _channel_model(freq_row: np.ndarray):
+def channel_model(freq_row: np.ndarray):
     """The constriction categorical model of one channel (table + escape), from integers."""
     n = int(np.nonzero(freq_row[:-1])[0].max()) + 1 if freq_row[:-1].any() else 0
     probs = np.concatenate([freq_row[:n], freq_row[-1:]]).astype(np.float64)
@@ -256,7 +233,7 @@ def code_latent(prior: FactorizedPrior, y: torch.Tensor) -> tuple[bytes, bytes]:
     enc = RansEncoder()
     escapes = bytearray()
     for ch in range(values.shape[0]):
-        model, n = _channel_model(freqs[ch])
+        model, n = channel_model(freqs[ch])
         sym = values[ch].ravel() - offsets[ch]
         out = (sym < 0) | (sym >= n)
         if out.any():
@@ -298,12 +275,12 @@ def decode_latent(prior: FactorizedPrior, payload: bytes, escapes: bytes, shape:
     reader = Reader(escapes, label="latent escapes")
     out = np.empty((c, h * w), dtype=np.int64)
     for ch in range(c):
-        model, n = _channel_model(freqs[ch])
+        model, n = channel_model(freqs[ch])
         sym = dec.decode(model, count=h * w).astype(np.int64)
         vals = sym + offsets[ch]
         esc = np.nonzero(sym == n)[0]
         for i in esc:
-            vals[i] = unzigzag(_read_varint(reader))
+            vals[i] = unzigzag(read_escape_varint(reader))
         out[ch] = vals
     dec.finish()
     if reader.remaining:
@@ -311,7 +288,7 @@ def decode_latent(prior: FactorizedPrior, payload: bytes, escapes: bytes, shape:
     return torch.from_numpy(out.reshape(1, c, h, w)).float() + prior.medians().cpu().view(1, -1, 1, 1)
 
 
-def _read_varint(reader: Reader) -> int:
+def read_escape_varint(reader: Reader) -> int:
     value, shift = 0, 0
     while True:
         b = reader.byte("escape varint")
@@ -321,153 +298,3 @@ def _read_varint(reader: Reader) -> int:
         shift += 7
         if shift > 63:
             raise DecodeError("latent escapes: varint too long")
-
-
-# -- Gaussian conditional ------------------------------------------------------------------
-#: compressai's default scale table: 64 scales, log-spaced from 0.11 to 256
-SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
-
-
-def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.erfc(-x * (2**-0.5))
-
-
-class GaussianConditional(nn.Module):
-    """A zero-mean Gaussian per latent element whose scale a hyper-decoder predicts (compressai's GaussianConditional).
-
-    Training (:meth:`forward`): the likelihood of the noisy latent under
-    N(0, max(scale, 0.11)) convolved with a unit box (the rate term) and the
-    straight-through rounded latent for the decoder. Coding: each predicted
-    scale is mapped to an index into the fixed ``scale_table`` (the first
-    table scale ≥ it, :meth:`indexes`); :meth:`update_tables` freezes, per
-    table scale, an integer frequency table over ``offset … offset+K−1`` plus
-    an escape symbol (the last column), in the layout of
-    :class:`FactorizedPrior`'s tables, so :func:`code_indexed` codes with
-    the same integer models on any machine. The tables are buffers, so they
-    ship in the checkpoint.
-    """
-
-    def __init__(self, scale_table: tuple[float, ...] | None = None, tail_mass: float = 1e-9):
-        super().__init__()
-        table = (torch.exp(torch.linspace(math.log(SCALES_MIN), math.log(SCALES_MAX), SCALES_LEVELS))
-                 if scale_table is None else torch.tensor(scale_table))
-        self.tail_mass = tail_mass
-        self.scale_bound = float(table[0])
-        self.register_buffer("scale_table", table.double())
-        self.register_buffer("table_offset", torch.zeros(len(table), dtype=torch.int32))
-        self.register_buffer("table_freq", torch.zeros(len(table), 1, dtype=torch.int32))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "table_freq"
-        if key in state_dict and state_dict[key].shape != self.table_freq.shape:
-            self.table_freq = torch.zeros_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def likelihood(self, y: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-        """P(y − 1/2 < Y < y + 1/2) for Y ~ N(0, max(scales, 0.11)), bounded below by 1e-9."""
-        s = lower_bound(scales, self.scale_bound)
-        v = torch.abs(y)
-        lik = _std_normal_cdf((0.5 - v) / s) - _std_normal_cdf((-0.5 - v) / s)
-        return lower_bound(lik, 1e-9)
-
-    def forward(self, y: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training pass: (straight-through rounded y for the decoder, likelihoods of the noisy y)."""
-        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        y_hat = y + (torch.round(y) - y).detach()
-        return y_hat, self.likelihood(noisy, scales)
-
-    def indexes(self, scales: torch.Tensor) -> torch.Tensor:
-        """Index of each scale into ``scale_table``: the number of table entries below it (int64, clamped)."""
-        table = self.scale_table.to(scales.device, torch.float64)
-        return torch.bucketize(scales.double().clamp_min(self.scale_bound), table[:-1])
-
-    @torch.no_grad()
-    def update_tables(self) -> None:
-        """Freeze every table scale's discretized Gaussian into integer frequencies (buffers)."""
-        multiplier = -float(torch.special.ndtri(torch.tensor(self.tail_mass / 2, dtype=torch.float64)))
-        scales = self.scale_table.double()
-        half = torch.ceil(scales * multiplier).to(torch.int64)
-        k = int(2 * half.max()) + 1
-        offsets = torch.zeros(len(scales), dtype=torch.int32)
-        freqs = torch.zeros(len(scales), k + 1, dtype=torch.int32)
-        for i, (s, h) in enumerate(zip(scales, half.tolist())):
-            v = torch.arange(-h, h + 1, dtype=torch.float64)
-            pmf = _std_normal_cdf((v + 0.5) / s) - _std_normal_cdf((v - 0.5) / s)
-            tail = max(0.0, 1.0 - float(pmf.sum()))
-            counts = quantize_pmf(torch.cat([pmf, torch.tensor([max(tail, 1e-6)], dtype=torch.float64)]).numpy(),
-                                  FREQ_PRECISION)
-            n = 2 * h + 1
-            offsets[i] = -h
-            freqs[i, :n] = torch.from_numpy(counts[:n])
-            freqs[i, k] = int(counts[n])
-        self.table_offset = offsets
-        self.table_freq = freqs
-
-    def has_tables(self) -> bool:
-        return self.table_freq.shape[1] > 1 and int(self.table_freq.sum()) > 0
-
-
-def code_indexed(gc: GaussianConditional, y: torch.Tensor, indexes: torch.Tensor) -> tuple[bytes, bytes]:
-    """Round ``y`` (any shape) and code each element with the table of its index: (rANS payload, escapes).
-
-    Elements are grouped by index (raster order within a group), one rANS
-    batch per index present; :func:`decode_indexed` regroups them from the
-    same indexes. Values outside a table are escapes, as in :func:`code_latent`.
-    """
-    values = torch.round(y.detach().double().cpu()).numpy().astype(np.int64).ravel()
-    idx = indexes.cpu().numpy().astype(np.int64).ravel()
-    if values.shape != idx.shape:
-        raise ValueError(f"{values.shape[0]} latents but {idx.shape[0]} indexes")
-    offsets = gc.table_offset.cpu().numpy().astype(np.int64)
-    freqs = gc.table_freq.cpu().numpy()
-    enc = RansEncoder()
-    escapes = bytearray()
-    for i in np.unique(idx):
-        model, n = _channel_model(freqs[i])
-        vals = values[idx == i]
-        sym = vals - offsets[i]
-        out = (sym < 0) | (sym >= n)
-        for v in vals[out]:
-            write_varint(zigzag(int(v)), escapes)
-        enc.add(np.where(out, n, sym), model)
-    return enc.finish(), bytes(escapes)
-
-
-def decode_indexed(gc: GaussianConditional, payload: bytes, escapes: bytes, indexes: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`code_indexed`: the integer latent as float64, shaped like ``indexes``."""
-    idx = indexes.cpu().numpy().astype(np.int64).ravel()
-    if idx.size and (idx.min() < 0 or idx.max() >= gc.table_freq.shape[0]):
-        raise DecodeError("scale index outside the table")
-    offsets = gc.table_offset.cpu().numpy().astype(np.int64)
-    freqs = gc.table_freq.cpu().numpy()
-    dec = RansDecoder(payload)
-    reader = Reader(escapes, label="latent escapes")
-    out = np.empty(idx.shape, dtype=np.int64)
-    for i in np.unique(idx):
-        model, n = _channel_model(freqs[i])
-        where = np.nonzero(idx == i)[0]
-        sym = dec.decode(model, count=len(where)).astype(np.int64)
-        vals = sym + offsets[i]
-        for j in np.nonzero(sym == n)[0]:
-            vals[j] = unzigzag(_read_varint(reader))
-        out[where] = vals
-    dec.finish()
-    if reader.remaining:
-        raise DecodeError("latent escapes: data left over")
-    return torch.from_numpy(out.reshape(tuple(indexes.shape))).double()
-
-
-def min_indexed_bytes(gc: GaussianConditional, indexes: torch.Tensor) -> int:
-    """A lower bound on the rANS payload bytes :func:`code_indexed` writes for latents of these ``indexes``.
-
-    As :func:`min_latent_bytes`: every symbol costs at least −log2 of its
-    table's most probable symbol (with the margin for constriction's
-    re-quantization), whatever the values. 0 for tables not frozen.
-    """
-    if not gc.has_tables():
-        return 0
-    freqs = gc.table_freq.cpu().numpy().astype(np.float64)
-    pmax = np.minimum(1.0, freqs.max(axis=1) / freqs.sum(axis=1) * (1 + 2**-8) + 2**-16)
-    counts = np.bincount(indexes.cpu().numpy().astype(np.int64).ravel(), minlength=len(pmax))[: len(pmax)]
-    bits = float((counts * -np.log2(pmax)).sum())
-    return max(0, int((bits - RANS_STATE_BITS) // 8))

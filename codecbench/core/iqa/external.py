@@ -32,7 +32,7 @@ def vmaf_missing() -> str | None:
     if ffmpeg is None:
         return "needs ffmpeg built with libvmaf on the PATH"
     listed = subprocess.run([ffmpeg, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=60).stdout
-    return None if " libvmaf " in listed else "needs ffmpeg built with libvmaf (this ffmpeg has no libvmaf filter)"
+    return None if " libvmaf " in listed else "needs ffmpeg built with libvmaf (this one has no libvmaf filter)"
 
 
 def _write_pnm(path: Path, image: np.ndarray) -> None:
@@ -45,6 +45,9 @@ def _run(command: list[str]) -> str:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CodecbenchError(f"{command[0]} took over {TIMEOUT_S} s") from None
+    except FileNotFoundError:
+        hint = "`codecbench list metrics` says what to install"
+        raise CodecbenchError(f"{command[0]} is not installed ({hint})") from None
     if done.returncode != 0:
         raise CodecbenchError(f"{command[0]} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
     return done.stdout

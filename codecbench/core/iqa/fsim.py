@@ -98,8 +98,11 @@ def _similarity(a: np.ndarray, b: np.ndarray, constant: float) -> np.ndarray:
     return (2.0 * a * b + constant) / (a * a + b * b + constant)
 
 
-def fsim(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float | None]:
-    """(FSIM, FSIMc) of two uint8 H×W×C images (0–1, 1 = identical); FSIMc None for gray images."""
+def fsim(original: np.ndarray, decoded: np.ndarray) -> tuple[float | None, float | None]:
+    """(FSIM, FSIMc) of two uint8 H×W×C images (0–1, 1 = identical); FSIMc None for gray images, both None below
+    :data:`MIN_SIDE` a side."""
+    if min(original.shape[:2]) < MIN_SIDE:
+        return None, None
     pc1, g1, i1, q1 = reference_side(original, "fsim", _features)
     pc2, g2, i2, q2 = _features(decoded)
     pc_max = np.maximum(pc1, pc2)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,6 @@ def _vif_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
 
 
 def _fsim_scores(original: np.ndarray, decoded: np.ndarray) -> Scores:
-    if min(original.shape[:2]) < fsim.MIN_SIDE:
-        return {"fsim": None, "fsimc": None}
     gray, colour_value = fsim.fsim(original, decoded)
     return {"fsim": gray, "fsimc": colour_value}
 
@@ -57,14 +56,14 @@ for _metric in (
            source="codecbench.core.metrics on BT.601 luma",
            validation="validated to 1e-4 against a scipy MS-SSIM of the luma"),
     Metric("vif", "VIF", "", _vif_scores, digits=4, default=False, valid_range=(0.0, math.inf),
-           source="codecbench.core.iqa.vif (OpenCV)", validation=f"validated to 1e-6 against {_PIQ} vif_p"),
+           source="codecbench.core.iqa.vif (OpenCV)", validation=f"validated to 1e-9 against {_PIQ} vif_p"),
     Metric("fsim", "FSIM", "", _fsim_scores, digits=4, default=False, valid_range=_UNIT,
-           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-6 against {_PIQ} fsim"),
+           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-9 against {_PIQ} fsim"),
     Metric("fsimc", "FSIMc", "", _fsim_scores, digits=4, default=False, valid_range=_UNIT,
-           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-6 against {_PIQ} fsim"),
+           source="codecbench.core.iqa.fsim (numpy FFT)", validation=f"validated to 1e-9 against {_PIQ} fsim"),
     Metric("iw_ssim", "IW-SSIM", "", _iw_ssim_scores, digits=4, default=False, valid_range=(-1.0, 1.0),
            source="codecbench.core.iqa.iw_ssim (OpenCV)",
-           validation=f"validated to 1e-6 against {_PIQ} information_weighted_ssim"),
+           validation=f"validated to 1e-7 against {_PIQ} information_weighted_ssim"),
     Metric("psnr_hvs_m", "PSNR-HVS-M", "dB", _psnr_hvs_m_scores, default=False,
            source="codecbench.core.iqa.psnr_hvs (numpy)",
            validation="validated to 1e-9 dB against a block-by-block transcription of the authors' algorithm"),
@@ -79,7 +78,8 @@ for _metric in (
     Metric("vmaf", "VMAF", "", _vmaf_scores, default=False, valid_range=(0.0, 100.0),
            source="FFmpeg libvmaf (default model)", unavailable=external.vmaf_missing, validation="unvalidated"),
 ):
-    register_metric(_metric)
+    # a higher-is-better metric is also a BD-rate axis (the multi-metric BD-rate of codecbench.analysis.bdrate)
+    register_metric(dataclasses.replace(_metric, bd_axis=_metric.name) if _metric.higher_is_better else _metric)
 
 PRESETS.update({
     # JPEG AI's objective set and AOM CTC's additions (CIEDE2000, MS-SSIM on Y)

@@ -22,7 +22,9 @@
     const out = document.createDocumentFragment();
     for (const part of text.split(/(\*\*[^*]+\*\*|`[^`]+`)/)) {
       if (part.startsWith("**") && part.endsWith("**") && part.length > 4) out.append(el("b", {}, part.slice(2, -2)));
-      else if (part.startsWith("`") && part.endsWith("`") && part.length > 2) out.append(el("code", {}, part.slice(1, -1)));
+      else if (part.startsWith("`") && part.endsWith("`") && part.length > 2) {
+        out.append(el("code", {}, part.slice(1, -1)));
+      }
       else out.append(part);
     }
     return out;
@@ -135,12 +137,16 @@
     sortableTable($("#summary-table"), [
       text("label", "codec"), num("points", 0, "points"), num("bpp_min", 3, "bpp from"), num("bpp_max", 3, "bpp to"),
       num("psnr_at_0.5", 2, "PSNR @ 0.5 bpp [dB]"),
-      ...anchors.flatMap((a) => [bd((r) => (r.bd[a] === null ? null : r.bd[a] && r.bd[a].psnr), "BD-rate vs " + a + " (PSNR) %"),
-        bd((r) => (r.bd[a] === null ? null : r.bd[a] && r.bd[a].ms_ssim_db), "BD-rate vs " + a + " (MS-SSIM dB) %")]),
+      ...anchors.flatMap((a) => [
+        bd((r) => (r.bd[a] === null ? null : r.bd[a] && r.bd[a].psnr), "BD-rate vs " + a + " (PSNR) %"),
+        bd((r) => (r.bd[a] === null ? null : r.bd[a] && r.bd[a].ms_ssim_db), "BD-rate vs " + a + " (MS-SSIM dB) %"),
+      ]),
     ], DATA.summary);
     const quality = DATA.metrics.filter((m) => !m.timing);
-    const points = DATA.curves.flatMap((c) => c.points.map((p) => ({ ...p, label: c.label + (c.reference ? " (reference)" : ""),
-      ok: p.n_ok + "/" + p.n_total, exact: c.lossless ? (p.exact ? "yes" : "NO") : "" })));
+    const points = DATA.curves.flatMap((c) => c.points.map((p) => ({
+      ...p, label: c.label + (c.reference ? " (reference)" : ""), ok: p.n_ok + "/" + p.n_total,
+      exact: c.lossless ? (p.exact ? "yes" : "NO") : "",
+    })));
     sortableTable($("#settings-table"), [text("label", "codec"), text("setting", "setting"), text("ok", "ok/total"),
       num("bpp", 4, "bpp"), ...quality.map((m) => num(m.key, m.digits, m.label + (m.unit ? " " + m.unit : ""))),
       num("enc_ms", 2, "enc ms/img"), num("dec_ms", 2, "dec ms/img"), text("exact", "lossless exact")], points);
@@ -176,7 +182,9 @@
       .includes(c) ? { ...text(c, c), cls: c === "error" ? (r) => (r.error ? "failed" : "") : null }
       : num(c, digits[c] ?? 2, c))), []);
     for (const [id, key] of [["#filter-label", "label"], ["#filter-image", "image"]]) {
-      for (const value of [...new Set(rows.map((r) => r[key]))].sort(compare)) $(id).append(el("option", { value }, value));
+      for (const value of [...new Set(rows.map((r) => r[key]))].sort(compare)) {
+        $(id).append(el("option", { value }, value));
+      }
     }
     const LIMIT = 2000;
     function update() {
@@ -184,8 +192,8 @@
       const match = rows.filter((r) => (!label || r.label === label) && (!image || r.image === image)
         && (!failed || (failed === "failed") === Boolean(r.error)));
       table.setRows(match.slice(0, LIMIT));
-      $("#per-image-count").textContent = match.length > LIMIT ? `${LIMIT} of ${match.length} rows shown: filter to see the others`
-        : `${match.length} rows`;
+      $("#per-image-count").textContent = match.length > LIMIT
+        ? `${LIMIT} of ${match.length} rows shown: filter to see the others` : `${match.length} rows`;
     }
     for (const id of ["#filter-label", "#filter-image", "#filter-failed"]) $(id).addEventListener("change", update);
     update();

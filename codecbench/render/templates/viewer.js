@@ -20,7 +20,9 @@ window.codecbenchViewer = function (DATA) {
   const bitmaps = new Map(); // picture id + "|" + what -> canvas or image
 
   function original(image) { return P.originals.find((o) => o.image === image); }
-  function decodesOf(image, label) { return P.decodes.filter((d) => d.image === image && (!label || d.label === label)); }
+  function decodesOf(image, label) {
+    return P.decodes.filter((d) => d.image === image && (!label || d.label === label));
+  }
 
   function loadImage(src) {
     const img = new Image();
@@ -67,7 +69,9 @@ window.codecbenchViewer = function (DATA) {
 
   function luma(img) {
     const y = new Float32Array(img.width * img.height);
-    for (let i = 0; i < y.length; i++) y[i] = 0.299 * img.data[4 * i] + 0.587 * img.data[4 * i + 1] + 0.114 * img.data[4 * i + 2];
+    for (let i = 0; i < y.length; i++) {
+      y[i] = 0.299 * img.data[4 * i] + 0.587 * img.data[4 * i + 1] + 0.114 * img.data[4 * i + 2];
+    }
     return y;
   }
 
@@ -116,13 +120,16 @@ window.codecbenchViewer = function (DATA) {
   }
 
   // -- controls ---------------------------------------------------------------------------------------------------
-  function option(value, text) { const o = document.createElement("option"); o.value = value; o.textContent = text; return o; }
+  function option(value, text) {
+    return Object.assign(document.createElement("option"), { value, textContent: text });
+  }
 
   function fillConfigs(side, preferred) {
     const select = $(".v-config", sides[side]);
     const labels = [...new Set(decodesOf(state.image).map((d) => d.label))];
     select.replaceChildren(...labels.map((l) => option(l, l)), option("original", "original (uncompressed)"));
-    select.value = labels.includes(preferred) || preferred === "original" ? preferred : labels[Math.min(side, labels.length - 1)];
+    const known = labels.includes(preferred) || preferred === "original";
+    select.value = known ? preferred : labels[Math.min(side, labels.length - 1)];
     fillRates(side);
   }
 
@@ -153,7 +160,8 @@ window.codecbenchViewer = function (DATA) {
     if (picture.bpp !== undefined) {
       rows.push(["bpp (whole image)", picture.bpp.toFixed(4)], ["bytes", String(picture.bytes)]);
       for (const m of DATA.metrics.filter((m) => !m.timing && m.key in picture)) {
-        rows.push([m.label, picture[m.key] === null ? "—" : picture[m.key].toFixed(m.digits) + (m.unit ? " " + m.unit : "")]);
+        const value = picture[m.key];
+        rows.push([m.label, value === null ? "—" : value.toFixed(m.digits) + (m.unit ? " " + m.unit : "")]);
       }
       if ("ms_ssim" in picture && picture.ms_ssim !== null) rows.push(["MS-SSIM", picture.ms_ssim.toFixed(4)]);
     }
@@ -273,7 +281,10 @@ window.codecbenchViewer = function (DATA) {
     });
     for (const canvas of canvases) {
       let drag = null;
-      canvas.addEventListener("pointerdown", (e) => { drag = [e.clientX, e.clientY]; canvas.setPointerCapture(e.pointerId); });
+      canvas.addEventListener("pointerdown", (e) => {
+        drag = [e.clientX, e.clientY];
+        canvas.setPointerCapture(e.pointerId);
+      });
       canvas.addEventListener("pointerup", () => { drag = null; });
       canvas.addEventListener("pointermove", (e) => {
         if (!drag) return;

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
 
 from codecbench.core.errors import CodecbenchError, CodecCrashError, CodecTimeoutError, OptionError
 from codecbench.engine.isolation import Worker
@@ -62,6 +62,17 @@ class CodecReport:
     @property
     def failed(self) -> int:
         return sum(self.outcomes[k] for k in FAILURES)
+
+    def count(self, mutation: Mutation, result: dict[str, Any]) -> None:
+        """Add one decode's outcome, mutation kinds, seconds and peak memory to the tallies."""
+        self.examples += 1
+        self.outcomes[result["outcome"]] += 1
+        for op in mutation.ops:
+            self.kinds[op.kind] += 1
+        self.kinds["fix-check"] += mutation.fix_check
+        self.max_seconds = max(self.max_seconds, float(result.get("seconds") or 0.0))
+        if result.get("peak_rss") is not None:
+            self.max_peak_rss = max(self.max_peak_rss or 0, int(result["peak_rss"]))
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -166,14 +177,7 @@ class Fuzzer:
             outcome = result["outcome"]
             if outcome == "image" and tuple(result["shape"]) not in shapes:
                 outcome = result["outcome"] = "image-other-shape"
-            report.examples += 1
-            report.outcomes[outcome] += 1
-            for op in mutation.ops:
-                report.kinds[op.kind] += 1
-            report.kinds["fix-check"] += mutation.fix_check
-            report.max_seconds = max(report.max_seconds, float(result.get("seconds") or 0.0))
-            if result.get("peak_rss") is not None:
-                report.max_peak_rss = max(report.max_peak_rss or 0, int(result["peak_rss"]))
+            report.count(mutation, result)
             if progress is not None and report.examples % 50 == 0:
                 progress(report)
             if outcome in FAILURES:
@@ -188,8 +192,6 @@ class Fuzzer:
                                       f"{result.get('error')}" + (f"; input saved to {path}" if path else ""))
 
         if seed is not None:
-            from hypothesis import seed as hypothesis_seed
-
             one = hypothesis_seed(seed)(one)
         try:
             one()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from codecbench.codecs.learned import container
 from codecbench.core import headers as _headers
 from codecbench.core.jxl_header import add_jpegxl_extra_channels
 
@@ -109,10 +110,8 @@ class Mutation:
 
 
 def fix_container_check(data: bytes) -> bytes:
-    """Recompute the CRC of a codecbench learned-codec container (bitstream.py); other data unchanged."""
-    from codecbench.codecs.learned import container as bitstream
-
-    return bitstream.recompute_check(data)
+    """Recompute the CRC of a codecbench learned-codec container; other data unchanged."""
+    return container.recompute_check(data)
 
 
 def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
@@ -123,10 +122,8 @@ def rewrite_declared_size(data: bytes, height: int, width: int) -> bytes:
     formats of :func:`codecbench.core.headers.declare_size` (JPEG family, PNG, JPEG 2000, AVIF,
     WebP, JPEG XL; narrow fields take the values modulo their range). Any other data is returned unchanged.
     """
-    from codecbench.codecs.learned import container as bitstream
-
-    if data[:2] == bitstream.MAGIC:
-        return bitstream.declare_size(data, width, height)
+    if data[:2] == container.MAGIC:
+        return container.declare_size(data, width, height)
     return _headers.declare_size(data, width, height)
 
 

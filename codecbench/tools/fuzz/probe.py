@@ -5,7 +5,9 @@ These functions run in the fuzz :class:`~codecbench.engine.isolation.Worker` (ca
 
 from __future__ import annotations
 
+import io
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -13,8 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from codecbench.core.errors import CodecbenchError
+from codecbench.core.codec import create_codec, get_codec_class
+from codecbench.core.errors import CodecbenchError, DecodeError, EncodeError
+from codecbench.core.headers import jpeg_frame
+from codecbench.core.images import MAX_PIXELS, to_gray
+from codecbench.datasets import get_dataset
 
 #: sizes (H, W) of the seed crops; gray seeds for codecs that take one channel
 SEED_SIZES = ((24, 40), (61, 93))
@@ -26,8 +33,6 @@ _STANDIN_DIR: tempfile.TemporaryDirectory | None = None
 
 def seed_images() -> list[np.ndarray]:
     """Small crops of real photographs (scikit-image's astronaut and coffee): RGB, in SEED_SIZES."""
-    from codecbench.datasets import get_dataset
-
     ds = get_dataset("embedded")
     photos = {item.id: item for item in ds}
     a = photos["astronaut"].load()
@@ -38,9 +43,8 @@ def seed_images() -> list[np.ndarray]:
 
 def _standin_codec(name: str) -> tuple[Any, str]:
     """The codec with an untrained checkpoint exported by its trainable model (shipped file missing)."""
-    import torch
+    import torch  # torch and the trainable models: only for a learned codec without its shipped checkpoint
 
-    from codecbench.core.codec import get_codec_class
     from codecbench.codecs.learned.base import save_atomic
     from codecbench.training import available_trainables
 
@@ -60,10 +64,7 @@ def _standin_codec(name: str) -> tuple[Any, str]:
 
 def prepare(spec: str) -> dict[str, Any]:
     """(In the worker) build the codec and encode the seed images; return the seed streams and notes."""
-    from codecbench.core.codec import create_codec
-    from codecbench.codecs.learned.base import CheckpointError
-    from codecbench.core.errors import EncodeError
-    from codecbench.core.images import to_gray
+    from codecbench.codecs.learned.base import CheckpointError  # imports torch: only when preparing a codec
 
     note = ""
     try:
@@ -106,18 +107,12 @@ _MEMORY_ERROR = re.compile(r"out of memory|not enough memory|cannot allocate|bad
 
 def _is_sequential_jpeg(data: bytes) -> bool:
     """A baseline or extended-sequential Huffman JPEG (SOF0, SOF1), such as Pillow writes."""
-    from codecbench.core.headers import jpeg_frame
-
     frame = jpeg_frame(data) if data[:2] == b"\xff\xd8" else None
     return frame is not None and frame.marker in (0xC0, 0xC1)
 
 
 def _progressive_jpeg(image: np.ndarray) -> bytes:
     """``image`` as a progressive JPEG (libjpeg's script: 10 scans for colour, 6 for gray), through Pillow."""
-    import io
-
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buffer, format="JPEG", progressive=True)
     return buffer.getvalue()
@@ -137,8 +132,6 @@ def _peak_rss(exact: bool) -> int | None:
     """Peak resident bytes: since the last reset (``exact``: VmHWM), else since the process started
     (``ru_maxrss``, so that growth measured with it is a lower bound: only what exceeds an earlier peak)."""
     if not exact:
-        import resource
-
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
     try:
@@ -158,9 +151,6 @@ def probe(spec: str, data: bytes, budget: int | None = None) -> dict[str, Any]:
     so) or, with ``budget`` (bytes), one whose peak resident memory grew by more than that, whatever it
     returned: a bomb that fits under the address-space cap still counts. ``peak_rss`` is the growth.
     """
-    from codecbench.core.errors import DecodeError
-    from codecbench.core.images import MAX_PIXELS
-
     codec = _TARGETS[spec]
     exact = _reset_peak()
     before = _peak_rss(exact)

@@ -23,7 +23,7 @@ import torch
 from codecbench.codecs.learned.adapters.protocol import CompressAIProtocolCodec
 from codecbench.codecs.learned.weights import CheckpointError
 from codecbench.core.codec import Setting, register_codec
-from codecbench.core.errors import SpecError
+from codecbench.core.errors import SpecError, error_text
 
 
 @functools.cache
@@ -32,8 +32,7 @@ def _zoo() -> tuple[Any, str | None]:
     try:
         return importlib.import_module("compressai.zoo"), None
     except Exception as exc:  # ModuleNotFoundError, or torchvision's own failure beside a CPU torch
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return None, f"compressai cannot be imported here ({type(exc).__name__}: {first})"
+        return None, f"compressai cannot be imported here ({error_text(exc)})"
 
 
 @register_codec

@@ -12,10 +12,9 @@ threads and the deterministic settings; the stream layout is in ``docs/compressa
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.metadata
-import inspect
 import hashlib
+import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -170,11 +169,8 @@ def read_state_dict(path: Path) -> dict:
     return state
 
 
-def _source_version(module_name: str) -> str:
-    """The installed distribution's version of the package of ``module_name``, else the SHA-256 of its source."""
-    top = module_name.split(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
-        return f"{dist} {importlib.metadata.version(dist)}"
+def _source_digest(module_name: str) -> str:
+    """The first 16 hex digits of the SHA-256 of the source file of module ``module_name``; "unknown" without one."""
     try:
         source = inspect.getsourcefile(importlib.import_module(module_name))
     except (TypeError, ImportError):
@@ -215,13 +211,12 @@ class TorchModelCodec(CompressAIProtocolCodec):
         except Exception as exc:  # the factory's own error, whatever it is: one line naming it
             call = f"{self.config['factory']}({f'quality={quality}' if quality else ''})"
             raise SpecError(f"torch-model: factory {call} failed: {type(exc).__name__}: {exc}") from None
-        if self.config["checkpoint"] != "none":
+        if self.config["checkpoint"] != "none" and isinstance(model, torch.nn.Module):  # else __init__ refuses it
             path = Path(self.config["checkpoint"]).expanduser()
-            if isinstance(model, torch.nn.Module):
-                load_weights(model, {"state_dict": read_state_dict(path)}, path)
+            load_weights(model, {"state_dict": read_state_dict(path)}, path)
             self.checkpoint_digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         return model
 
     def model_versions(self) -> dict[str, str]:
         module = self.config["factory"].partition(":")[0]
-        return {f"factory {module}": _source_version(module)}
+        return {f"factory {module}": _source_digest(module)}

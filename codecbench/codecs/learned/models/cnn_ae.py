@@ -1,25 +1,10 @@
 """``cnn-ae`` and ``cnn-ae-ft``: a compressive convolutional autoencoder with a factorized prior (seed 004).
 
-Network (after Ballé et al. 2017/2018, sized to train on a 2-core CPU):
-
-- analysis g_a: 4 × [conv 5×5 stride 2] (3→N→N→N→M) with GDN between them;
-- synthesis g_s: 4 × [transposed conv 5×5 stride 2] (M→N→N→N→3) with IGDN;
-- entropy model: :class:`~codecbench.codecs.learned.priors.FactorizedPrior`
-  over the M latent channels (1/16 resolution).
-
-Trained on the rate–distortion loss λ·255²·MSE + bpp (bpp from the
-likelihoods of the noisy latent; the decoder sees the straight-through
-rounded latent). Coding: the latent is rounded around the per-channel
-medians and coded with rANS (constriction) from integer tables frozen into
-the checkpoint; the stream is the container header plus two sections (rANS
-payload, escape values — usually empty). bpp counts all of it.
-
-``cnn-ae``: one model trained from scratch per rate point. ``cnn-ae-ft``:
-the seed's fine-tuning approach: one base model (a ``cnn-ae`` training of
-``BASE_QUALITY``, shipped as ``cnn-ae-ft-q3.pt``) fine-tuned briefly for every
-other rate point. The base is its own file so that training ``cnn-ae`` longer
-never changes the ``cnn-ae-ft`` curve under its fine-tuned points.
-The knob ``quality`` (0–4, low to high rate) picks λ from :data:`LAMBDAS`.
+Four strided 5×5 convolutions with GDN (after Ballé et al. 2017/2018, sized for a 2-core CPU), trained
+on λ·255²·MSE + bpp; the latent is rANS-coded from integer tables frozen into the checkpoint (two
+sections: payload, escapes). ``cnn-ae``: one model per rate point; ``cnn-ae-ft``: one base of
+``BASE_QUALITY`` fine-tuned for every other point. ``quality`` (0–4) picks λ from :data:`LAMBDAS`.
+Network and training: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -33,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from codecbench.core.codec import Setting, register_codec
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint, load_weights, make_checkpoint
 from codecbench.codecs.learned.priors import GDN, FactorizedPrior, code_latent, decode_latent, min_latent_bytes
 from codecbench.core.errors import DecodeError, SpecError
 from codecbench.training import Trainable, evaluate_codec, register_trainable
@@ -134,8 +119,6 @@ class CnnAETrainable(Trainable):
     def build(self) -> torch.nn.Module:
         model = build(self.arch())
         if self.opts["init"]:
-            from codecbench.codecs.learned.base import CHECKPOINT_DIR, load_checkpoint, load_weights
-
             init = Path(self.opts["init"])
             if not init.exists() and (CHECKPOINT_DIR / init).exists():
                 init = CHECKPOINT_DIR / init
@@ -162,8 +145,6 @@ class CnnAETrainable(Trainable):
         return rd + aux, {"rd": float(rd.detach()), "bpp_est": float(bpp.detach()), "psnr": float(psnr), "aux": float(aux.detach())}
 
     def export(self, model: torch.nn.Module, meta: dict) -> dict:
-        from codecbench.codecs.learned.base import make_checkpoint
-
         model.prior.update_tables()
         return make_checkpoint(self.name, self.arch(), model.state_dict(),
                                {**meta, "lambda": self.lmbda, "quality": self.opts["quality"], "init": self.opts["init"] or None})

@@ -1,35 +1,10 @@
 """``cnn-rnn-ae``: the full-resolution recurrent coder of Toderici et al. 2017 (seed 004's CNN-RNN-AE).
 
-Network (Toderici et al., "Full Resolution Image Compression with Recurrent
-Neural Networks", CVPR 2017, the GRU variant with additive reconstruction;
-channel counts cut to train on one CPU core):
-
-- encoder: conv 3×3 stride 2 (3→E0), then three ConvGRU cells with a 3×3
-  stride-2 input convolution and a 1×1 hidden convolution (E1, E2, E3
-  hidden channels): 1/16 resolution;
-- binarizer: 1×1 conv to ``bits`` channels, tanh, then sign (training: the
-  stochastic binarization of Raiko et al., b = +1 with probability (1+x)/2,
-  with the straight-through gradient of tanh);
-- decoder: 1×1 conv (bits→D0), four ConvGRU cells (3×3 input, 1×1 hidden
-  convolutions) each followed by depth-to-space ×2 (pixel shuffle), and a
-  1×1 conv to 3 channels with tanh: the residual estimate at full resolution.
-
-Iteration t (1…k) encodes the residual r_{t−1} = x − x̂_{t−1} (x̂_0 = mid
-gray 0.5), the decoder adds its output to the reconstruction: x̂_t = x̂_{t−1}
-+ D(b_t). The recurrent states of both halves carry over iterations, so the
-decoder (which sees only the bits) rebuilds exactly the x̂_t that the
-encoder computed. Training loss: the mean over iterations of mean |r_t|
-(Toderici's L1 on the residuals).
-
-Stream: each iteration adds exactly ``bits`` bits per 16×16 block of the
-(padded) tile: ``bits``/256 bpp (0.125 bpp with 32 bits) plus the container.
-The payload of a tile is the iterations' bit planes in order (iteration 1
-first; in an iteration channel-major, then raster order; MSB-first bytes),
-so the stream is progressive: :meth:`CnnRnnAECodec.truncate` cuts a stream after k
-iterations and yields byte for byte what ``iterations=k`` encodes. The header
-holds no setting: the decoder reads the iteration count from the payload size
-(a multiple of the per-iteration size, at most ``MAX_ITERATIONS`` of them;
-anything else is a DecodeError before any network runs).
+ConvGRU encoder and decoder with a sign binarizer and additive reconstruction: iteration t codes the
+residual x − x̂_{t−1}. Each iteration adds exactly ``bits`` bits per 16×16 block of the padded tile,
+so the stream is progressive (:meth:`CnnRnnAECodec.truncate`) and the decoder reads the iteration
+count from the payload size (any other size is a DecodeError before a network runs).
+Network, training and bit layout: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -46,7 +21,7 @@ from codecbench.codecs.learned.container import Container, pack_sections, unpack
 from codecbench.core.codec import Setting, register_codec
 from codecbench.codecs.learned.base import TorchCodec, load_checkpoint, load_weights, make_checkpoint, tile_grid
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable, register_trainable
+from codecbench.training import Trainable, evaluate_codec, register_trainable
 
 MAX_ITERATIONS = 16
 DEFAULT_ARCH = {"enc": [32, 64, 96, 96], "dec": [128, 128, 128, 64, 32], "bits": 32}
@@ -302,8 +277,6 @@ class CnnRnnAETrainable(Trainable):
                                                                           "init": self.opts["init"] or None})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.training import evaluate_codec
-
         out: dict[str, float] = {}
         for k in (2, 4, 8, 16):
             figs = evaluate_codec(CnnRnnAECodec, checkpoint, images, iterations=k)

@@ -1,33 +1,8 @@
 """``comcnn``: ComCNN → half-resolution compact image → real JPEG → up-sampling → RecCNN (seed 002, Jiang et al. 2017).
 
-Encoder: ComCNN (conv 3×3 + ReLU; conv 3×3 stride 2 + BN + ReLU; conv 3×3
-to C channels) turns the H×W×C image into a compact ⌈H/2⌉×⌈W/2⌉×C image,
-which is rounded to 8 bits and coded by Pillow's JPEG encoder at the knob
-``quality`` (Pillow defaults otherwise: 4:2:0 chroma subsampling for RGB,
-standard tables). The stream is the container header plus that JPEG file,
-byte for byte. Decoder: Pillow JPEG-decodes, up-samples ×2 (bicubic) and
-RecCNN — a residual CNN (conv + ReLU; D−2 × [conv + BN + ReLU]; conv) that
-predicts the residual added to the up-sampled image — restores the image.
-
-Training handles the non-differentiable codec as Jiang et al. 2017 do,
-with their two sub-problems optimised together in each step instead of in
-alternating epochs:
-
-- RecCNN is trained on the *actual* codec output: the compact images are
-  JPEG-encoded and decoded (Pillow, quality drawn uniformly from 10…90 per
-  image), up-sampled, and RecCNN is fitted to the original (MSE); no
-  gradient reaches ComCNN through this term;
-- ComCNN is trained with the codec replaced by the identity (Jiang et al.'s
-  approximation): MSE between RecCNN(up(ComCNN(x))) and x, with RecCNN's
-  weights held fixed for this term (a functional call on detached weights).
-
-One model serves every JPEG quality. RGB (``comcnn.pt``) and grayscale
-(``comcnn-gray.pt``, the seed's setting: 1-channel images such as
-``bsd300:gray``) are separate networks; an H×W×1 image uses the gray one.
-Where the grayscale checkpoint is absent, an H×W×1 image is coded by the RGB
-network on 3 equal channels (an RGB compact JPEG) and decoded back to one
-channel with BT.601 luma; the decoder tells the two apart by the JPEG's
-component count, so streams stay decodable when the gray network arrives.
+The stream is the container header plus the compact image's JPEG (Pillow, at ``quality``), byte for
+byte; one model serves every JPEG quality. RGB (``comcnn.pt``) and grayscale (``comcnn-gray.pt``) are
+separate networks. The networks, the training of both halves and the gray fallback: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -44,10 +19,10 @@ from PIL import Image
 
 from codecbench.core.codec import Setting, register_codec
 from codecbench.core.headers import jpeg_frame
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec
+from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, make_checkpoint
 from codecbench.core.errors import DecodeError, EncodeError
 from codecbench.core.images import to_gray
-from codecbench.training import Trainable, register_trainable
+from codecbench.training import Trainable, evaluate_codec, register_trainable
 
 DEFAULT_ARCH = {"channels": 3, "com_width": 64, "rec_width": 32, "rec_depth": 10}
 
@@ -255,17 +230,11 @@ class ComCNNTrainable(Trainable):
                                      "com_mse255": float(com_loss.detach()) * 255**2, "psnr_jpeg_path": float(psnr)}
 
     def export(self, model: torch.nn.Module, meta: dict) -> dict:
-        from codecbench.codecs.learned.base import make_checkpoint
-
         return make_checkpoint(self.name, self.arch(), model.state_dict(),
                                {**meta, "training": "Jiang et al. 2017: real JPEG for RecCNN, identity proxy for ComCNN"})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.training import evaluate_codec
-
         if self.opts["channels"] == 1:
-            from codecbench.core.images import to_gray
-
             images = [to_gray(im) for im in images]
         kw = {"checkpoint": checkpoint}
         out = {}

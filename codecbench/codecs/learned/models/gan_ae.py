@@ -1,27 +1,10 @@
 """``gan-ae``: seed 004's GAN-AE (L2+W) and GAN-AE (L2+DC): the ``cnn-ae`` codec fine-tuned adversarially.
 
-The codec is ``cnn-ae`` unchanged (same network, same rANS stream, same
-decoder; only the weights differ); the setting ``loss`` picks the weights:
-
-``loss=w``   "W" read as Wasserstein: a WGAN-GP critic (Gulrajani et al.
-             2017: critic loss E[D(x̂)] − E[D(x)] + 10·gradient penalty on
-             random interpolates; generator term −E[D(x̂)]).
-``loss=dc``  "DC" read as DCGAN: a DCGAN-style discriminator (Radford et al.
-             2016: strided 4×4 convs, LeakyReLU) trained with binary
-             cross-entropy; generator term the non-saturating BCE of D(x̂)
-             against "real".
-
-Training (:class:`GanAETrainable`): start from a shipped ``cnn-ae-q{quality}``
-checkpoint and minimise λ·255²·MSE + bpp (the L2 rate–distortion loss of
-``cnn-ae``, same λ) + ``adv_weight`` × the generator term, with the critic
-trained at the same time on its own loss. The critic is a patch critic
-(:class:`Critic`, one score per 8×8 block, averaged) and is not shipped:
-the exported checkpoint holds the autoencoder only.
-
-One backward pass trains both sides (simultaneous gradient steps): the
-generator term reads the critic through detached parameters, so its
-gradient reaches only the autoencoder, and the critic loss reads the
-reconstruction detached, so its gradient reaches only the critic.
+The codec is ``cnn-ae`` unchanged (same network, stream and decoder); ``loss`` picks the weights:
+``w`` (a WGAN-GP critic) or ``dc`` (a DCGAN-style discriminator). :class:`GanAETrainable` starts from a
+shipped ``cnn-ae-q{quality}`` and adds ``adv_weight`` × the generator term to its RD loss; the patch
+:class:`Critic` trains alongside in the same backward pass and is not shipped.
+Losses and training: docs/codecs/learned.md.
 """
 
 from __future__ import annotations

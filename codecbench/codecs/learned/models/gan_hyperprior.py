@@ -1,21 +1,9 @@
 """``gan-hyperprior``: seed 003's CNN+GAN generative codec, read as a HiFiC-like model (Mentzer et al. 2020).
 
-Generator = the ``hyperprior`` network (same architecture, same bitstream: the
-codec is :class:`~codecbench.codecs.learned.models.hyperprior.HyperpriorCodec` with
-other checkpoints). Training is HiFiC's two stages:
-
-1. rate–distortion: the shipped ``hyperprior-q<k>.pt`` of the same quality;
-2. GAN fine-tuning from it, loss λ·255²·MSE + bpp + β·adversarial, with a
-   conditional discriminator :class:`LatentConditionalDiscriminator` that sees
-   the image (original or decoded) together with the quantized latent ŷ
-   (upsampled ×16; gradient stopped, as in HiFiC), and the non-saturating GAN
-   loss. Generator and discriminator are updated in the same step: the
-   generator's adversarial term is evaluated with the discriminator's weights
-   detached (:func:`torch.func.functional_call`), the discriminator's on the
-   detached decoded image, so one backward pass gives each its own gradients.
-
-Only the generator ships (the discriminator is not needed to decode). No
-perceptual (LPIPS) term: its pretrained weights cannot be fetched here.
+The codec is the ``hyperprior`` codec with other checkpoints. Training is HiFiC's second stage: GAN
+fine-tuning of a shipped ``hyperprior-q<k>.pt`` with a :class:`LatentConditionalDiscriminator` that
+sees the image with the quantized latent ŷ; both are updated in one backward pass. Only the generator
+ships; no LPIPS term (its pretrained weights cannot be fetched here). Details: docs/codecs/learned.md.
 """
 
 from __future__ import annotations

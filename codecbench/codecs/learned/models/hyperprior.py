@@ -1,31 +1,11 @@
 """``hyperprior``: Ballé et al. 2018 scale hyperprior, the field's standard learned anchor.
 
-Network (compressai's ``ScaleHyperprior``, sized to train on a 2-core CPU):
-
-- analysis g_a / synthesis g_s: as ``cnn-ae`` (4 strided 5×5 convs with GDN,
-  M latent channels at 1/16 resolution, fixed latent gain ``scale``), so a
-  ``cnn-ae`` checkpoint can warm-start them;
-- hyper-analysis h_a: conv 3×3 (M→N), ReLU, conv 5×5/2, ReLU, conv 5×5/2 on |y|;
-  z has N channels at 1/64 resolution and a factorized prior;
-- hyper-synthesis h_s: deconv 5×5/2, ReLU, deconv 5×5/2, ReLU, conv 3×3 (N→M),
-  ReLU: the per-element scale of a zero-mean Gaussian over y.
-
-Stream (per tile, after the container header): four sections — z's rANS
-payload and escapes (factorized prior, :func:`code_latent`), y's rANS payload
-and escapes (Gaussian conditional, :func:`code_indexed`, one integer table per
-entry of the fixed scale table). bpp counts all of it.
-
-Determinism: the decoder must derive exactly the encoder's scale indexes from
-z, and a float convolution's result can depend on how many threads split it
-(cnn-ae's decoded pixels differ by 1 between 1 and 2 threads). So every
-network pass of this codec runs with torch pinned to one thread
-(:func:`codecbench.codecs.learned.threads.single_thread`), whatever ``threads`` the codec was given, and the
-hyper-synthesis runs in float64: stream and decoded image are the same for any
-``threads``. (Identical results across CPU families or torch builds are not
-promised: convolutions may round differently there.)
-
-The knob ``quality`` (0–4, low to high rate) picks λ from compressai's values
-(:data:`codecbench.codecs.learned.models.cnn_ae.LAMBDAS`); one checkpoint per quality.
+compressai's ``ScaleHyperprior`` sized for a 2-core CPU: the ``cnn-ae`` transforms (so a ``cnn-ae``
+checkpoint can warm-start them), z with a factorized prior (:func:`code_latent`) and y with a
+Gaussian conditional (:func:`code_indexed`); four sections per tile. Every network pass runs on one
+torch thread and the hyper-synthesis in float64, so stream and decoded image are the same for any
+``threads``. ``quality`` (0–4) picks λ from :data:`~codecbench.codecs.learned.models.cnn_ae.LAMBDAS`.
+Network and determinism: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -39,22 +19,15 @@ import torch
 import torch.nn as nn
 
 from codecbench.core.codec import Setting, register_codec
-from codecbench.codecs.learned.base import CHECKPOINT_DIR, TorchCodec, load_checkpoint, load_weights, make_checkpoint
+from codecbench.codecs.learned.base import (
+    CHECKPOINT_DIR, CheckpointError, TorchCodec, load_checkpoint, load_weights, make_checkpoint,
+)
 from codecbench.codecs.learned.threads import single_thread
 from codecbench.codecs.learned.models.cnn_ae import LAMBDAS, ClippedAdam, CnnAE
-from codecbench.training import evaluate_codec
-from codecbench.codecs.learned.priors import (
-    FactorizedPrior,
-    GaussianConditional,
-    code_indexed,
-    code_latent,
-    decode_indexed,
-    decode_latent,
-    min_indexed_bytes,
-    min_latent_bytes,
-)
+from codecbench.codecs.learned.gaussian import GaussianConditional, code_indexed, decode_indexed, min_indexed_bytes
+from codecbench.codecs.learned.priors import FactorizedPrior, code_latent, decode_latent, min_latent_bytes
 from codecbench.core.errors import DecodeError, SpecError
-from codecbench.training import Trainable, register_trainable
+from codecbench.training import Trainable, evaluate_codec, register_trainable
 
 _QUALITY_HELP = "rate point 0–4 (λ = " + ", ".join(f"{v:g}" for v in LAMBDAS.values()) + ")"
 DEFAULT_ARCH = {"N": 64, "M": 96, "in_channels": 3, "scale": 20.0}
@@ -222,8 +195,6 @@ class HyperpriorCodec(TorchCodec):
     def _load_model(self, ckpt: dict, path: Path) -> torch.nn.Module:
         model = super()._load_model(ckpt, path)
         if not (model.z_prior.has_tables() and model.y_cond.has_tables()):
-            from codecbench.codecs.learned.base import CheckpointError
-
             raise CheckpointError(f"checkpoint {path} has no frozen coding tables (export it with the trainer)")
         #: the hyper-synthesis in float64 on the CPU: the scale indexes both sides derive from z
         self.h_s64 = copy.deepcopy(model.h_s).cpu().double().eval()

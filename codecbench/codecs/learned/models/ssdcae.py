@@ -1,40 +1,9 @@
 """``ssdcae``: the stacked denoising convolutional autoencoder of seeds 000/001, latent Deflate-compressed.
 
-Faithful to the seeds' structure:
-
-- encoder: 3 down-sampling units, each a strided 3×3 convolution (stride 2)
-  followed by a 3×3 convolution, each with PReLU (128 → 64 → 32 → 16); the
-  last unit's PReLU output is the latent: 16×16×``latent`` for a 128×128 input
-  (``latent`` = 44 gives 11,264 latent values; the seeds report 11,424);
-- decoder: 3 up-sampling units, each a 3×3 convolution to 4× the channels,
-  a sub-pixel shuffle (``PixelShuffle(2)``) and PReLU, then a 3×3
-  convolution to RGB and a sigmoid;
-- trained as a denoising autoencoder: Gaussian noise of σ ~ U(0, 0.3) (on
-  the [0, 1] scale, clipped) is added to each 128×128 input and the clean
-  image is the target; loss MSE + (1 − SSIM) (equal weights, SSIM with
-  Wang et al.'s window), Adam.
-- not rate-trained: the latent is quantized uniformly to ``bits`` bits per
-  value between each channel's minimum and maximum over the image (both
-  stored as float16 per channel), written one byte per value, channel-major,
-  and Deflate-compressed (zlib level 9, raw).
-
-Images are coded as 128×128 tiles, as the seeds' network takes: the image
-is padded at the bottom and right to a multiple of 128 by edge replication
-(the base's ``pad_mode = "edge"``), cut into 128×128 tiles which are run
-through the encoder in batches of at most :data:`BATCH_TILES` tiles (which
-bounds the feature maps of a large image; the batching does not change the
-bits); all tiles' latents are quantized with one per-channel range and
-deflated together, so the range costs 4 bytes per channel per image, not per
-tile. The decoder runs its batches alike and crops the padding away.
-
-Deviations, stated: the network is narrower than the seeds' (~2.1 M
-parameters) so that it trains on a 2-core CPU (see the model card for the
-count and the training length). One latent width is shipped, the seeds' 44
-(``latent=44``, the only allowed value of the setting, kept so that specs
-and stream headers name it). A narrower ``latent=8`` model was once
-advertised but never shipped; it would not train to a useful quality
-within 20 minutes on one core (0.4–0.6 steps/s; the shipped model took
-3000 steps), so the setting refuses it.
+Strided-convolution encoder and sub-pixel decoder with PReLU, trained as a denoising autoencoder
+(MSE + (1 − SSIM)); not rate-trained: the latent is quantized to ``bits`` bits per value and
+Deflate-compressed. Images are coded as 128×128 tiles, run in batches of at most
+:data:`BATCH_TILES`. Architecture, quantization and deviations from the seeds: docs/codecs/learned.md.
 """
 
 from __future__ import annotations
@@ -47,10 +16,10 @@ import torch
 import torch.nn as nn
 
 from codecbench.core.codec import Setting, register_codec
-from codecbench.codecs.learned.base import TorchCodec
+from codecbench.codecs.learned.base import TorchCodec, make_checkpoint
 from codecbench.codecs.learned.coders import deflate, inflate
 from codecbench.core.errors import DecodeError
-from codecbench.training import Trainable, register_trainable
+from codecbench.training import Trainable, evaluate_codec, register_trainable
 
 TILE = 128
 #: 128×128 tiles per network pass (1 Mpx, about 270 MB of decoder feature maps); a Kodak image is 24 tiles
@@ -118,14 +87,10 @@ class SSDCAETrainable(Trainable):
         return mse + (1 - s), {"mse255": float(mse.detach()) * 255**2, "ssim": float(s.detach())}
 
     def export(self, model: torch.nn.Module, meta: dict) -> dict:
-        from codecbench.codecs.learned.base import make_checkpoint
-
         return make_checkpoint(self.name, DEFAULT_ARCH, model.state_dict(),
                                {**meta, "loss": "MSE + (1 - SSIM)", "noise": f"sigma~U(0,{self.opts['max_sigma']})"})
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        from codecbench.training import evaluate_codec
-
         out = {}
         for bits in (8, 4):
             figs = evaluate_codec(SSDCAECodec, checkpoint, images, bits=bits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -12,6 +13,7 @@ import torch
 from codecbench.core.codec import Setting
 from codecbench.codecs.learned.base import make_checkpoint
 from codecbench.core.errors import EncodeError
+from codecbench.core.images import to_gray
 from codecbench.training import Trainable, register_trainable
 from codecbench.codecs.learned.models.mlp.codec import MLPAnsCodec, MLPHuffmanCodec, _MLPCodec
 from codecbench.codecs.learned.models.mlp.network import (
@@ -86,10 +88,6 @@ class _MLPTrainable(Trainable):
         return make_checkpoint(self.name, arch, export_state(model), meta)
 
     def evaluate(self, checkpoint: Path, images: Sequence[np.ndarray]) -> dict[str, float]:
-        import time
-
-        from codecbench.core.images import to_gray
-
         codec = self.codec_class(checkpoint=checkpoint)
         figures: dict[str, float] = {}
         for label, convert in (("rgb", lambda im: im), ("gray", to_gray)):

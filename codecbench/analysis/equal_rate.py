@@ -1,0 +1,146 @@
+"""Equal-rate and equal-quality comparisons: the records of ``codecbench run --target-bpp`` / ``--target-psnr``.
+
+Each such record is one image coded at the setting its codec's search found
+for one target (:mod:`codecbench.engine.targets`). Per dataset, device and
+target, each codec configuration gets one :class:`EqualRateRow`:
+
+- the target metric as reached: mean, min and max over the images (the
+  spread of the search), and how many images are on target (within
+  :data:`~codecbench.core.targets.TOLERANCE`);
+- the *outcome*: mean PSNR (dB) at a bpp target, mean bpp at a PSNR
+  target, with its bootstrap interval over images
+  (:mod:`codecbench.analysis.bootstrap`);
+- against the anchor configuration, paired over the images both hold: the
+  mean per-image difference (PSNR in dB, or bpp in % of the anchor's) with
+  its interval, and on how many images the codec is better (higher PSNR,
+  fewer bits). At a bpp target the two codecs' reached rates differ a
+  little per image (integer knobs): the reached-rate columns show by how much.
+
+A configuration whose codec has no rate knob was measured once per image,
+at its own rate, and is marked (``knobless``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+from codecbench.analysis import bootstrap
+from codecbench.analysis.bootstrap import Estimate
+from codecbench.core.results import Record
+from codecbench.core.targets import Target, configuration
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The mean per-image difference codec − anchor (``diff``, with its interval), and on how many of the
+    ``diff.n`` common images the codec is better."""
+
+    diff: Estimate
+    better: int
+
+
+@dataclass(frozen=True)
+class EqualRateRow:
+    """One codec configuration at one target (module docstring); ``failed``: images whose record failed."""
+
+    label: str
+    reached_mean: float
+    reached_min: float
+    reached_max: float
+    on_target: int
+    outcome: Estimate
+    knobless: bool = False
+    failed: int = 0
+    versus: Paired | None = None
+
+
+@dataclass(frozen=True)
+class EqualRateTable:
+    """The rows of one dataset, device and target; ``anchor``: the label the rows are compared with (None: no
+    configuration of that name has records at this target)."""
+
+    dataset: str
+    device: str
+    target: Target
+    anchor: str | None
+    rows: list[EqualRateRow]
+
+    @property
+    def outcome(self) -> str:
+        """The metric compared at this target: ``psnr`` at a bpp target, ``bpp`` at a PSNR target."""
+        return "psnr" if self.target.metric == "bpp" else "bpp"
+
+
+def configuration_labels(records: Sequence[Record]) -> dict[tuple, str]:
+    """A label per configuration (:func:`~codecbench.core.targets.configuration`) of ``records``: the codec name, with the settings added where
+    the codec appears with several configurations (``jpeg``, ``jpeg[subsampling=4:4:4]``)."""
+    configs = {configuration(r.spec, r.knob) for r in records}
+    by_codec: dict[str, list[tuple]] = defaultdict(list)
+    for codec, fixed in configs:
+        by_codec[codec].append(fixed)
+    def label(codec: str, fixed: tuple) -> str:
+        return codec if len(by_codec[codec]) == 1 else f"{codec}[{','.join(f'{k}={v}' for k, v in fixed)}]"
+
+    return {config: label(*config) for config in configs}
+
+
+def equal_rate_tables(records: Sequence[Record], anchors: Sequence[str] = (), *,
+                      resamples: int = bootstrap.RESAMPLES) -> list[EqualRateTable]:
+    """One table per (dataset, device, target) of the records that have a target (none: no tables), sorted.
+
+    The anchor of each table is the first of ``anchors`` that is the label or codec name of a configuration
+    with records at that target.
+    """
+    latest = {r.key: r for r in records if r.target is not None}
+    labels = configuration_labels(list(latest.values()))
+    groups: dict[tuple[str, str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for r in latest.values():
+        groups[(r.dataset, r.device, r.target)][labels[configuration(r.spec, r.knob)]].append(r)
+    tables = []
+    for (dataset, device, text), by_label in sorted(groups.items(), key=lambda g: (*g[0][:2], _order(g[0][2]))):
+        target = Target.parse(text)
+        anchor = next((a for a in anchors for label, rs in by_label.items() if a in (label, rs[0].codec)), None)
+        anchor_label = next((label for label, rs in by_label.items() if anchor in (label, rs[0].codec)), None)
+        rows = [_row(label, rs, target, by_label.get(anchor_label) if label != anchor_label else None, resamples)
+                for label, rs in sorted(by_label.items())]
+        tables.append(EqualRateTable(dataset, device, target, anchor_label, [r for r in rows if r is not None]))
+    return tables
+
+
+def _order(text: str) -> tuple[str, float]:
+    target = Target.parse(text)
+    return target.metric, target.value
+
+
+def _row(label: str, records: list[Record], target: Target, anchor: list[Record] | None,
+         resamples: int) -> EqualRateRow | None:
+    """The row of one configuration's records at ``target`` (None when no image succeeded)."""
+    outcome = "psnr" if target.metric == "bpp" else "bpp"
+    ok = sorted((r for r in records if r.ok and getattr(r, target.metric) is not None
+                 and getattr(r, outcome) is not None), key=lambda r: r.image)
+    if not ok:
+        return None
+    reached = [getattr(r, target.metric) for r in ok]
+    estimate = bootstrap.mean_estimate([getattr(r, outcome) for r in ok], resamples=resamples)
+    return EqualRateRow(label, sum(reached) / len(reached), min(reached), max(reached),
+                        sum(target.reached(v) for v in reached), estimate,
+                        knobless=all(r.target_encodes == 0 for r in ok), failed=len(records) - len(ok),
+                        versus=None if anchor is None else _paired(ok, anchor, outcome, resamples))
+
+
+def _paired(records: list[Record], anchor: list[Record], outcome: str, resamples: int) -> Paired | None:
+    """Codec − anchor over the images both hold: PSNR in dB (better: higher), or bpp in % of the anchor's (better:
+    lower)."""
+    theirs = {r.image: getattr(r, outcome) for r in anchor if r.ok and getattr(r, outcome) is not None}
+    pairs = [(getattr(r, outcome), theirs[r.image]) for r in records if r.image in theirs]
+    if not pairs:
+        return None
+    if outcome == "psnr":
+        diffs = [mine - other for mine, other in pairs]
+        better = sum(d > 0 for d in diffs)
+    else:
+        diffs = [100.0 * (mine / other - 1.0) for mine, other in pairs]
+        better = sum(d < 0 for d in diffs)
+    return Paired(bootstrap.mean_estimate(diffs, resamples=resamples), better)

@@ -1,0 +1,170 @@
+"""Equal-rate and equal-quality runs: per image, each codec configuration's rate knob searched to each target.
+
+``codecbench run --target-bpp 0.25,0.5,1`` (and ``--target-psnr``) runs a
+:class:`TargetRun` instead of the runner's sweep. A *configuration* is a spec
+without its rate knob (``jpeg``, ``webp:method=6``). For each image, each
+configuration and each :class:`~codecbench.core.targets.Target`:
+
+1. the knob is searched on that image (:func:`~codecbench.engine.rate_search.search_knob`:
+   bisection, a bounded number of evaluations, each an untimed encode for a
+   bpp target, or an encode, decode and PSNR for a PSNR target);
+2. the setting found is measured by the :class:`~codecbench.engine.runner.Runner`
+   like any record (warm-up, timed calls, every selected metric, the results
+   cache), and the record carries ``target`` and ``target_encodes``.
+
+A configuration whose codec has no rate knob is measured once per image, and
+that measurement is recorded for every target with ``target_encodes`` 0 (the
+mark reports show). Lossless codecs have no rate to aim at and are left out
+(one warning). A failed search is the record's ``error``, as a failed
+measurement is. The search runs in this process, one codec call at a time:
+``jobs`` 1, no ``isolate``/``timeout``, no Dask. A resumed run skips every
+(configuration, image, device, target) whose successful record, made by the
+same codec versions, the store holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from codecbench.core.codec import Codec, Spec, get_codec_class
+from codecbench.core.errors import CodecbenchError, OptionError, SpecError
+from codecbench.core.images import SourceFile, source_file
+from codecbench.core.results import Record
+from codecbench.core.targets import Target, configuration
+from codecbench.datasets import DatasetItem, get_dataset
+from codecbench.engine.channels import refused_by, takes_dataset
+from codecbench.engine.measure import encoded_bpp, measure
+from codecbench.engine.rate_search import search_knob
+from codecbench.engine.runner import Runner
+from codecbench.engine.records import error_text, unreadable_record
+
+
+def check_options(*, jobs: int, isolate: bool, dask: bool) -> None:
+    """:class:`OptionError` unless a target run can go this way: one codec call at a time, in this process."""
+    if jobs != 1 or isolate or dask:
+        raise OptionError("--target-bpp/--target-psnr search each image in this process, one codec call at "
+                          "a time: use them with --jobs 1 and without --isolate, --timeout or Dask")
+
+
+class TargetRun:
+    """Searches and measures each configuration at each target on every image (module docstring).
+
+    ``runner`` measures the settings found and stores the records; it must run one codec call at a time in
+    this process (:class:`OptionError` otherwise). ``configs`` are specs without their rate knob
+    (:class:`SpecError` for one that sets it or lists several values).
+    """
+
+    def __init__(self, runner: Runner, configs: Sequence[str], targets: Sequence[Target]) -> None:
+        check_options(jobs=runner.jobs, isolate=runner.isolate, dask=runner.executor.remote)
+        if not targets:
+            raise OptionError("no targets given")
+        self.runner, self.targets = runner, list(targets)
+        self.configs: list[str] = []
+        for spec in dict.fromkeys(configs):
+            cls = get_codec_class(Spec.parse(spec).name)
+            if cls.param is not None and cls.param in Spec.parse(spec).raw:
+                raise SpecError(f"{spec}: sets the rate knob {cls.param!r}, which --target-{self.targets[0].metric} "
+                                "searches per image: leave it out")
+            if cls.lossless:
+                warnings.warn(f"{spec}: a lossless codec has no rate to aim at; left out of the target run",
+                              stacklevel=2)
+                continue
+            self.runner.codec(spec)  # validates the other settings now, before anything runs
+            self.configs.append(spec)
+
+    @property
+    def tasks_per_image(self) -> int:
+        """Records per image of a dataset: one per configuration and target."""
+        return len(self.configs) * len(self.targets)
+
+    def run_dataset(self, dataset: str, *, max_images: int | None = None, download: bool = False) -> Iterator[Record]:
+        """Yield the records of every configuration and target on every image of ``dataset`` (resuming a store)."""
+        data = get_dataset(dataset, max_images=max_images, download=download)
+        configs = [c for c in self.configs if takes_dataset(type(self.runner.codec(c)), data.name)]
+        if len(configs) < len(self.configs):
+            refused = refused_by((type(self.runner.codec(c)) for c in self.configs), data.name)
+            warnings.warn(f"skipped on {data.name}: {refused}", stacklevel=2)
+        done = self._done(data.name)
+        for item in data:
+            pending = [(c, t) for c in configs for t in self.targets
+                       if (self._key(c), item.id, str(t)) not in done]
+            if pending:
+                yield from self._item(data.name, item, pending)
+
+    def _key(self, spec: str) -> tuple:
+        """The configuration of ``spec`` as :func:`configuration` gives it for the codec's canonical spec."""
+        codec = self.runner.codec(spec)
+        return (*configuration(codec.spec, codec.param), codec.device)
+
+    def _done(self, dataset: str) -> set[tuple]:
+        """(configuration, image, target) of the store's successful target records made by today's codec."""
+        store = self.runner.store
+        if store is None:
+            return set()
+        return {((*configuration(r.spec, r.knob), r.device), r.image, r.target) for r in store.records
+                if r.target is not None and r.dataset == dataset and r.ok
+                and r.versions == self.runner.codec(r.spec).identity}
+
+    def _item(self, dataset: str, item: DatasetItem, pending: list[tuple[str, Target]]) -> Iterator[Record]:
+        """The records of one image: loaded once, then each pending (configuration, target)."""
+        source = source_file(item.path)
+        start = time.perf_counter()
+        try:
+            image, failure = item.load(), None
+        except CodecbenchError as exc:
+            image, failure = None, exc
+        self.runner.time_spent.loading += time.perf_counter() - start
+        once: dict[str, Record] = {}  # a knob-less configuration's one measurement of this image
+        for spec, target in pending:
+            base = self.runner.codec(spec)
+            if failure is not None:
+                record = unreadable_record(base, dataset, item.id, failure, source)
+            elif base.param is None:
+                if spec not in once:
+                    once[spec] = self.runner.evaluate(base, dataset, item.id, image, source)
+                record = dataclasses.replace(once[spec])
+            else:
+                record = self._searched(spec, target, dataset, item.id, image, source)
+            record.target = str(target)
+            if record.target_encodes is None and record.ok:
+                record.target_encodes = 0
+            yield self.runner.keep(record)
+
+    def _searched(self, spec: str, target: Target, dataset: str, item_id: str, image: np.ndarray,
+                  source: SourceFile | None) -> Record:
+        """The record of the setting of ``spec``'s knob closest to ``target`` on this image (its search failing:
+        a failed record of the configuration's default setting)."""
+        base = self.runner.codec(spec)
+        start = time.perf_counter()
+        try:
+            found = search_knob(base.settings[base.param], lambda v: self._evaluate(spec, v, image, target), target)
+        except BaseException as exc:  # one image's failure must not end the run (as a failed measurement)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            record = unreadable_record(base, dataset, item_id, exc, source)
+            record.error = f"searching {target}: {error_text(exc)}"
+            return record
+        finally:
+            self.runner.time_spent.codec += time.perf_counter() - start
+        record = self.runner.evaluate(self._at(spec, found.value), dataset, item_id, image, source)
+        record.target_encodes = found.evaluations
+        return record
+
+    def _at(self, spec: str, value: Any) -> Codec:
+        """The codec of configuration ``spec`` with its rate knob at ``value``."""
+        parsed = Spec.parse(spec)
+        return self.runner.codec(str(Spec.of(parsed.name, {**parsed.raw, self.runner.codec(spec).param: value})))
+
+    def _evaluate(self, spec: str, value: Any, image: np.ndarray, target: Target) -> float:
+        """The bpp (one encode), or the PSNR in dB (encode, decode; inf for an exact decode), at knob ``value``."""
+        codec = self._at(spec, value)
+        if target.metric == "bpp":
+            return encoded_bpp(codec, image)
+        psnr = measure(codec, image, metrics=("psnr",))["psnr"]
+        return math.inf if psnr is None else psnr
