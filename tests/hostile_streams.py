@@ -14,12 +14,15 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from codecbench.codecs.learned.container import Container, pack_sections
+from codecbench.core.errors import DecodeError
 from codecbench.core.headers import declare_size, jpeg_scans, repeat_jpeg_scan
 from codecbench.core.jxl_header import declare_jpegxl_size
 
@@ -119,3 +122,19 @@ if __name__ == "__main__":
     for name, (codec, stream) in streams.items():
         (folder / name).write_bytes(stream)
         print(f"{folder / name}: {len(stream)} bytes, codec {codec}")
+
+ALLOCATION_LIMIT = 16 << 20
+
+
+def rejects_without_allocating(codec, data: bytes, match: str = "payload bytes") -> None:
+    """``codec.decode(data)`` raises :class:`DecodeError` matching ``match`` having allocated under
+    :data:`ALLOCATION_LIMIT` in the memory tracemalloc sees (Python objects and numpy arrays): refused from the
+    header, before any image-sized buffer exists."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match=match):
+            codec.decode(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < ALLOCATION_LIMIT

@@ -16,7 +16,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -182,7 +181,6 @@ def test_truncated_images_are_never_padded_silently():
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_refused_inputs_raise_named_error(bad_folder, name):
     path = bad_folder / name
-    start = time.perf_counter()
     tracemalloc.start()
     try:
         with pytest.raises(ImageError, match=REFUSED[name]) as exc:
@@ -192,7 +190,6 @@ def test_refused_inputs_raise_named_error(bad_folder, name):
         tracemalloc.stop()
     assert str(path) in str(exc.value)  # the error names the file
     assert peak < 16 << 20, f"{name}: refusing it allocated {peak} bytes"
-    assert time.perf_counter() - start < 10
     with pytest.raises(ImageError):  # the same from bytes
         load_image(path.read_bytes())
 

@@ -17,6 +17,7 @@ from codecbench.analysis.equal_rate import equal_rate_tables
 from codecbench.analysis.gate import compare_records
 from codecbench.cli import main
 from codecbench.core.codec import CODECS, Codec, Setting, create_codec, register_codec
+from codecbench.codecs.learned.weights import CheckpointError
 from codecbench.core.errors import OptionError, ResultsError, SpecError
 from codecbench.core.results import Record, read_records
 from codecbench.core.targets import TOLERANCE, Target, parse_targets
@@ -213,3 +214,49 @@ def test_a_psnr_target_ends_at_the_quality_closest_to_it():
         codec = create_codec(record.spec.replace(f"quality={record.setting}", f"quality={other}"), threads=1)
         psnr = measure(codec, image, metrics=("psnr",))["psnr"]
         assert abs(record.psnr - 33.0) <= abs(psnr - 33.0) or abs(record.psnr - 33.0) <= TOLERANCE["psnr"]
+
+
+def test_knob_values_that_cannot_be_built_are_left_out_of_the_search_with_a_warning():
+    """As the hyperprior's quality=2, whose checkpoint is not shipped: the search goes over the others."""
+    with CODECS.restoring():
+        @register_codec
+        class SteppedJpeg(Codec):  # a real codec with checkpoint-like steps, one of them missing
+            name = "stepped-jpeg-test"
+            param = "step"
+            settings = {"step": Setting(int, 1, choices=(0, 1, 2, 3))}
+            channels = (3,)
+
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                if self.config["step"] == 2:
+                    raise CheckpointError("checkpoint step-2.pt is missing")
+
+            def _encode(self, image):
+                out = io.BytesIO()
+                Image.fromarray(image).save(out, "JPEG", quality=(10, 40, 70, 95)[self.config["step"]])
+                return out.getvalue()
+
+            def _decode(self, data):
+                return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+        with Runner(["stepped-jpeg-test"], threads=1) as runner:
+            with pytest.warns(UserWarning, match=r"left out of the search: 2 \(CheckpointError: checkpoint step-2"):
+                records = list(TargetRun(runner, ["stepped-jpeg-test"], [Target("bpp", 3.0)]).run_dataset(
+                    "embedded", max_images=1))
+    assert [r.ok for r in records] == [True] and records[0].setting in (0, 1, 3)
+
+
+def test_a_verdict_names_the_rate_gap_when_the_two_missed_the_target_differently():
+    from codecbench.analysis.bootstrap import Estimate
+    from codecbench.analysis.equal_rate import EqualRateRow, EqualRateTable, Paired
+    from codecbench.render.confidence import equal_rate_markdown
+
+    worse = Estimate(-2.3, -2.7, -1.9, 24)
+    rows = [EqualRateRow("coarse", 0.69, 0.57, 0.94, 0, Estimate(30.5, 29.5, 31.4, 24),
+                         versus=Paired(worse, 0, reached_gap=-31.0)),
+            EqualRateRow("fine", 1.0, 0.99, 1.01, 20, Estimate(30.5, 29.5, 31.4, 24),
+                         versus=Paired(worse, 0, reached_gap=1.5))]
+    text = "\n".join(equal_rate_markdown([EqualRateTable("kodak", "cpu", Target("bpp", 1.0), "jpeg", rows)], 1000))
+    assert "worse (interval excludes 0); at -31 % bpp against the anchor's" in text
+    fine = next(line for line in text.splitlines() if line.startswith("| fine |"))
+    assert fine.endswith("| worse (interval excludes 0) |")

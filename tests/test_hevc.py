@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import tracemalloc
 
 import numpy as np
@@ -118,14 +117,12 @@ def test_sps_larger_than_ispe_is_refused_without_decoding() -> None:
     ispe = data.index(b"ispe") + 8
     bomb = data[:ispe] + struct.pack(">II", 16, 16) + data[ispe + 8 :]
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(DecodeError, match="hevc: corrupt bitstream.*(limit|size)"):
             create_codec("hevc", threads=1).decode(bomb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 2
     assert peak < 1 << 20  # no 1024×1024×3 image was made on the Python side
 
 

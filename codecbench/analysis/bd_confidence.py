@@ -1,22 +1,17 @@
 """How sure a BD-rate is: per-image BD-rates, and bootstrap intervals over images (PSNR).
 
-For a measured curve against a measured anchor, over the images both hold
-at every setting they are compared at (the settings complete on every
-image, as in the BD-rate table):
+For a measured curve against a measured anchor, over the images both hold at
+every compared setting:
 
-- **BD-rate of the mean curves**, the BD-rate table's figure, with its 95 %
-  interval: the images are resampled (paired: one draw for both codecs),
-  both curves' means are taken over each resample, and the BD-rate computed
-  again exactly as the table computes it (upper envelope, overlap only,
-  ``bjontegaard``);
-- **mean per-image BD-rate**, as JPEG AI's evaluation averages it: each
-  image's own curve (its bpp and PSNR at each setting) against the anchor's
-  on that image, averaged over the images where the two overlap (n of N
-  said), with its interval;
+- the **BD-rate of the mean curves** (the BD-rate table's figure) with its
+  95 % interval: images resampled in pairs, the BD-rate recomputed exactly as
+  the table computes it on each resample;
+- the **mean per-image BD-rate** (each image's curve against the anchor's,
+  averaged where they overlap; n of N said), with its interval;
 - **better on k of n images**: images whose own BD-rate is negative.
 
-A reference curve holds published means only: nothing to resample. Curves
-that are means over different images get no interval (the reason says so).
+Reference curves and curves over different images get no interval (the reason
+says so). The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations

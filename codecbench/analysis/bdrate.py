@@ -1,24 +1,17 @@
 """Bjøntegaard deltas and fixed-rate/fixed-quality interpolation of RD curves.
 
-BD values come from the ``bjontegaard`` package (FAU-LMS), whose PCHIP
-method matches the JCT-VC common-test-conditions Excel sheet; Akima is the
-alternative it offers (``method="akima"``). The curve is interpolated on
-log10(bpp), as Bjøntegaard defined it.
+BD values come from the ``bjontegaard`` package (PCHIP, as the JCT-VC CTC
+sheet; ``method="akima"`` the alternative), on log10(bpp). The promises:
 
-Rules that keep the numbers honest:
+- **Envelope.** A curve is first reduced to its upper envelope (quality
+  strictly increasing with bpp); dropped points are reported.
+- **No extrapolation.** A BD value is averaged over the two curves' overlap;
+  an empty overlap or one under ``min_overlap`` of the shorter curve's range
+  is "n/a (no overlap)". Interpolated values stay inside a curve's range.
+- **Complete points only.** A setting where some images failed is left out;
+  reference curves are taken as published.
 
-- **Envelope.** BD interpolation needs rate and quality strictly increasing
-  together. A curve is first reduced to its upper envelope: points sorted by
-  bpp, and a point is kept only if its quality is higher than that of every
-  cheaper point. Dropped points are reported.
-- **No extrapolation.** A BD value is averaged over the overlap of the two
-  curves on the integration axis (quality for BD-rate, log-rate for
-  BD-PSNR). If the overlap is empty or covers less than ``min_overlap`` of
-  the shorter curve's range, the result is "n/a (no overlap)". Fixed-rate
-  and fixed-quality values are only given inside a curve's measured range.
-- **Complete points only.** A setting where some images failed is left out
-  (its mean is over a different set of images); reference curves are taken
-  as published.
+The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations

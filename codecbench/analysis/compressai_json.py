@@ -1,21 +1,16 @@
 """Interchange with CompressAI: export curves as its results JSON, import such files as references.
 
-CompressAI's results files (``results/image/<dataset>/*.json`` in its
-repository, read by ``python -m compressai.utils.plot``) look like::
+The format is CompressAI's ``results/image/<dataset>/*.json``::
 
-    {"name": "JPEG", "description": "JPEG. Pillow version 7.1.2",
+    {"name": "JPEG", "description": "...",
      "results": {"bpp": [...], "psnr-rgb": [...], "ms-ssim-rgb": [...],
                  "encoding_time": [...], "decoding_time": [...]}}
 
-one list entry per rate point, each a dataset mean (``ms-ssim-rgb`` linear,
-times in seconds per image). Older files name the metrics ``psnr`` and
-``ms-ssim``; both spellings are read.
-
-An imported curve is a *reference*: reports list it as "reference, not
-measured here", plot it dashed and never plot its times. A file may add a
-``provenance`` object (:data:`PROVENANCE_KEYS`: source, tool and version,
-configuration, conversion pipeline, rate, dataset, notes), which codecbench
-keeps with the curve and prints beside it; CompressAI ignores the key.
+one entry per rate point, each a dataset mean (MS-SSIM linear, times in
+seconds per image); the older ``psnr``/``ms-ssim`` keys are read too. An
+imported curve is a *reference* (never measured here, times never plotted);
+an optional ``provenance`` object (:data:`PROVENANCE_KEYS`) is kept and
+printed beside it. The manual: ``docs/compressai.md``, ``docs/reports.md``.
 """
 
 from __future__ import annotations
@@ -164,10 +159,8 @@ def _provenance(path: Path, block: Any) -> dict[str, str]:
     return {key: block[key] for key in PROVENANCE_KEYS if key in block}
 
 
-def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | None = None) -> Curve:
-    """Read a CompressAI-format results file as a reference curve for ``dataset`` (its ``provenance`` object, an
-    addition of codecbench's, kept on the curve)."""
-    path = Path(path)
+def _read_reference(path: Path) -> dict[str, Any]:
+    """The JSON object of reference file ``path``, with its ``results.bpp``; ResultsError (one line) otherwise."""
     try:
         data = parse_json(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
@@ -178,6 +171,14 @@ def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | N
         raise ResultsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict) or "bpp" not in data["results"]:
         raise ResultsError(f'{path}: not a CompressAI results file (expected {{"name", "results": {{"bpp", ...}}}})')
+    return data
+
+
+def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | None = None) -> Curve:
+    """Read a CompressAI-format results file as a reference curve for ``dataset`` (its ``provenance`` object, an
+    addition of codecbench's, kept on the curve)."""
+    path = Path(path)
+    data = _read_reference(path)
     results = data["results"]
     bpp = _numbers(path, "bpp", "bpp", results["bpp"], None)
     if not bpp:
@@ -199,20 +200,8 @@ def load_reference(path: str | os.PathLike, dataset: str = "", *, label: str | N
     enc = pick(("encoding_time",), "enc_s")
     dec = pick(("decoding_time",), "dec_s")
     name = _curve_name(path, label or data.get("name") or path.stem)
-    points = [
-        CurvePoint(
-            setting=i,
-            spec=f"{name}#{i}",
-            n_ok=1,
-            n_total=1,
-            bpp=bpp[i],
-            psnr=psnr[i],
-            ms_ssim=msssim[i],
-            enc_s=enc[i],
-            dec_s=dec[i],
-        )
-        for i in range(n)
-    ]
+    points = [CurvePoint(setting=i, spec=f"{name}#{i}", n_ok=1, n_total=1, bpp=bpp[i], psnr=psnr[i],
+                         ms_ssim=msssim[i], enc_s=enc[i], dec_s=dec[i]) for i in range(n)]
     _check_points(path, points)
     points.sort(key=lambda p: p.bpp)
     description = " ".join(_BREAKING.sub(" ", str(data.get("description") or "")).split())

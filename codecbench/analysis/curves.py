@@ -1,27 +1,16 @@
 """Rate–distortion curves: per-setting dataset means of result records.
 
-This is the one place where the averaging rule for curves is applied: every
-figure of a curve point is the **arithmetic mean over images** of the
-per-image values (as CompressAI and most papers do), taken over the images
-that succeeded. A quality mean is only formed when every successful image
-has the value (an identical decode has an infinite PSNR, an image below
-161 px has no MS-SSIM): otherwise it is ``None``, never a mean over a
-different subset of images.
-The one exception is the compression rate and ratio against the original
-image files: they are means over the images whose file size is recorded
-(``n_source`` of them; results written before it was recorded have none).
+Every figure of a curve point is the one averaging rule
+(:func:`codecbench.core.averaging.mean_over_images`): the arithmetic mean over
+the images that succeeded. A quality mean is formed only when every successful
+image has the value, otherwise it is ``None`` — never a mean over a different
+subset. The rate and ratio against the original files are means over the
+images whose file size is recorded (``n_source``). MS-SSIM in dB is taken of
+the dataset mean, as ``compressai.utils.plot`` does.
 
-MS-SSIM in dB is ``−10·log10(1 − mean MS-SSIM)``: the dB scale is applied to
-the dataset mean, exactly as ``compressai.utils.plot`` converts the
-``ms-ssim-rgb`` values of a CompressAI results file, so exported and imported
-curves line up.
-
-A *curve* is one codec configuration (every setting except the rate knob)
-on one dataset and one device; its points are its rate-knob settings sorted
-by mean bpp. Its ``label`` is the codec name, with the fixed settings added
-only when the same codec appears with different ones (``jpeg`` or
-``jpeg[subsampling=4:4:4]``), and the device added when a dataset holds
-results from several devices.
+A *curve* is one codec configuration on one dataset and device, its points
+sorted by mean bpp; its ``label`` names fixed settings or the device only
+where needed to tell curves apart. The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations
@@ -66,7 +55,7 @@ class CurvePoint:
     ssim: float | None = None
     ms_ssim: float | None = None
     ssimulacra2: float | None = None
-    extra: dict[str, float | None] = field(default_factory=dict)
+    extra: dict[str, float | None] = field(default_factory=dict, hash=False)  # a point stays hashable
     enc_s: float | None = None
     dec_s: float | None = None
     pixels: float | None = None  # mean H×W
@@ -267,42 +256,37 @@ def curves(records: Iterable[Record]) -> list[Curve]:
         fixed = tuple(sorted((k, v) for k, v in _split_spec(spec).items() if k != knob))
         groups[(dataset, device, first.codec, fixed)].append((point_of(group), first))
 
-    # labels: the codec name, plus fixed settings where one codec has several configurations,
-    # plus the device where a dataset has results from several devices
+    labels = _labels(list(groups))
+    out = []
+    for key, members in groups.items():
+        dataset, device, codec, fixed = key
+        first = members[0][1]
+        out.append(Curve(codec=codec, label=labels[key], dataset=dataset, device=device,
+                         points=sorted((p for p, _ in members), key=_point_order), lossless=first.lossless,
+                         fixed=dict(fixed), knob=knob_cache[codec], versions=dict(first.versions)))
+    out.sort(key=lambda c: (c.dataset, c.label, c.device))
+    return out
+
+
+def _labels(keys: list[tuple]) -> dict[tuple, str]:
+    """Each (dataset, device, codec, fixed settings) curve's label: the codec name, plus the fixed settings that
+    differ where one codec has several configurations, plus ``@device`` where a dataset has several devices."""
     configs: dict[tuple[str, str], set] = defaultdict(set)
     devices: dict[str, set] = defaultdict(set)
-    for dataset, device, codec, fixed in groups:
+    for dataset, device, codec, fixed in keys:
         configs[(dataset, codec)].add(fixed)
         devices[dataset].add(device)
-
-    out = []
-    for (dataset, device, codec, fixed), members in groups.items():
-        label = codec
-        variants = configs[(dataset, codec)]
+    labels = {}
+    for key in keys:
+        dataset, device, codec, fixed = key
+        label, variants = codec, configs[(dataset, codec)]
         if len(variants) > 1:
             differing = {k for k, v in fixed if any(dict(other).get(k) != v for other in variants)}
             shown = [f"{k}={v}" for k, v in fixed if k in differing]
             if shown:
                 label += "[" + ",".join(shown) + "]"
-        if len(devices[dataset]) > 1:
-            label += f"@{device}"
-        points = sorted((p for p, _ in members), key=_point_order)
-        first = members[0][1]
-        out.append(
-            Curve(
-                codec=codec,
-                label=label,
-                dataset=dataset,
-                device=device,
-                points=points,
-                lossless=first.lossless,
-                fixed=dict(fixed),
-                knob=knob_cache[codec],
-                versions=dict(first.versions),
-            )
-        )
-    out.sort(key=lambda c: (c.dataset, c.label, c.device))
-    return out
+        labels[key] = label + (f"@{device}" if len(devices[dataset]) > 1 else "")
+    return labels
 
 
 def _point_order(p: CurvePoint) -> tuple:

@@ -1,23 +1,17 @@
 """Equal-rate and equal-quality comparisons: the records of ``codecbench run --target-bpp`` / ``--target-psnr``.
 
-Each such record is one image coded at the setting its codec's search found
-for one target (:mod:`codecbench.engine.targets`). Per dataset, device and
-target, each codec configuration gets one :class:`EqualRateRow`:
+Per dataset, device and target, each codec configuration gets one
+:class:`EqualRateRow`:
 
-- the target metric as reached: mean, min and max over the images (the
-  spread of the search), and how many images are on target (within
-  :data:`~codecbench.core.targets.TOLERANCE`);
-- the *outcome*: mean PSNR (dB) at a bpp target, mean bpp at a PSNR
-  target, with its bootstrap interval over images
-  (:mod:`codecbench.analysis.bootstrap`);
-- against the anchor configuration, paired over the images both hold: the
-  mean per-image difference (PSNR in dB, or bpp in % of the anchor's) with
-  its interval, and on how many images the codec is better (higher PSNR,
-  fewer bits). At a bpp target the two codecs' reached rates differ a
-  little per image (integer knobs): the reached-rate columns show by how much.
+- the target as reached: mean, min and max over images, and how many are on
+  target (within :data:`~codecbench.core.targets.TOLERANCE`);
+- the outcome (mean PSNR in dB at a bpp target, mean bpp at a PSNR target)
+  with its bootstrap interval over images;
+- against the anchor, paired over shared images: the mean per-image
+  difference (dB, or % bpp) with its interval, and on how many images the
+  codec is better.
 
-A configuration whose codec has no rate knob was measured once per image,
-at its own rate, and is marked (``knobless``).
+A codec without a rate knob is marked ``knobless``. The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations
@@ -29,16 +23,24 @@ from typing import Sequence
 from codecbench.analysis import bootstrap
 from codecbench.analysis.bootstrap import Estimate
 from codecbench.core.results import Record
-from codecbench.core.targets import Target, configuration
+from codecbench.core.targets import TOLERANCE, Target, configuration
 
 
 @dataclass(frozen=True)
 class Paired:
-    """The mean per-image difference codec − anchor (``diff``, with its interval), and on how many of the
-    ``diff.n`` common images the codec is better."""
+    """The mean per-image difference codec − anchor (``diff``, with its interval), on how many of the
+    ``diff.n`` common images the codec is better, and ``reached_gap``: the mean per-image difference of the
+    target metric as reached (bpp in % of the anchor's, or PSNR in dB), which a knob too coarse or too short to
+    reach the target leaves large."""
 
     diff: Estimate
     better: int
+    reached_gap: float = 0.0
+
+    def off_target(self, target: Target) -> bool:
+        """Whether the two reached the target so differently (over twice the tolerance) that the difference of
+        the outcome is partly one of rate (or quality)."""
+        return abs(self.reached_gap) > 2 * (100 * TOLERANCE["bpp"] if target.metric == "bpp" else TOLERANCE["psnr"])
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def equal_rate_tables(records: Sequence[Record], anchors: Sequence[str] = (), *,
     The anchor of each table is the first of ``anchors`` that is the label or codec name of a configuration
     with records at that target.
     """
-    latest = {r.key: r for r in records if r.target is not None}
+    latest = _latest(records)
     labels = configuration_labels(list(latest.values()))
     groups: dict[tuple[str, str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in latest.values():
@@ -107,6 +109,19 @@ def equal_rate_tables(records: Sequence[Record], anchors: Sequence[str] = (), *,
                 for label, rs in sorted(by_label.items())]
         tables.append(EqualRateTable(dataset, device, target, anchor_label, [r for r in rows if r is not None]))
     return tables
+
+
+def _latest(records: Sequence[Record]) -> dict[tuple, Record]:
+    """The record of each (configuration, dataset, device, image, target): the last one, unless it failed where an
+    earlier one succeeded (a search that failed and was retried at another setting leaves both in the file)."""
+    latest: dict[tuple, Record] = {}
+    for r in records:
+        if r.target is None:
+            continue
+        key = (configuration(r.spec, r.knob), r.dataset, r.device, r.image, r.target)
+        if key not in latest or r.ok or not latest[key].ok:
+            latest[key] = r
+    return latest
 
 
 def _order(text: str) -> tuple[str, float]:
@@ -127,20 +142,23 @@ def _row(label: str, records: list[Record], target: Target, anchor: list[Record]
     return EqualRateRow(label, sum(reached) / len(reached), min(reached), max(reached),
                         sum(target.reached(v) for v in reached), estimate,
                         knobless=all(r.target_encodes == 0 for r in ok), failed=len(records) - len(ok),
-                        versus=None if anchor is None else _paired(ok, anchor, outcome, resamples))
+                        versus=None if anchor is None else _paired(ok, anchor, target.metric, resamples))
 
 
-def _paired(records: list[Record], anchor: list[Record], outcome: str, resamples: int) -> Paired | None:
-    """Codec − anchor over the images both hold: PSNR in dB (better: higher), or bpp in % of the anchor's (better:
-    lower)."""
-    theirs = {r.image: getattr(r, outcome) for r in anchor if r.ok and getattr(r, outcome) is not None}
-    pairs = [(getattr(r, outcome), theirs[r.image]) for r in records if r.image in theirs]
+def _paired(records: list[Record], anchor: list[Record], metric: str, resamples: int) -> Paired | None:
+    """Codec − anchor over the images both hold at a ``metric`` target: PSNR in dB at a bpp target (better:
+    higher), bpp in % of the anchor's at a PSNR target (better: lower)."""
+    outcome = "psnr" if metric == "bpp" else "bpp"
+    theirs = {r.image: r for r in anchor if r.ok and getattr(r, outcome) is not None}
+    pairs = [(r, theirs[r.image]) for r in records if r.image in theirs]
     if not pairs:
         return None
-    if outcome == "psnr":
-        diffs = [mine - other for mine, other in pairs]
-        better = sum(d > 0 for d in diffs)
-    else:
-        diffs = [100.0 * (mine / other - 1.0) for mine, other in pairs]
-        better = sum(d < 0 for d in diffs)
-    return Paired(bootstrap.mean_estimate(diffs, resamples=resamples), better)
+    diffs = [_difference(getattr(mine, outcome), getattr(other, outcome), outcome) for mine, other in pairs]
+    gaps = [_difference(getattr(mine, metric), getattr(other, metric), metric) for mine, other in pairs]
+    better = sum(d > 0 for d in diffs) if outcome == "psnr" else sum(d < 0 for d in diffs)
+    return Paired(bootstrap.mean_estimate(diffs, resamples=resamples), better, sum(gaps) / len(gaps))
+
+
+def _difference(mine: float, other: float, metric: str) -> float:
+    """``mine`` − ``other``: in dB for PSNR, in % of ``other`` for bpp."""
+    return mine - other if metric == "psnr" else 100.0 * (mine / other - 1.0)

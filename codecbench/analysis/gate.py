@@ -1,30 +1,15 @@
 """Regression gate: compare two results files (BASE, NEW) for quality, rate and speed — the decision, as data.
 
-Inputs are codecbench results (JSON Lines records, or a JSON document with a
-``records`` list) or pytest-benchmark JSON (``--benchmark-json`` /
-``--benchmark-autosave`` files) whose ``extra_info`` carries the dataset
-means that ``pytest bench`` stores; :mod:`codecbench.analysis.inputs` reads
-both as records, each checked by
-:func:`~codecbench.core.results.validate_record` (a value no measurement can
-have is a :class:`ResultsError`, never compared).
-
-The gate fails closed. For each codec configuration (codec, fixed settings,
-dataset, device) found in BASE, and each of its settings (canonical spec):
-
-- a configuration or setting missing from NEW is a failure;
-- the setting's images must be the same in BASE and NEW, and so must the
-  images that failed: otherwise the setting is a failure naming the
-  images, and no mean (nor BD-rate) is formed over different images;
-- on settings with the same images: **bpp change** (%), **PSNR change**
-  (dB), a lossless codec that no longer round-trips exactly, a gated value
-  (bpp; bytes and, lossy, PSNR where BASE has them) missing in NEW, and
-  encode/decode **speed ratios** NEW/BASE (gated only with ``max_slowdown``);
-- **BD-rate** (PSNR) of NEW's curve against BASE's over those settings.
-
-A record identity that an input holds twice with different values is a
-failure; identical copies count once, and the result says so. A codec or
-setting only in NEW is information. :mod:`codecbench.render.gate` turns a
-:class:`Comparison` into the markdown report.
+Inputs are codecbench results or pytest-benchmark JSON, read as validated
+records by :mod:`codecbench.analysis.inputs`. The gate fails closed: for each
+configuration and setting of BASE, a setting missing from NEW, or not held on
+the same images (and the same failed images) in both, is a failure, and no
+mean or BD-rate is formed over different images. On matching settings it
+gives the bpp (%) and PSNR (dB) changes, lost lossless round-trips, gated
+values missing in NEW, speed ratios NEW/BASE (gated only with
+``max_slowdown``) and the BD-rate of NEW against BASE. A record held twice
+with different values is a failure; what is only in NEW is information.
+:mod:`codecbench.render.gate` writes the report. The manual: ``docs/ci.md``.
 """
 
 from __future__ import annotations

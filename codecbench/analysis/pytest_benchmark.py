@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from codecbench.analysis.duplicates import Duplicate, differing_fields
+from codecbench.core.codec import Spec
 from codecbench.core.errors import ResultsError, SpecError
 from codecbench.core.metrics import METRICS
 from codecbench.core.results import MAX_MAGNITUDE, Record, check_field, json_excerpt, validate_record
@@ -180,8 +181,6 @@ def _check_amount(value: Any, what: str, *, integer: bool = False, minimum: int 
 
 def canonical_spec(spec: str) -> str:
     """The canonical spec (every setting, defaults filled, sorted) as records carry it; as given if unknown."""
-    from codecbench.core.codec import Spec
-
     try:
         return Spec.parse(spec).canonical()
     except SpecError:  # a spec this version cannot parse

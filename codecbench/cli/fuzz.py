@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from codecbench.core.codec import Spec, available_codecs, get_codec_class
 from codecbench.core.errors import CodecbenchError
+from codecbench.engine.measure import check_count
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,12 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def fuzz_command(args: argparse.Namespace) -> int:
     try:
-        from codecbench.tools import fuzz
+        from codecbench.tools import fuzz  # hypothesis is an optional dependency: a clear error without it
     except ImportError as exc:
         raise CodecbenchError(f"codecbench fuzz needs hypothesis ({exc}); install codecbench[dev]") from None
-    from codecbench.core.codec import Spec, available_codecs, get_codec_class
-    from codecbench.engine.measure import check_count
-
     timeout = args.timeout if args.timeout is not None else fuzz.DEFAULT_TIMEOUT
     if args.memory is not None:
         fuzz.check_limit("--memory", args.memory)  # in GiB, as given

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,67 +96,96 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """Measure the selection into ``--out``; 0, or 1 when every record of this run failed (each one is kept)."""
+    plan = _plan(args)
+    store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(  # holds --out's lock until closed
+        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=plan.threads,
+        jobs=plan.jobs, **({"dask": args.scheduler or "LocalCluster"} if plan.on_dask else {})))
+    cache = None if args.no_cache or plan.on_dask else RunCache(ResultsCache(args.cache), retime=args.retime,
+                                                                repeats=args.repeats, jobs=plan.jobs)
+    client = distributed.connect(args.scheduler, plan.jobs) if plan.on_dask else None
+    try:
+        runner = Runner(plan.specs, device=args.device, threads=plan.threads, timing=plan.timing, store=store,
+                        cache=cache, timeout=args.timeout, isolate=args.isolate, metrics=plan.metrics,
+                        jobs=plan.jobs, dask=client)
+        try:
+            tally = _measure(args, plan, TargetRun(runner, plan.specs, plan.targets) if plan.targets else runner)
+        finally:
+            runner.close()
+    finally:
+        if client is not None:
+            distributed.close(client)
+        store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
+    return _finish(args, store, cache, runner, tally)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a run will do, checked before anything is written or started."""
+
+    specs: list[str]
+    targets: list[Target]
+    jobs: int
+    threads: int
+    metrics: tuple
+    timing: Timing
+    datasets: list[str]
+    sizes: dict[str, int]  # images per dataset
+    on_dask: bool
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """The run's specs, options and datasets, every option checked (SpecError/OptionError: one line, exit 2)."""
     specs = with_settings([s for text in [*args.specs, *args.codecs] for s in split_specs(text)], args.settings)
     if not specs:
         raise SpecError("no codecs given: pass --codecs jpeg,webp (see `codecbench list codecs`)")
     targets = run_targets(args)
     jobs = (1 if targets else default_jobs()) if args.jobs is None else args.jobs
+    on_dask = args.dask or args.scheduler is not None
     check_report_options(args)
     check_options(threads=args.threads, timeout=args.timeout, max_images=args.max_images, jobs=jobs)
     if targets:
-        targets_module.check_options(jobs=jobs, isolate=args.isolate or args.timeout is not None,
-                                     dask=args.dask or args.scheduler is not None)
-    threads = threads_per_job(args.threads, jobs)
-    metrics = select_metrics(args.metrics)
-    timing = Timing(warmup=args.warmup, repeats=args.repeats)
+        targets_module.check_options(jobs=jobs, isolate=args.isolate or args.timeout is not None, dask=on_dask)
     datasets = [d.strip() for text in args.datasets for d in text.split(",") if d.strip()] or ["embedded"]
     sizes = {name: len(get_dataset(name, max_images=args.max_images, download=args.download)) for name in datasets}
     reason = nothing_to_measure(specs, sizes)
-    if reason is not None:  # before anything is written or started
+    if reason is not None:
         raise SpecError(f"nothing to measure: {reason}")
-    # the store holds the results file's lock until closed: a second run on the same --out fails at once
-    store = ResultsStore(args.out, fresh=args.fresh, meta=machine_meta(
-        timing={"warmup": args.warmup, "repeats": args.repeats}, device=args.device, threads=threads, jobs=jobs,
-        **({"dask": args.scheduler or "LocalCluster"} if args.dask or args.scheduler else {})))
-    on_dask = args.dask or args.scheduler is not None
-    cache = None if args.no_cache or on_dask else RunCache(ResultsCache(args.cache), retime=args.retime,
-                                                           repeats=args.repeats, jobs=jobs)
-    client = distributed.connect(args.scheduler, jobs) if on_dask else None
-    try:
-        runner = Runner(specs, device=args.device, threads=threads, timing=timing, store=store, cache=cache,
-                        timeout=args.timeout, isolate=args.isolate, metrics=metrics, jobs=jobs, dask=client)
-    except BaseException:
-        if client is not None:
-            distributed.close(client)
-        store.close()
-        raise
-    source: Runner | TargetRun = runner
-    if targets:
-        try:
-            source = TargetRun(runner, specs, targets)
-        except BaseException:
-            runner.close()
-            store.close()
-            raise
-    per_image = source.tasks_per_image if targets else len(runner.specs)
-    failed, start, provenance, first_failure = 0, time.perf_counter(), Counter(), None
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
-            for name in datasets:
-                size = sizes[name]
-                task = progress.add_task(name, total=size * per_image)
-                for record in source.run_dataset(name, max_images=args.max_images, download=args.download):
-                    failed += not record.ok
-                    first_failure = first_failure or (None if record.ok else record)
-                    provenance[_provenance(record)] += 1
-                    progress.advance(task)
-                progress.update(task, completed=size * per_image)
-    finally:
-        runner.close()
-        if client is not None:
-            distributed.close(client)
-        store.close()  # compaction: the JSON file holds every record measured, even after Ctrl-C
+    return _Plan(specs, targets, jobs, threads_per_job(args.threads, jobs), select_metrics(args.metrics),
+                 Timing(warmup=args.warmup, repeats=args.repeats), datasets, sizes, on_dask)
+
+
+@dataclass
+class _Tally:
+    """This run's records: how each was got (measured, reused, retimed), and its failures."""
+
+    provenance: Counter = field(default_factory=Counter)
+    failed: int = 0
+    first_failure: Record | None = None
+    wall_s: float = 0.0  # from the first image to the last record, as the time breakdown counts it
+
+
+def _measure(args: argparse.Namespace, plan: _Plan, source: Runner | TargetRun) -> _Tally:
+    """Run ``source`` over every dataset with a progress bar on a terminal; the tally of its records."""
+    per_image = source.tasks_per_image if plan.targets else len(source.specs)
+    tally, start = _Tally(), time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=None, transient=False, disable=not sys.stderr.isatty()) as progress:
+        for name in plan.datasets:
+            task = progress.add_task(name, total=plan.sizes[name] * per_image)
+            for record in source.run_dataset(name, max_images=args.max_images, download=args.download):
+                tally.failed += not record.ok
+                tally.first_failure = tally.first_failure or (None if record.ok else record)
+                tally.provenance[_provenance(record)] += 1
+                progress.advance(task)
+            progress.update(task, completed=plan.sizes[name] * per_image)
+    tally.wall_s = time.perf_counter() - start
+    return tally
+
+
+def _finish(args: argparse.Namespace, store: ResultsStore, cache: RunCache | None, runner: Runner,
+            tally: _Tally) -> int:
+    """Write the pictures and reports asked for, print the run's summary lines; the exit status."""
     written = []
     pictures = run_pictures(args, store.records, args.out)
     if args.report_dir:
@@ -165,14 +195,15 @@ def run_command(args: argparse.Namespace) -> int:
     if cache is not None:
         print(cache.summary(), file=sys.stderr)
         cache.cache.close()
-    print(f"results: {args.out} ({len(store.records)} records, {failed} failed in this run; "
-          f"{_provenance_summary(provenance)})", file=sys.stderr)
-    print(runner.time_spent.summary(time.perf_counter() - start), file=sys.stderr)
+    print(f"results: {args.out} ({len(store.records)} records, {tally.failed} failed in this run; "
+          f"{_provenance_summary(tally.provenance)})", file=sys.stderr)
+    print(runner.time_spent.summary(tally.wall_s), file=sys.stderr)
     for path in written:
         print(f"report: {path}", file=sys.stderr)
-    if failed and failed == sum(provenance.values()):
-        print(f"codecbench run: all {failed} records of this run failed (the first: {first_failure.spec} on "
-              f"{first_failure.dataset}/{first_failure.image}: {first_failure.error})", file=sys.stderr)
+    if tally.failed and tally.failed == sum(tally.provenance.values()):
+        first = tally.first_failure
+        print(f"codecbench run: all {tally.failed} records of this run failed (the first: {first.spec} on "
+              f"{first.dataset}/{first.image}: {first.error})", file=sys.stderr)
         return 1
     return 0
 

@@ -319,7 +319,7 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
         out[16:24] = _be(width, 4) + _be(height, 4)
         out[29:33] = _be(zlib.crc32(out[12:29]), 4)
         return bytes(out)
-    from codecbench.core.jxl_header import declare_jpegxl_size, is_jpegxl
+    from codecbench.core.jxl_header import declare_jpegxl_size, is_jpegxl  # jxl_header imports this module
 
     if is_jpegxl(data):
         return declare_jpegxl_size(data, width, height)

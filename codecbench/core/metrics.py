@@ -1,39 +1,17 @@
 """Rate and distortion metrics, and the one table of metrics that records, curves and reports follow.
 
-Conventions (the field's):
+- **bpp** = 8 × stored bytes (headers included) / (H × W), all channels.
+- **PSNR**, **PSNR-Y** (BT.601 luma) in dB on 8-bit images; ``None`` when
+  identical. **SSIM** (11×11 Gaussian, σ 1.5) and **MS-SSIM** (5 scales;
+  ``ms_ssim_db`` = −10·log10(1 − MS-SSIM)), ``None`` below their minimum size,
+  computed together in float32 with OpenCV (:mod:`codecbench.core.ssim`).
+- **SSIMULACRA 2** (≤ 100, libjxl 2.1), only when asked for.
 
-- **bpp** = 8 × bitstream bytes / (H × W) of the original image, every byte
-  of the stored stream (headers included) counted, all channels together.
-- **PSNR** (dB) = 10·log10(255² / MSE), MSE over all pixels and channels of
-  the 8-bit images (CompressAI's ``psnr-rgb``); ``None`` when the images are
-  identical (infinite PSNR).
-- **PSNR-Y** (dB): PSNR of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B,
-  on the 0–255 scale, unrounded (the squared errors are summed exactly).
-- **SSIM**: Wang et al. 2004, 11×11 Gaussian window with σ = 1.5, K1 = 0.01,
-  K2 = 0.03, data range 255, 'valid' filtering, mean over channels;
-  ``None`` for images whose shorter side is below the 11 px window.
-- **MS-SSIM**: Wang et al. 2003, the same window, 5 scales with weights
-  (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); ``None`` for images whose shorter
-  side is ≤ 160 px, where the 5 scales are undefined. ``ms_ssim_db`` is
-  −10·log10(1 − MS-SSIM).
-- **SSIMULACRA 2** (≤ 100, 100 = identical): libjxl's version 2.1, in
-  :mod:`codecbench.core.ssimulacra2` (within 0.11 of the C++ tool on its
-  reference pair); computed when asked for (``--metrics +ssimulacra2``).
-
-SSIM and MS-SSIM are computed together (:mod:`codecbench.core.ssim`), in float32 with OpenCV's public
-``sepFilter2D``, ``resize`` and ``sumElems`` (within 3e-6 of float64 on
-Kodak): MS-SSIM's finest scale *is* SSIM, so one filtering of the full-size
-images serves both, and no metric needs torch. The tests
-hold them to 1e-4 against scikit-image, pytorch_msssim's public functions and
-an independent scipy reference. Dataset figures are the arithmetic mean over
-images of the per-image values.
-
-:data:`METRICS` is the table (name, label, unit, direction, format, cost)
-from which result records get their fields and reports their columns, a
-:class:`~codecbench.core.registry.Registry`: adding a metric is one
-:class:`Metric` given to :func:`register_metric`. Third-party packages add
-metrics through the entry-point group ``codecbench.metrics``; importing this
-module never imports torch.
+Dataset figures are arithmetic means over images. :data:`METRICS` is the table
+(name, label, unit, direction, format, cost) records and reports follow; a new
+metric is one :class:`Metric` given to :func:`register_metric`, or the
+``codecbench.metrics`` entry-point group. Importing this never imports torch.
+The manual, with every constant and tolerance: ``docs/metrics.md``.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """The results file: its meta block, reading and writing (the record schema is :mod:`codecbench.core.records`).
 
-A results file is JSON::
-
-    {"meta": {machine, cpu, python, codecbench version, library versions, date,
-              averaging convention, timing}, "records": [...]}
-
-always replaced atomically (temp file, fsync, rename). While a run is going,
-:class:`codecbench.engine.store.ResultsStore` only appends each record to a *journal* beside it
-(``results.json.journal``, one JSON line per record, fsynced in small
-batches), so a run killed at any point loses at most the record being
-written; the JSON file is written once, when the run ends (compaction), or
-when the same run is started again after a kill (the journal folded in).
-:func:`read_results` is the one reader of results files: the JSON file plus
-any journal, and also plain JSON Lines files.
+A results file is JSON, ``{"meta": {...}, "records": [...]}``, always replaced
+atomically (temp file, fsync, rename). During a run
+:class:`codecbench.engine.store.ResultsStore` only appends records to a fsynced
+journal beside it (``results.json.journal``), so a kill loses at most the record
+being written; the JSON file is written when the run ends or is restarted.
+:func:`read_results` is the one reader: the JSON file plus any journal, and
+plain JSON Lines files. The manual: ``docs/results.md``.
 """
 
 from __future__ import annotations

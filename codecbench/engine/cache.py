@@ -1,39 +1,17 @@
 """A content-addressed cache of per-image measurements (SQLite).
 
 An entry holds what the runner measured for one codec configuration on one
-image: bitstream size, bpp, quality metrics, and the timings with the thread
-count and repeats they were taken with. Its key is the SHA-256 of
-(:mod:`codecbench.engine.cache_entry`):
+image (size, bpp, metrics, timings with their threads and repeats). Its key
+(:mod:`codecbench.engine.cache_entry`) hashes the codec's identity, versions
+and code, the device, the image's pixels and the measuring code, so any change
+in what is measured or how is a miss, never stale numbers. An entry that is
+damaged, edited or impossible is never reused; an unreadable database is a
+:class:`CacheError`.
 
-- the codec's registry name, its ``version`` and its canonical spec (every
-  setting, defaults filled in);
-- the versions of the libraries that produce its bits
-  (``codec.library_versions()``; for a learned codec also the SHA-256 of
-  every checkpoint it loaded);
-- the digest of the codec's code: the source files of the modules that define
-  its class and its bases and of what they import from the same packages
-  (and a plugin distribution's version), so editing a codec is a miss without
-  a ``version`` bump;
-- the device;
-- the image's pixel hash: SHA-256 of shape, dtype and pixel bytes, so a
-  renamed or re-encoded-but-identical file hits, and any changed pixel misses;
-- the cache schema, the codecbench version, the result record's fields, the
-  metric library's version and the digest of the metrics' and measuring
-  loop's code, so that a change in what is measured or how metrics are
-  computed never serves stale numbers.
-
-An entry's text carries a checksum (:func:`entry_text`); one that is damaged,
-edited or physically impossible is never reused (:class:`RunCache`). A
-database that cannot be read is a :class:`CacheError`.
-
-The store is one SQLite database in WAL mode; every write is its own
-``BEGIN IMMEDIATE`` transaction and readers never block writers, so several
-processes (parallel runs, pytest-xdist workers) can share it safely.
-
-Location: ``cache.sqlite`` in codecbench's cache folder: ``$CODECBENCH_CACHE``
-if set (the folder the datasets' verified markers use too), else
-``$XDG_CACHE_HOME/codecbench`` (``~/.cache/codecbench``). The data folder is
-not used: it may be a read-only shared copy.
+One SQLite database in WAL mode, each write its own transaction, so parallel
+processes share it safely. Location: ``cache.sqlite`` under
+``$CODECBENCH_CACHE``, else ``$XDG_CACHE_HOME/codecbench`` (``~/.cache/codecbench``).
+The manual: ``docs/results.md``.
 """
 
 from __future__ import annotations

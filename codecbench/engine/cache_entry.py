@@ -1,21 +1,16 @@
 """A results-cache entry: what its key is made of, how its value is stored, and what a value may hold.
 
-The key: :func:`identity` gathers the codec's identity and code, the
-image's pixels and the measuring code; :func:`cache_key` hashes it. The
-value: :func:`entry_text` writes the measurements with a checksum,
-:func:`read_entry` reads them back, :func:`check_entry` refuses what no real
-measurement can be.
+The key: :func:`identity` gathers the codec's identity and code, the image's
+pixels and the measuring code; :func:`cache_key` hashes it. The value:
+:func:`entry_text` writes the measurements with a checksum, :func:`read_entry`
+reads them back, :func:`check_entry` refuses what no real measurement can be.
 
-The codec's *code* is :func:`code_digest`: the SHA-256 of the source files of
-the modules that define its class and its bases, and of every module they
-import from the same top-level packages (transitively; within codecbench,
-only its ``core`` and ``codecs`` layers, the only code a codec's bits can
-depend on), plus the version of the installed distribution of a plugin's
-package. Editing any of it (a constant in ``_encode``, a helper the codec
-imports) is a miss without a ``version`` bump. A class's digest is computed
-at its first use in a process and kept with it (each file is read and hashed
-then, its imports scanned once per content), so it describes the code the
-process runs.
+:func:`code_digest` is the SHA-256 of the source of the modules defining a
+codec's class and bases and, transitively, what they import from the same
+packages (in codecbench, only ``core`` and ``codecs``), plus a plugin
+distribution's version: editing any of it is a miss without a ``version``
+bump. It is computed once per class per process, so it describes the code the
+process runs. The manual: ``docs/results.md``.
 """
 
 from __future__ import annotations

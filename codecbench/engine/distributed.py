@@ -1,34 +1,16 @@
 """Scale-out on Dask distributed: (spec, dataset, image) tasks on Dask workers, records back to the one writer.
 
-``codecbench run --dask`` starts a :class:`distributed.LocalCluster` on this
-machine (``--jobs`` workers, one thread each, bound to 127.0.0.1);
-``--scheduler tcp://HOST:PORT`` uses an existing cluster. Each task names a
-codec spec, a dataset and an image id; the worker reads the image from its
-own data root (``CODECBENCH_DATA`` must point at the same datasets on every
-worker: a shared folder), builds the codec once per worker process, warms it
-up once, measures through :func:`codecbench.engine.measure.measure` and
-returns the :class:`~codecbench.core.results.Record` with the seconds it spent
-(for the run's time breakdown). The client keeps the
-results file: it skips what the store already holds (resume) and appends
-records in task order as they arrive. A worker that dies mid-task loses no
-record: the scheduler gives its tasks to another worker (``retries``).
+``--dask`` starts a local cluster (``--jobs`` one-thread workers on 127.0.0.1),
+``--scheduler tcp://HOST:PORT`` uses an existing one. A worker reads the image
+from its own ``CODECBENCH_DATA``, builds and warms each codec once, measures
+through :func:`codecbench.engine.measure.measure` and returns the record.
+The client keeps the results file: it resumes and appends in task order.
 
-A task whose workers keep dying (a codec that crashes every worker it runs
-on) becomes a failed record of that image once the scheduler gives up on it
-(Dask's ``KilledWorker``). When the cluster has no worker at all while tasks
-are pending (every worker died or was stopped), the run waits
-:data:`NO_WORKERS_WAIT` (60 s) for one to join, then fails with one line
-(:class:`~codecbench.core.errors.CodecbenchError`), keeping every record
-received, those that finished out of order included; so does a run that loses
-its connection to the scheduler, at once. The scheduler notices a dead worker
-as soon as its connection drops (a killed process), or after Dask's
-``distributed.scheduler.worker-ttl`` (5 minutes by default) for a machine that
-vanished from the network: the bound is that plus :data:`NO_WORKERS_WAIT`.
-
-Not available on Dask: the local results cache (a file on the client
-machine) and ``--isolate``/``--timeout`` (a Dask worker is already a
-separate process; a hung codec holds its worker). Timings are taken on the
-workers, one task per worker thread at a time.
+A dead worker loses no record (its tasks are retried elsewhere); a task that
+kills every worker becomes a failed record. With no worker left the run waits
+:data:`NO_WORKERS_WAIT` for one, then fails with one line, keeping every record
+received; a lost scheduler fails it at once. Not on Dask: the local results
+cache, ``--isolate`` and ``--timeout``. The manual: ``docs/running.md``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 """Where a run's codec calls run: one small class per way, behind one interface.
 
-The :class:`~codecbench.engine.runner.Runner` keeps resume, the results cache
-and the store; it hands an executor one :class:`~codecbench.engine.tasks.Task`
-per codec call (:meth:`Executor.call`) and the run's work in per-image
-batches (:meth:`Executor.run`), and gets the records back in the order of a
-serial run. :func:`~codecbench.engine.runner.executor_for` picks the executor
-from the run's options: adding an executor is a class (here, or a module of
-its own) and a line there.
-
-- :class:`SerialExecutor`: in this process, one call at a time;
-- :class:`IsolatedExecutor`: in one worker process, a crash or a ``timeout``
-  costing that one call (:mod:`codecbench.engine.isolation`);
-- :class:`PoolExecutor`: ``jobs`` such workers at once, each pinned to a core;
-- :class:`~codecbench.engine.distributed.DaskExecutor`: on a Dask cluster,
-  whose workers load the images and build the records themselves.
+The :class:`~codecbench.engine.runner.Runner` keeps resume, the cache and the
+store; an executor gets one :class:`~codecbench.engine.tasks.Task` per codec
+call (:meth:`Executor.call`) or per-image batches (:meth:`Executor.run`) and
+returns the records in serial-run order. :func:`~codecbench.engine.runner.executor_for`
+picks one: :class:`SerialExecutor` (in this process), :class:`IsolatedExecutor`
+(one worker process; a crash or timeout costs one call), :class:`PoolExecutor`
+(``jobs`` pinned workers) and :class:`~codecbench.engine.distributed.DaskExecutor`.
+Adding an executor is a class and a line in ``executor_for``. The manual:
+``docs/running.md``.
 """
 
 from __future__ import annotations

@@ -1,44 +1,17 @@
 """Run codec calls in a worker process: a native crash or a hang costs one call, not the caller.
 
-:class:`Worker` starts ``python -c "from codecbench.engine.isolation import serve; serve()"``
-and talks to it over two pipes (length-prefixed pickles). A call names a
-module-level function (``"package.module:function"``) and its arguments; the
-worker imports and calls it and sends back the result or the exception it
-raised. The caller gets:
-
-- the function's result, or the exception it raised, re-raised unchanged
-  (codecbench's errors pickle; any other is re-raised as ``RuntimeError``
-  carrying its type name and message, and so is a ``SystemExit`` — a
-  ``sys.exit()`` in the called code fails that call, it neither stops the
-  worker nor reaches the caller as ``SystemExit``);
-- :class:`~codecbench.core.errors.CodecCrashError` when the worker dies during the
-  call (a segfault, ``abort()``, the kernel's OOM killer, ``os._exit``):
-  the message names the signal or exit status and the last line the worker
-  wrote to stderr during that call;
-- :class:`~codecbench.core.errors.CodecTimeoutError` when the call does not finish
-  within its ``timeout``: the worker is killed (SIGKILL), since a codec stuck
-  inside native code can only be stopped with its process.
-
-The worker runs in a session and process group of its own; a timeout, a crash
-and :meth:`Worker.close` end with SIGKILL to that whole group, so a process a
-codec started (a helper binary, a ``sleep``) does not outlive its worker (one
-that moved itself to another session with ``setsid`` is out of reach).
-
-After a crash or a timeout the next call starts a fresh worker (start-up,
-i.e. importing codecbench and the codec libraries, is never part of a call's
-timeout). ``memory_limit`` caps the worker's address space
-(``resource.setrlimit(RLIMIT_AS)``) at its size after start-up plus that many
-bytes, so a decoder that tries to allocate without bound gets a
-``MemoryError`` (or its library's allocation error) instead of exhausting the
-machine. The worker's stdout is not the protocol pipe (libraries that print
-cannot corrupt it); its stderr goes to a temporary file, and a crash message
-quotes the last line the crashed call wrote there (never an earlier call's).
-
-Functions called in a worker can keep per-process state in module globals
-(e.g. configured codecs, see :func:`worker_codec`); state is lost when a
-worker is replaced. ``preload`` names modules the worker imports at start-up
-(outside any call's timeout). ``CODECBENCH_WORKER_CPU`` in ``env`` pins the
-worker to that one core (``sched_setaffinity``) before anything is imported.
+:class:`Worker` runs ``serve()`` in a child process and talks to it over two
+pipes (length-prefixed pickles); a call names a ``"package.module:function"``
+and its arguments. The caller gets the result or the exception raised
+(foreign ones, ``SystemExit`` included, as ``RuntimeError``);
+:class:`~codecbench.core.errors.CodecCrashError` when the worker dies in the call
+(with the signal and its last stderr line of that call); or
+:class:`~codecbench.core.errors.CodecTimeoutError` past ``timeout``. A timeout, a
+crash or :meth:`Worker.close` SIGKILLs the worker's whole process group; the
+next call starts a fresh worker, whose start-up is never inside a timeout.
+``memory_limit`` caps its address space above its start-up size; ``preload``
+imports modules at start-up; ``CODECBENCH_WORKER_CPU`` pins it to one core.
+The manual: ``docs/robustness.md``.
 """
 
 from __future__ import annotations

@@ -1,34 +1,17 @@
 """The one place that turns a codec and an image into measurements: bytes, bpp, metrics, timings.
 
-Every caller measures through these functions — the runner
-(``codecbench run``), the pytest plugin, training evaluation, the noise
-benchmark and the seed-claims scripts — so a figure means the same wherever
-it appears:
+Every caller (runner, pytest plugin, training evaluation, noise benchmark,
+seed-claims scripts) measures here, so a figure means the same everywhere:
+``bytes`` is the stored stream's length, ``bpp`` = 8·bytes/(H·W); the quality
+fields are :func:`codecbench.core.metrics.score` of the decode against the
+reference (the input unless the caller names another); ``enc_s``/``dec_s`` are
+median seconds over ``repeats`` of ``encode``/``decode`` alone, each followed by
+``codec.synchronize()``. A wrong decoded shape is a ``DecodeError``.
 
-- ``bytes`` is the length of the stored stream, ``bpp`` = 8·bytes/(H·W) of
-  the image (:func:`codecbench.core.metrics.bpp`);
-- the quality fields are :func:`codecbench.core.metrics.score` of the decoded
-  image against the *reference* (the input image, unless a caller scores
-  against another one: the noise benchmark encodes a noisy image and scores
-  against the clean one), plus ``lossless_ok`` for lossless codecs;
-- ``enc_s``/``dec_s`` are the median seconds over ``repeats`` calls of the
-  codec's ``encode``/``decode`` alone, each followed by
-  ``codec.synchronize()`` (a device sync for GPU codecs).
-
-A decoded image whose shape differs from the original's is a
-:class:`~codecbench.core.errors.DecodeError`; codec exceptions propagate.
-
-**The reference is never handed to a codec.** Every codec call gets its own
-copy of the image (:func:`private_copy`, made outside the timed region; a
-Kodak image is 1.2 MB, copied and compared in about a millisecond, against
-tens of milliseconds for any codec call and its metrics), and the decoding is
-scored against the untouched original. A codec that writes into its input
-(numpy in place, or through ``ctypes`` past the read-only flag) changes only
-its copy, and one whose decoder hands back the array it was given to encode
-scores nothing: after the calls :func:`check_contract` raises
-:class:`~codecbench.core.errors.CodecContractError` naming the cause, so the
-record fails (and is never cached) and the next codec measured on the same
-image in the same process sees the original pixels.
+**The reference is never handed to a codec**: each call gets its own copy
+(:func:`private_copy`, untimed), and :func:`check_contract` fails the record
+(never cached) of a codec that writes into its input or returns it as its
+decode. The manual: ``docs/metrics.md``, ``docs/running.md``.
 """
 
 from __future__ import annotations
@@ -167,7 +150,8 @@ def mean_measures(codec: Codec, images: Sequence[np.ndarray], *, metrics: Sequen
                   references: Sequence[np.ndarray] | None = None) -> dict:
     """:func:`measure` of every image, averaged: the arithmetic mean of each numeric field over the images.
 
-    A field that is None on any image is None (e.g. MS-SSIM of small crops);
+    A field that is None or not finite on any image is None (e.g. MS-SSIM of small crops:
+    :func:`~codecbench.core.averaging.mean_over_images`);
     ``lossless_ok`` is whether every image decoded bit-exactly (None for a
     lossy codec); ``images`` counts them. ``references[i]`` is what image
     ``i`` is scored against (the noise benchmark's clean images).

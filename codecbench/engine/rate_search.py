@@ -1,25 +1,15 @@
 """Searching a codec's rate knob to a target rate or quality: the one bisection of the project.
 
-:func:`search_knob` finds the value of a declared rate knob
-(:class:`~codecbench.core.codec.Setting`) at which ``evaluate(value)`` — a
-bpp, or a PSNR — comes closest to a :class:`~codecbench.core.targets.Target`.
-It assumes the knob is monotone in that value (either direction; both ends
-are tried first to tell which) and bisects:
-
-- an integer knob with bounds, or a knob with a list of ``choices``, over
-  its values in order, until two adjacent values bracket the target: the
-  knob's own resolution. At most 2 + ⌈log2(number of values)⌉ evaluations
-  (9 for a quality from 0 to 100, 4 for five checkpoints);
-- a float knob with bounds, on a log scale when its lower bound is above 0
-  (JPEG 2000's target bpp, from 0.01 to 24), to at most
-  :data:`MAX_FLOAT_EVALUATIONS` evaluations; values are rounded to 4
-  significant digits so that specs stay readable.
-
-It stops early once a value is on target (within
-:data:`~codecbench.core.targets.TOLERANCE`: 1 % of a rate, 0.05 dB of a
-PSNR), and a target outside the knob's reach ends it after the two ends.
-The value returned is the closest of all those tried (:meth:`Target.distance`).
-Each evaluation is one encode (bpp) or one encode, decode and PSNR.
+:func:`search_knob` finds the value of a declared rate knob at which
+``evaluate(value)`` (a bpp or a PSNR) comes closest to a
+:class:`~codecbench.core.targets.Target`, assuming it is monotone (either
+way; both ends are tried first). An integer or ``choices`` knob is bisected
+to its own resolution (at most 2 + ⌈log2(values)⌉ evaluations); a float knob
+on a log scale when its lower bound is above 0, to at most
+:data:`MAX_FLOAT_EVALUATIONS`, values rounded to 4 significant digits. It
+stops once on target (:data:`~codecbench.core.targets.TOLERANCE`) or when the
+target is out of reach, and returns the closest value tried. The manual:
+``docs/running.md``.
 """
 
 from __future__ import annotations

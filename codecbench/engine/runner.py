@@ -1,60 +1,17 @@
 """Evaluate configured codecs over a dataset and produce result records.
 
-The loop streams the dataset: each image is loaded once, run through every
-codec spec, and dropped. For each (spec, image) the runner calls
-:func:`codecbench.engine.measure.measure` (encode, decode, shape check, the
-selected metrics of :mod:`codecbench.core.metrics`, the two codec calls timed
-separately):
+The loop streams the dataset (each image loaded once, run through every spec)
+and measures each (spec, image) with :func:`codecbench.engine.measure.measure`
+after ``warmup`` untimed rounds per codec; only the codec's ``encode`` and
+``decode`` are timed. A failure on one image (anything but
+``KeyboardInterrupt``) becomes that image's record with ``error`` set; the run
+goes on. Records carry the source file's size and format.
 
-- before its first timed call each codec gets ``warmup`` untimed encode and
-  decode rounds (on the first image it meets), so one-off set-up (library
-  initialisation, kernel selection, allocator growth) is not timed;
-- ``enc_s``/``dec_s`` are the median over ``repeats`` calls of the codec's
-  ``encode``/``decode`` alone, each followed by ``codec.synchronize()`` (a
-  device sync for GPU codecs). Image loading, model loading and metric
-  computation are outside the timed region.
-
-A failure on one image (unreadable image, codec exception, wrong decoded
-shape) becomes a record with ``error`` set; the run goes on.
-
-Each record also carries the size and format of the image file the pixels
-were read from (``source_bytes``, ``source_format``; None for a CIFAR-10
-pickle), read from the file's header on every run, cache hit or not.
-
-Where the codec calls run is an executor (:mod:`codecbench.engine.executors`,
-picked by :func:`executor_for`). With ``isolate=True`` (``codecbench run
---isolate``) the codec calls of each (spec, image) — warm-up, encode,
-decode, metrics — run in a worker process
-(:mod:`codecbench.engine.isolation`): a native crash there (segfault, abort) costs
-that one record (``CodecCrashError``) and a fresh worker takes the next one.
-``timeout=SECONDS`` (``--timeout``) bounds each such call; a codec that
-exceeds it is stopped by killing its worker and whatever processes it started
-(``CodecTimeoutError``), so a timeout implies isolation. Timings are taken
-inside the worker, exactly as in-process; worker start-up, building the codec
-(model loading) and its warm-up rounds are never inside the per-image timeout
-or a timed region: each fresh worker builds and warms a codec in a separate
-call bounded by ``max(STARTUP_TIMEOUT, timeout)`` (a warm-up that hangs is
-stopped then).
-
-With ``jobs=N`` (``codecbench run --jobs N``; default 1 through the API,
-all cores from the CLI) the (spec, image) calls run in N worker processes at
-once, each pinned to its own core and given ``cores // N`` threads (unless
-``threads`` says otherwise); the records come back to this process, the one
-writer, in the order of a serial run, and the record set is the serial
-run's. Resume, the results cache, timeouts and crash isolation work as
-with one worker. Timing honesty: each timed call runs alone on its core, so
-no two codecs share a core, but they do share the memory bus and the last
-level cache while N calls run; results files say so (``meta.jobs``) and
-reports print it next to the timed region. For the cleanest timings run
-``--jobs 1`` (or time only with ``--retime`` after a parallel run).
-
-A codec that raises anything but ``KeyboardInterrupt`` — ``SystemExit`` from
-a plugin's ``sys.exit()`` included — costs that image's record only.
-
-Numeric options are checked up front (:func:`check_options`,
-:class:`Timing`): ``threads`` from 1 to :data:`MAX_THREADS`, a finite
-``timeout`` above 0, ``repeats`` ≥ 1, ``warmup`` ≥ 0; anything else is an
-:class:`~codecbench.core.errors.OptionError`.
+Where the calls run is an executor (:func:`executor_for`): in process, isolated
+(``isolate``/``timeout``: a crash or hang costs one record, codec start-up is
+outside the timeout), ``jobs`` pinned workers (records in serial-run order,
+``meta.jobs`` recorded) or Dask. :func:`check_options` refuses bad numeric
+options with an :class:`~codecbench.core.errors.OptionError`. See ``docs/running.md``.
 """
 
 from __future__ import annotations

@@ -1,25 +1,15 @@
 """Equal-rate and equal-quality runs: per image, each codec configuration's rate knob searched to each target.
 
-``codecbench run --target-bpp 0.25,0.5,1`` (and ``--target-psnr``) runs a
-:class:`TargetRun` instead of the runner's sweep. A *configuration* is a spec
-without its rate knob (``jpeg``, ``webp:method=6``). For each image, each
-configuration and each :class:`~codecbench.core.targets.Target`:
-
-1. the knob is searched on that image (:func:`~codecbench.engine.rate_search.search_knob`:
-   bisection, a bounded number of evaluations, each an untimed encode for a
-   bpp target, or an encode, decode and PSNR for a PSNR target);
-2. the setting found is measured by the :class:`~codecbench.engine.runner.Runner`
-   like any record (warm-up, timed calls, every selected metric, the results
-   cache), and the record carries ``target`` and ``target_encodes``.
-
-A configuration whose codec has no rate knob is measured once per image, and
-that measurement is recorded for every target with ``target_encodes`` 0 (the
-mark reports show). Lossless codecs have no rate to aim at and are left out
-(one warning). A failed search is the record's ``error``, as a failed
-measurement is. The search runs in this process, one codec call at a time:
-``jobs`` 1, no ``isolate``/``timeout``, no Dask. A resumed run skips every
-(configuration, image, device, target) whose successful record, made by the
-same codec versions, the store holds.
+``codecbench run --target-bpp``/``--target-psnr`` runs a :class:`TargetRun`.
+For each image, configuration (a spec without its rate knob) and
+:class:`~codecbench.core.targets.Target`, the knob is searched on that image
+(:func:`~codecbench.engine.rate_search.search_knob`, untimed), then the setting
+found is measured by the :class:`~codecbench.engine.runner.Runner` like any
+record, carrying ``target`` and ``target_encodes``. A knobless codec is measured
+once and recorded for every target (``target_encodes`` 0); lossless codecs are
+left out. A failed search is the record's ``error``. One call at a time, in
+process (no jobs, isolation or Dask); a resumed run skips what the store holds.
+The manual: ``docs/running.md``.
 """
 
 from __future__ import annotations
@@ -32,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from codecbench.core.codec import Codec, Spec, get_codec_class
+from codecbench.core.codec import Codec, Setting, Spec, get_codec_class
 from codecbench.core.errors import CodecbenchError, OptionError, SpecError
 from codecbench.core.images import SourceFile, source_file
 from codecbench.core.results import Record
@@ -65,6 +55,7 @@ class TargetRun:
         if not targets:
             raise OptionError("no targets given")
         self.runner, self.targets = runner, list(targets)
+        self._knobs: dict[str, Setting] = {}  # each configuration's rate knob, as searched
         self.configs: list[str] = []
         for spec in dict.fromkeys(configs):
             cls = get_codec_class(Spec.parse(spec).name)
@@ -143,7 +134,7 @@ class TargetRun:
         base = self.runner.codec(spec)
         start = time.perf_counter()
         try:
-            found = search_knob(base.settings[base.param], lambda v: self._evaluate(spec, v, image, target), target)
+            found = search_knob(self._knob(spec), lambda v: self._evaluate(spec, v, image, target), target)
         except BaseException as exc:  # one image's failure must not end the run (as a failed measurement)
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -155,6 +146,28 @@ class TargetRun:
         record = self.runner.evaluate(self._at(spec, found.value), dataset, item_id, image, source)
         record.target_encodes = found.evaluations
         return record
+
+    def _knob(self, spec: str) -> Setting:
+        """The rate knob of ``spec``'s codec, its ``choices`` narrowed to the values that can be built here (a
+        learned model's shipped checkpoints; one warning names the others). SpecError when none can."""
+        if spec not in self._knobs:
+            setting = self.runner.codec(spec).settings[self.runner.codec(spec).param]
+            if setting.choices is not None:
+                usable, missing = [], []
+                for value in setting.choices:
+                    try:
+                        self._at(spec, value)
+                        usable.append(value)
+                    except CodecbenchError as exc:
+                        missing.append(f"{value} ({error_text(exc)})")
+                if missing:
+                    warnings.warn(f"{spec}: rate knob values that cannot be built here are left out of the search: "
+                                  f"{'; '.join(missing)}", stacklevel=2)
+                if not usable:
+                    raise SpecError(f"{spec}: no value of its rate knob can be built here")
+                setting = dataclasses.replace(setting, choices=tuple(usable))
+            self._knobs[spec] = setting
+        return self._knobs[spec]
 
     def _at(self, spec: str, value: Any) -> Codec:
         """The codec of configuration ``spec`` with its rate knob at ``value``."""

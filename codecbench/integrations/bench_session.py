@@ -47,20 +47,20 @@ from codecbench.datasets import get_dataset
 from codecbench.engine.measure import check_contract, private_copy, score, timed
 from codecbench.engine.records import error_text, record_of, unreadable_record
 
+#: the side of the warm-up crop, pixels (the whole image where it is smaller)
+WARMUP_SIDE = 128
+
 #: What the session's ``enc_s``/``dec_s`` time (the ``timed_region`` of its reports and results files).
 SESSION_TIMED_REGION = (
     "one round of the codec's encode (or decode) calls over every image of the dataset, followed by "
     "codec.synchronize(); per-image time = median round time over the timed rounds (as many as fit in the "
-    "benchmark's time budget, 1 to --rounds; after one untimed encode and decode of a 128×128 crop of the first "
-    "image) "
+    "benchmark's time budget, 1 to --rounds; after one untimed encode and decode of a "
+    f"{WARMUP_SIDE}×{WARMUP_SIDE} crop of the first image) "
     "/ the round's number of images (readable images for encode, encoded ones for decode); image copies, image "
     "loading, model loading and metric computation are outside"
 )
 
 Images = list[tuple[str, np.ndarray]]
-
-#: the side of the warm-up crop, pixels (the whole image where it is smaller)
-WARMUP_SIDE = 128
 
 
 @dataclass(frozen=True)

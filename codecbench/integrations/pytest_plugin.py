@@ -77,6 +77,7 @@ from codecbench.engine.measure import check_count
 from codecbench.integrations.bench_session import (
     SESSION_KEY,
     SESSION_TIMED_REGION,
+    WARMUP_SIDE,
     BenchCase,
     BenchSession,
     RoundBudget,
@@ -295,7 +296,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     else:
         meta = machine_meta(
             timing={"rounds": session.budget.most, "time_budget_s": session.budget.seconds,
-                    "warmup": "one encode and decode of a 128×128 crop of the first image", "per_image": "median round / images"},
+                    "warmup": f"one encode and decode of a {WARMUP_SIDE}×{WARMUP_SIDE} crop of the first image",
+                    "per_image": "median round / images"},
             timed_region=SESSION_TIMED_REGION,
         )
     terminalreporter.write_sep("-", "codecbench")

@@ -18,6 +18,7 @@ from codecbench.analysis.curves import Curve
 from codecbench.analysis.equal_rate import EqualRateRow, EqualRateTable
 from codecbench.core.results import Record
 from codecbench.core.targets import MAX_FLOAT_EVALUATIONS, TOLERANCE
+from codecbench.render.rd_tables import table_row
 
 #: What the ``†`` after a codec in an equal-rate table means.
 KNOBLESS = "† no rate knob: measured once per image, at its own rate, and shown at every target"
@@ -56,7 +57,7 @@ def bd_confidence_markdown(rows: Sequence[BDConfidence], anchor: Curve, resample
         per_image = "—" if row.per_image is None else row.per_image.format(2, "%", signed=True)
         better = f"{row.better} of {row.images} images" if row.per_image is not None else "—"
         judged = verdict(row.of_means, better_below=True) if row.reason is None else f"— ({row.reason})"
-        lines.append(_row([display_name(row.curve), of_means, per_image, better, judged]))
+        lines.append(table_row([display_name(row.curve), of_means, per_image, better, judged]))
     return "\n".join([
         f"BD-rate (PSNR) against **{display_name(anchor)}**, with how sure each is "
         "(negative = fewer bits than the anchor for the same PSNR).", "", *lines, "",
@@ -81,7 +82,10 @@ def equal_rate_markdown(tables: Sequence[EqualRateTable], resamples: int, level:
         out += _table(table, h)
     if any(r.knobless for t in tables for r in t.rows):
         out += [KNOBLESS, ""]
-    out += [f"Intervals: {method_text(resamples)}. Differences are paired per image against the anchor.", ""]
+    out += [f"Intervals: {method_text(resamples)}. Differences are paired per image against the anchor; a "
+            "verdict adds the rate (or quality) gap where the two reached the target more than twice the tolerance "
+            "apart on average (a knob too coarse, or unable to reach it): then the difference is partly one of rate.",
+            ""]
     return out
 
 
@@ -93,10 +97,10 @@ def _table(table: EqualRateTable, h: str) -> list[str]:
     head = ["Codec", "images", f"{reached} reached: mean (min–max)", "on target", f"{outcome} [95 % interval]"]
     if table.anchor is not None:
         head += [delta + " [95 % interval]", "better on", "verdict"]
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1 - (table.anchor is not None)) +
+    lines = [table_row(head), table_row(["---"] + ["---:"] * (len(head) - 1 - (table.anchor is not None)) +
                               (["---"] if table.anchor is not None else []))]
     for row in table.rows:
-        lines.append(_row(_cells(row, table, bpp_target)))
+        lines.append(table_row(_cells(row, table, bpp_target)))
     return [f"{h}# At {title} ({table.device})", "", *lines, ""]
 
 
@@ -113,10 +117,12 @@ def _cells(row: EqualRateRow, table: EqualRateTable, bpp_target: bool) -> list[s
     if row.versus is None:
         return cells + ["— (no common image)", "—", "—"]
     diff = row.versus.diff
+    judged = verdict(diff, better_below=not bpp_target)
+    if row.versus.off_target(table.target):
+        gap = row.versus.reached_gap
+        judged += (f"; at {gap:+.0f} % bpp against the anchor's" if bpp_target
+                   else f"; at {gap:+.2f} dB PSNR against the anchor's")
     cells += [diff.format(2 if bpp_target else 1, "" if bpp_target else "%", signed=True),
-              f"{row.versus.better} of {diff.n} images", verdict(diff, better_below=not bpp_target)]
+              f"{row.versus.better} of {diff.n} images", judged]
     return cells
 
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

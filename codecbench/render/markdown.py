@@ -1,23 +1,15 @@
 """Markdown reports from result records: one file per dataset.
 
-Each report opens with a header (dataset, image count, machine, CPU,
-device and threads, library versions, averaging rule, what is inside the timed
-region; how many records were reused from the results cache; for records
-merged from several results files, what those files disagree on, see :func:`codecbench.core.results.merge_meta`), then a table per
-lossy codec configuration with one row per setting (curves from
-:mod:`codecbench.analysis.curves`, in bpp order), one table for the lossless
-codecs, and the failures. Every figure is the arithmetic mean
-over the images that succeeded, and each row says how many did
-(``ok/total``): failures are never averaged over silently, and each is listed
-with its reason. Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
+A report opens with a header (dataset, machine, versions, averaging rule,
+timed region, cache reuse, what merged files disagree on), then a table per
+lossy codec configuration (one row per setting, in bpp order), one for the
+lossless codecs, and the failures. Every figure is the arithmetic mean over
+the images that succeeded, and each row says how many (``ok/total``): a
+failure is never averaged over silently and is listed with its reason.
+Rounding: bpp 4 decimals, dB 2, SSIM 4, ms 2, MP/s 2.
 
-With ``file_size=True`` (``codecbench report --file-size``) each table also
-has the compression rate and ratio against the original image files, as
-papers often state them: "compression rate %" = mean of 100·(1 − stored
-bytes / file bytes), "compression ratio" = mean of file bytes / stored bytes
-(2 decimals each), and the header names the files' formats. Records without
-a file size (results written before it was recorded, CIFAR-10 pickles) are
-left out of these two means; a row where some are shows ``value (n/ok)``.
+``file_size=True`` (``--file-size``) adds the compression rate and ratio against
+the original files. The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations

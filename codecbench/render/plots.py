@@ -1,9 +1,9 @@
 """Rate–distortion and speed plots (matplotlib, Agg, PNG), one set per dataset.
 
 For each dataset: PSNR–bpp, MS-SSIM (dB)–bpp, encode time–bpp and decode
-time–bpp (log time axis); one curve per codec configuration, the anchor and
-imported reference curves dashed. Reference curves are left out of the time
-plots (their times were measured on another machine).
+time–bpp (log time axis, ms as in the tables); one curve per codec
+configuration. Reference curves are left out of the time plots (their times
+were measured on another machine).
 
 Each codec has one colour in every plot of every report (:func:`codec_colour`);
 a codec's configurations differ by marker, reference curves are dotted and
@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from codecbench.analysis.bdrate import DEFAULT_ANCHOR, find_anchor
 from codecbench.analysis.curves import Curve
@@ -92,12 +92,10 @@ def plot_dataset(
     A kind with no curve that has data for it is skipped. A write error (disk full, a path through a regular
     file) is an :class:`~codecbench.core.errors.OutputError` naming the folder or plot.
     """
-    import matplotlib
+    import matplotlib  # lazily: reports without plots never pay for matplotlib's import
 
     matplotlib.use("Agg", force=False)
     from matplotlib import style
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     lossy = [c for c in curves if not c.lossless]
     if not lossy:
@@ -108,52 +106,65 @@ def plot_dataset(
         out.mkdir(parents=True, exist_ok=True)
     base = find_anchor(lossy, anchor)
     styles = curve_styles(lossy)
-
     written: dict[str, Path] = {}
     with style.context("default"), matplotlib.rc_context(_RC):
         for kind in kinds:
-            metric, ylabel, logy = PLOTS[kind]
-            timing = metric in ("enc_s", "dec_s")
-            series = []
-            for c in lossy:
-                if timing and c.reference:
-                    continue
-                xs, ys = c.series(metric)
-                if timing:  # in ms, as the tables
-                    xs, ys = zip(*[(x, 1e3 * y) for x, y in zip(xs, ys) if y > 0]) if any(y > 0 for y in ys) else ((), ())
-                if xs:
-                    series.append((c, list(xs), list(ys)))
-            if not series:
-                continue
-            fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")  # every label inside the figure
-            FigureCanvasAgg(fig)
-            ax = fig.add_subplot(1, 1, 1)
-            for c, xs, ys in series:
-                name = c.label + (" (reference)" if c.reference else "") + (" (anchor)" if c is base else "")
-                ax.plot(
-                    xs,
-                    ys,
-                    linestyle=":" if c.reference else "--" if c is base else "-",
-                    marker=styles[c.label][1],
-                    color=styles[c.label][0],
-                    label=_literal(name),
-                )
-            ax.set_xlabel("rate [bpp]")
-            ax.set_ylabel(ylabel)
-            if logy:
-                ax.set_yscale("log")
-            ax.set_title(_literal(f"{dataset}: {TITLES[kind]}"))
-            fig.legend(loc="outside right upper")  # beside the axes: curves never hidden, no "best" search
-            path = out / f"{_slug(dataset)}-{kind}.png"
-            tmp = path.with_name(path.name + ".tmp")
-            with output_errors(path, "plot"):
-                try:  # the file is replaced whole or not at all, and no temporary is left behind
-                    fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-            written[kind] = path
+            series = _series(lossy, PLOTS[kind][0])
+            if series:
+                written[kind] = out / f"{_slug(dataset)}-{kind}.png"
+                _save(_figure(kind, dataset, series, base, styles), written[kind])
     return written
+
+
+def _series(curves: Sequence[Curve], metric: str) -> list[tuple[Curve, list[float], list[float]]]:
+    """(curve, bpp, value) of each curve with data for ``metric``; times in ms (as the tables), positive ones
+    only, and reference curves left out of time plots (their times were measured on another machine)."""
+    timing = metric in ("enc_s", "dec_s")
+    series = []
+    for c in curves:
+        if timing and c.reference:
+            continue
+        xs, ys = c.series(metric)
+        if timing:
+            xs, ys = [x for x, y in zip(xs, ys) if y > 0], [1e3 * y for y in ys if y > 0]
+        if xs:
+            series.append((c, list(xs), list(ys)))
+    return series
+
+
+def _figure(kind: str, dataset: str, series: list[tuple[Curve, list[float], list[float]]], base: Curve | None,
+            styles: dict[str, tuple[str, str]]) -> Any:
+    """The matplotlib figure of one plot kind: a line per curve, its legend beside the axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    _, ylabel, logy = PLOTS[kind]
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")  # every label inside the figure
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for c, xs, ys in series:
+        name = c.label + (" (reference)" if c.reference else "") + (" (anchor)" if c is base else "")
+        colour, marker = styles[c.label]
+        ax.plot(xs, ys, linestyle=":" if c.reference else "--" if c is base else "-", marker=marker,
+                color=colour, label=_literal(name))
+    ax.set_xlabel("rate [bpp]")
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(_literal(f"{dataset}: {TITLES[kind]}"))
+    fig.legend(loc="outside right upper")  # beside the axes: curves never hidden, no "best" search
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Write ``fig`` to ``path`` as PNG, replacing the file whole or not at all (no temporary left behind)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with output_errors(path, "plot"):
+        try:
+            fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _literal(text: str) -> str:

@@ -31,9 +31,9 @@ def bd_markdown(table: BDTable) -> str:
     averaged = any(row.mean is not None for row in table.rows)
     head = (["Codec", "Points"] + [f"BD-rate {t}" for t in table.metrics.values()] + ["BD-PSNR"]
             + (["Mean BD-rate"] if averaged else []))
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
+    lines = [table_row(head), table_row(["---"] + ["---:"] * (len(head) - 1))]
     for row in table.rows:
-        lines.append(_row([display_name(row.curve), str(len(row.curve.points)),
+        lines.append(table_row([display_name(row.curve), str(len(row.curve.points)),
                            *(row.bd_rate[metric].format("%") for metric in table.metrics),
                            row.bd_psnr.format("dB"), *([row.mean.format("%")] if averaged and row.mean else [])]))
     base = table.base
@@ -76,14 +76,15 @@ def fixed_markdown(rows: Sequence[FixedRow], rates: Sequence[float], qualities: 
     if not rows:
         return "No lossy curves.\n"
     head = ["Codec"] + [f"PSNR @ {r:g} bpp" for r in rates] + [f"bpp @ {q:g} dB" for q in qualities]
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
+    lines = [table_row(head), table_row(["---"] + ["---:"] * (len(head) - 1))]
     for row in rows:
-        lines.append(_row([display_name(row.curve), *(number(row.quality_at[r], 2) for r in rates),
+        lines.append(table_row([display_name(row.curve), *(number(row.quality_at[r], 2) for r in rates),
                            *(number(row.rate_at[q], 4) for q in qualities)]))
     note = (f"Interpolated ({METHOD_TEXT[method]}, PSNR against log10(bpp)) on each curve's upper envelope; "
             "— where the value lies outside the measured range (never extrapolated).")
     return "\n".join([*lines, "", note]) + "\n"
 
 
-def _row(cells: Sequence[str]) -> str:
+def table_row(cells: Sequence[str]) -> str:
+    """One markdown table row of ``cells`` (a ``|`` in a cell escaped)."""
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

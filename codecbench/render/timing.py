@@ -1,21 +1,13 @@
 """Timing conditions: which rows of a report have times that may be compared.
 
-A record's times were taken under a *condition*: how many codec calls ran at
-once (``jobs``; "unknown" in results written before it was recorded), the
-codec's thread count, whether the times were reused from the results cache
-(``cached`` and not ``retimed``: taken in an earlier run), and where. Where
-only matters for a report merged from several results files (``codecbench
-report A.json B.json``, which passes each record's :class:`Origin`): a record
-whose ``jobs`` is known was timed on the machine its file's meta names; one
-whose ``jobs`` is unknown could have been timed under anything, so it is only
-comparable with records of the same file (one run, as far as anyone can tell).
-The device needs no condition: every table holds one device.
+A record's *condition* is how many codec calls ran at once (``jobs``), the
+codec's threads, whether its times were reused from the cache, and, in a
+report merged from several files (:class:`Origin`), where it was timed: a
+record of unknown ``jobs`` is comparable only within its own file.
 
-:func:`table_note` says under a table when its rows were timed under
-different conditions, :func:`tables_note` when the tables of one device (and
-so the curves of the time plots) were; a report whose rows share one
-condition gets neither, and is byte for byte what it was before conditions
-were recorded.
+:func:`table_note` notes a table whose rows were timed under different
+conditions, :func:`tables_note` the tables of one device that were; a report
+whose rows share one condition gets neither. The manual: ``docs/reports.md``.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def build_codec(spec: str) -> tuple[Codec, str | None]:
         base = sys.modules.get("codecbench.codecs.learned.base")
         if base is None or not isinstance(exc, base.CheckpointError) or "missing" not in str(exc):
             raise
-        from codecbench.tools.fuzz.probe import _standin_codec
+        from codecbench.tools.fuzz.probe import _standin_codec  # the fuzz tools need hypothesis: only here
 
         parsed = Spec.parse(spec)
         try:

@@ -1,18 +1,11 @@
 """Absolute quality floors: a lossy learned codec, at its highest-rate point, must reach a PSNR on real photographs.
 
-A codec whose decoder returned constant gray, or whose weights were never
-trained, passes every round-trip and robustness check; only an absolute
-figure catches it. The floor of a codec is its own model card's measured
-Kodak PSNR at that point (the card's ``| `spec` | bpp | PSNR |`` table; its
-held-out ``psnr`` figure where the card has no Kodak row) minus
-:data:`MARGIN`, measured on four 256×256 Kodak crops (mean of per-crop PSNR,
-as a card's figures are means over images). The check also proves that the
-floor bites: it must clear constant gray by :data:`GRAY_GAP`, and the codec
-with randomly re-initialised weights must score below it.
-
-The card is the Markdown file beside the codec's checkpoint (``x.pt`` →
-``x.md``), in codecbench's checkpoint folder or in the plug-in's own
-``checkpoint_package``. A codec without a card has no floor.
+A decoder returning constant gray, or weights never trained, passes every round-trip check; only an
+absolute figure catches it. A codec's floor is its model card's measured Kodak PSNR at that point
+(the card's ``| `spec` | bpp | PSNR |`` table; its held-out ``psnr`` where the card has no Kodak row)
+minus :data:`MARGIN`, measured as the mean PSNR of four 256×256 Kodak crops. The floor must bite:
+it clears constant gray by :data:`GRAY_GAP`, and the codec with re-initialised weights scores below
+it. The card is the ``.md`` file beside the checkpoint; a codec without a card has no floor.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """The codec contract as pytest tests, for every selected codec at each end of its default sweep.
 
-Run it from anywhere, on installed codecs::
-
-    pytest --pyargs codecbench.testing --codecs mycodec
-
-or make it part of a plug-in's own tests (one file)::
-
-    from codecbench.testing.test_contract import *  # noqa: F401,F403
-    CONTRACT_CODECS = ["mycodec"]
-
-The codecs are the test module's ``CONTRACT_CODECS``, else ``--codecs``,
-else every registered codec. Each check is one test per contract point (see
-:mod:`codecbench.testing.contract` for what each promises); all streams are
-decoded once more in one fresh Python process. A learned codec whose
-checkpoint is not shipped runs with an untrained stand-in exported by its
-trainable model; one without a trainable is skipped, naming the missing file.
+Run it on installed codecs with ``pytest --pyargs codecbench.testing --codecs mycodec``, or in a
+plug-in's own tests with ``from codecbench.testing.test_contract import *`` and
+``CONTRACT_CODECS = ["mycodec"]`` (else ``--codecs``, else every registered codec). One test per
+contract point (:mod:`codecbench.testing.contract`); all streams are decoded once more in one fresh
+process. A learned codec without its shipped checkpoint runs with an untrained stand-in exported by
+its trainable model; one without a trainable is skipped, naming the missing file.
 """
 
 from __future__ import annotations

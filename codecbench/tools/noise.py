@@ -1,24 +1,15 @@
 """Noise-robustness benchmark (seeds 000/001): how a codec copes with Gaussian noise in its input.
 
-For each image and each σ (on the [0, 1] pixel scale, default 0.1, 0.2,
-0.3), the noisy input is ``clip(round(x + 255·σ·n))`` with n standard
-normal, drawn from a seed fixed per (image id, σ) so every codec sees the
-same noisy pixels. The codec encodes the noisy image; we report, against
-the **clean** image: PSNR of the noisy input, PSNR and SSIM of the
-reconstruction, the gain (reconstruction PSNR − noisy PSNR), and the rate
-(bpp of the real bitstream of the noisy input). σ = 0 (clean input) is
-included as the reference row.
+For each image and σ (on the [0, 1] scale), the noisy input is
+``clip(round(x + 255·σ·n))`` with n from a seed fixed per (image id, σ), so
+every codec sees the same pixels; σ = 0 is the clean reference row. Against
+the **clean** image it reports the noisy input's PSNR, the reconstruction's
+PSNR and SSIM, the gain, and the bpp of the real bitstream.
 
-Fairness: a denoising autoencoder and a classical codec are only
-comparable at the same rate. ``match`` names a reference spec (e.g.
-``ssdcae:bits=8``); every other codec with a rate knob is then
-run, for each σ, at the knob value whose mean bpp over the noisy images is
-closest to the reference's mean bpp at that σ (found by the project's one
-knob search, :mod:`codecbench.engine.rate_search`), and the chosen value is
-reported.
-
-Dataset figures are arithmetic means over images. ``crop`` (e.g. 128)
-takes the centre crop of each image first, the seeds' 128×128 setting.
+``match`` names a reference spec: every other codec with a rate knob then runs,
+per σ, at the knob value whose mean bpp is closest to the reference's
+(:mod:`codecbench.engine.rate_search`). Figures are means over images; ``crop``
+takes a centre crop first. The manual: ``docs/codecs/learned.md``.
 """
 
 from __future__ import annotations

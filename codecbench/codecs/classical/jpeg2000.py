@@ -1,21 +1,9 @@
 """JPEG 2000 through glymur and OpenJPEG: lossy (irreversible 9/7) and lossless (reversible 5/3).
 
-Both write a raw J2K codestream (``.j2k``), not the JP2 file format: the
-codestream is the smaller of the two (JP2 wraps the same codestream in 85
-bytes of boxes; at a target rate OpenJPEG counts those boxes in the budget,
-so JP2 would spend them on boxes instead of image). OpenJPEG's defaults apply
-otherwise: 64×64 code-blocks, no tiling, LRCP progression, one quality layer,
-the RGB→YCbCr component transform for colour images, and 6 resolution levels
-(5 wavelet decompositions), fewer for images too small for them.
-
-glymur reads and writes only files, so each encode and decode goes through a
-temporary file in a RAM-backed folder (``/dev/shm`` where present): that file
-I/O is inside the timed region.
-
-OpenJPEG itself: glymur looks for libopenjp2 with ``ctypes.util.find_library``
-or a glymurrc file, and a plain ``pip install`` gives neither. Pillow's wheel
-bundles libopenjp2, so where glymur found nothing this module points it at
-Pillow's copy (see :func:`_bind_openjpeg`).
+Both write a raw J2K codestream (smaller than JP2) with OpenJPEG's defaults otherwise. glymur works
+on files only, so each call goes through a temporary file in a RAM-backed folder (inside the timed
+region); where glymur finds no libopenjp2, :func:`_bind_openjpeg` points it at Pillow's copy.
+Details: docs/codecs/classical.md.
 """
 
 from __future__ import annotations

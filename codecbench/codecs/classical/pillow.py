@@ -244,21 +244,11 @@ _X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 class HevcCodec(PillowCodec):
     """HEVC intra (HEIC: one HEVC Main still picture in a HEIF file) via pillow-heif, libheif, x265 and libde265.
 
-    The stored bytes are the whole ``.heic`` file pillow-heif writes (ftyp,
-    meta with the item's hvcC/ispe/colr boxes, mdat): bpp counts the container,
-    as CompressAI counts BPG's whole file. The knob is libheif's quality 0-100,
-    which the libheif x265 plugin maps linearly to x265's QP (100 = QP 0,
-    0 = QP 51). Defaults are libheif's own (preset ``slow``, tune ``ssim``):
-    the default bytes equal those of a plain ``Image.save(format="HEIF",
-    quality=q)``. Gray images are coded as HEVC 4:0:0 (monochrome) and decode
-    as gray; ``subsampling`` applies to RGB images. x265 gets ``threads``
-    worker threads (``pools``); its output does not depend on the count.
-
-    Decoding opens only HEIF, reads the declared size from the ``ispe`` box
-    before any pixel is decoded (:data:`codecbench.core.images.MAX_PIXELS` check);
-    libheif itself refuses an HEVC stream whose SPS declares a larger picture
-    than ``ispe`` and an item extent that points past the end of the file (a
-    truncated file). Thumbnails, depth and auxiliary images are not decoded.
+    The stored bytes are the whole ``.heic`` file (bpp counts the container); the knob is libheif's
+    quality 0-100, linear in x265's QP; defaults are libheif's own (docs/codecs/classical.md). Decoding
+    opens only HEIF and checks the ``ispe`` size against :data:`~codecbench.core.images.MAX_PIXELS`
+    before any pixel is decoded (DecodeError); libheif refuses an SPS larger than ``ispe`` and an item
+    extent past the end of the file. Thumbnails, depth and auxiliary images are not decoded.
     """
 
     name = "hevc"
