@@ -13,7 +13,6 @@ one visible in :data:`SKIPPED` and :func:`runnable`:
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, nested_pytest_env
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +79,7 @@ def test_the_recipe_reader_joins_continuations_and_drops_comments():
 
 def test_every_recipe_runs(tmp_path, data_root):
     """Each page's commands in order, in a scratch clone of its own; a command an earlier page ran is not run again."""
-    env = {**os.environ, "CODECBENCH_DATA": str(data_root), "CODECBENCH_CACHE": str(tmp_path / "cache")}
+    env = nested_pytest_env(CODECBENCH_DATA=str(data_root), CODECBENCH_CACHE=str(tmp_path / "cache"))
     ran: list[str] = []
     for page in PAGES:
         folder = _clone_like(tmp_path / Path(page).stem)

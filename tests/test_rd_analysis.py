@@ -22,6 +22,7 @@ from codecbench.analysis.compressai_json import (
 )
 from codecbench.analysis.curves import curves
 from codecbench.core.results import Record
+from codecbench.render.fmt import bd_value
 
 BPP = np.array([0.15, 0.3, 0.6, 1.2, 2.4])
 PSNR = np.array([27.0, 30.0, 33.5, 37.0, 41.0])
@@ -54,8 +55,8 @@ def test_bd_psnr_of_a_curve_one_db_higher_is_one_db(method):
 def test_bd_is_not_extrapolated_without_overlap():
     anchor = synthetic_curve("jpeg", BPP, PSNR)
     far = synthetic_curve("far", BPP * 50, PSNR + 20)  # no common PSNR range, no common rate range
-    assert bdrate.bd_rate(anchor, far).format() == "n/a (no overlap)"
-    assert bdrate.bd_quality(anchor, far).format("dB") == "n/a (no overlap)"
+    assert bd_value(bdrate.bd_rate(anchor, far)) == "n/a (no overlap)"
+    assert bd_value(bdrate.bd_quality(anchor, far), "dB") == "n/a (no overlap)"
     sliver = synthetic_curve("sliver", BPP * 1.0, PSNR + 13.5)  # overlaps 27..41 only on 40.5..41
     assert bdrate.bd_rate(anchor, sliver).value is None
     assert bdrate.bd_rate(anchor, sliver, min_overlap=0.0).value is not None
@@ -66,9 +67,9 @@ def test_bd_is_not_extrapolated_without_overlap():
 def test_single_point_and_empty_curves_give_a_reason_not_a_number():
     anchor = synthetic_curve("jpeg", BPP, PSNR)
     one = synthetic_curve("one", [0.5], [32.0])
-    assert bdrate.bd_rate(anchor, one).format() == "n/a (too few points)"
+    assert bd_value(bdrate.bd_rate(anchor, one)) == "n/a (too few points)"
     nodata = synthetic_curve("none", [], [])
-    assert bdrate.bd_rate(anchor, nodata).format() == "n/a (no data)"
+    assert bd_value(bdrate.bd_rate(anchor, nodata)) == "n/a (no data)"
     assert bdrate.quality_at(one, 0.5) == 32.0 and bdrate.quality_at(one, 0.6) is None
 
 

@@ -14,6 +14,7 @@ from codecbench.analysis.bdrate import bd_rate
 from codecbench.analysis.curves import by_dataset, curves
 from codecbench.render.rd import RDOptions, section_renderer
 from codecbench.core.results import read_results
+from codecbench.render.fmt import bd_value
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "references" / "compressai-kodak"
@@ -73,7 +74,7 @@ def test_anchor_vtm_picks_the_shipped_vtm_curve(kodak_jpeg) -> None:
     assert "against the anchor **VTM (reference, not measured here)** — VTM-12.1-era" in text
     vtm = references.shipped_curve("vtm", "kodak")
     (jpeg,) = curves(kodak_jpeg)
-    expected = bd_rate(vtm, jpeg, "psnr").format("%")
+    expected = bd_value(bd_rate(vtm, jpeg, "psnr"))
     table = text.split("### BD-rate against vtm")[1]
     assert f"| jpeg | 9 | {expected} |" in table
     assert f"BD-rate vs VTM: {expected} (PSNR)" in text  # the summary line names both anchors

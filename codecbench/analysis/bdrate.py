@@ -56,12 +56,6 @@ class BD:
     reason: str | None = None
     interval: tuple[float, float] | None = None  # integration interval (quality, or bpp for BD-PSNR)
 
-    def format(self, unit: str = "%", digits: int = 2) -> str:
-        if self.value is None:
-            return f"n/a ({self.reason})"
-        sign = "+" if self.value > 0 else ""
-        return f"{sign}{self.value:.{digits}f}{'' if unit == '%' else ' '}{unit}"
-
 
 def _check_method(method: str) -> None:
     if method not in METHODS:

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import codecbench
 from codecbench.core.errors import ResultsError
 from codecbench.core.images import MAX_PIXELS
+from codecbench.core.names import file_part
 from codecbench.core.results import Record, check_field, json_excerpt, output_errors, parse_json, validate_record
 from codecbench.analysis.curves import AVERAGING, Curve, CurvePoint
 
@@ -83,7 +84,7 @@ def export_curves(curves: Iterable[Curve], out_dir: str | os.PathLike) -> list[P
     for c in curves:
         if c.lossless or c.reference:
             continue
-        path = Path(out_dir) / _slug(c.dataset) / f"{_slug(c.label)}.json"
+        path = Path(out_dir) / file_part(c.dataset, "._=+-", "curve") / f"{file_part(c.label, '._=+-', 'curve')}.json"
         tmp = path.with_name(path.name + ".tmp")
         with output_errors(path, "CompressAI curve"):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,10 +95,6 @@ def export_curves(curves: Iterable[Curve], out_dir: str | os.PathLike) -> list[P
                 tmp.unlink(missing_ok=True)
         written.append(path)
     return written
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_") or "curve"
 
 
 def _numbers(path: Path, key: str, field: str, values: Any, n: int | None) -> list[float | None]:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from codecbench.core.errors import ResultsError
 from codecbench.core.results import output_errors
+from codecbench.core.names import file_part
 
 MANIFEST = "pictures.json"
 FORMAT = "codecbench-pictures"
@@ -141,7 +142,7 @@ def _picture(row: Any) -> Picture:
 
 def _slug(text: str) -> str:
     """A file-name part for ``text``: safe characters kept, others replaced, and a short digest when any were."""
-    safe = re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("._") or "x"
+    safe = file_part(text, ".=+-").strip("._") or "x"
     if safe == text:
         return safe
     return f"{safe[:80]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from codecbench.analysis.gate import CodecResult, Comparison, SettingResult
 from codecbench.analysis.latency import CONFIDENCE, RESAMPLES, LatencyComparison
-from codecbench.render.fmt import formatted
+from codecbench.render.fmt import bd_value, formatted
 
 _SUMMARY_HEAD = [
     "| Codec | BD-rate (PSNR) NEW vs BASE | Settings | largest Δ bpp | worst Δ PSNR | encode × | decode × "
@@ -58,7 +58,7 @@ def _summary_row(r: CodecResult) -> str:
         return f"| {r.label} | — | {r.n_settings} | — | — | — | — | **FAIL: missing from NEW** |"
     if r.status == "new":
         return f"| {r.label} | — | {r.n_settings} | — | — | — | — | new (information) |"
-    bd = "— (lossless)" if r.lossless else r.bd.format("%", 3) if r.bd else "—"
+    bd = "— (lossless)" if r.lossless else bd_value(r.bd, "%", 3) if r.bd else "—"
     return (f"| {r.label} | {bd} | {r.n_settings} | {formatted(r.worst_bpp_change, '+.2f')}% | "
             f"{formatted(r.worst_psnr_change, '+.3f')} dB | {formatted(r.enc_ratio, '.2f')} | {formatted(r.dec_ratio, '.2f')} | "
             f"{'**FAIL**' if r.failed else 'ok'} |")

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from codecbench.analysis.bdrate import DEFAULT_ANCHOR, find_anchor
 from codecbench.analysis.curves import Curve
+from codecbench.core.names import file_part
 from codecbench.core.results import output_errors
 
 FIGSIZE = (8.4, 4.6)
@@ -76,10 +76,6 @@ CODEC_COLOURS = {name: PALETTE[i] for i, name in enumerate((
     "cheng2020-attn", "bpg", "jpeg-xl"))}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "dataset"
-
-
 def plot_dataset(
     curves: Sequence[Curve],
     out_dir: str | os.PathLike,
@@ -111,7 +107,7 @@ def plot_dataset(
         for kind in kinds:
             series = _series(lossy, PLOTS[kind][0])
             if series:
-                written[kind] = out / f"{_slug(dataset)}-{kind}.png"
+                written[kind] = out / f"{file_part(dataset, fallback='dataset')}-{kind}.png"
                 _save(_figure(kind, dataset, series, base, styles), written[kind])
     return written
 
@@ -197,5 +193,5 @@ def plots_markdown(paths: dict[str, Path], relative_to: str | os.PathLike | None
     for kind, path in paths.items():
         shown = Path(os.path.relpath(path, relative_to)) if relative_to is not None else path
         lines.append(f"![{TITLES[kind]}]({shown.as_posix()})")
-    note = "Dashed: the anchor and reference curves. Time axes are logarithmic; reference curves are not timed here."
+    note = "Dashed: the anchor; dotted: reference curves. Time axes are logarithmic; reference curves are not timed here."
     return "\n\n".join(lines) + ("\n\n" + note + "\n" if lines else "")

@@ -31,6 +31,7 @@ from codecbench.analysis.bootstrap import RESAMPLES
 from codecbench.analysis.equal_rate import equal_rate_tables
 from codecbench.render.confidence import bd_confidence_lines, equal_rate_markdown
 from codecbench.render.rd_tables import bd_table, fixed_table
+from codecbench.render.fmt import bd_value
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def summary_lines(section: Sequence[Curve], options: RDOptions, anchors: Sequenc
                 continue
             psnr = bdrate.bd_rate(base, c, "psnr", method=options.method, min_overlap=options.min_overlap)
             ms = bdrate.bd_rate(base, c, "ms_ssim_db", method=options.method, min_overlap=options.min_overlap)
-            parts.append(f"BD-rate vs {base.label}: {psnr.format('%')} (PSNR), {ms.format('%')} (MS-SSIM dB)")
+            parts.append(f"BD-rate vs {base.label}: {bd_value(psnr)} (PSNR), {bd_value(ms)} (MS-SSIM dB)")
         q = bdrate.quality_at(c, 0.5, "psnr", method=options.method)
         if q is not None:
             parts.append(f"{q:.2f} dB PSNR at 0.5 bpp")

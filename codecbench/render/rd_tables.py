@@ -9,7 +9,7 @@ from codecbench.analysis.bdrate import (
     FixedRow, bd_rows, display_name, fixed_rows,
 )
 from codecbench.analysis.curves import Curve
-from codecbench.render.fmt import number
+from codecbench.render.fmt import bd_value, number
 
 
 def bd_table(
@@ -34,8 +34,8 @@ def bd_markdown(table: BDTable) -> str:
     lines = [table_row(head), table_row(["---"] + ["---:"] * (len(head) - 1))]
     for row in table.rows:
         lines.append(table_row([display_name(row.curve), str(len(row.curve.points)),
-                           *(row.bd_rate[metric].format("%") for metric in table.metrics),
-                           row.bd_psnr.format("dB"), *([row.mean.format("%")] if averaged and row.mean else [])]))
+                           *(bd_value(row.bd_rate[metric]) for metric in table.metrics),
+                           bd_value(row.bd_psnr, "dB"), *([bd_value(row.mean)] if averaged and row.mean else [])]))
     base = table.base
     source = f" — {base.description}" if base.reference and base.description else ""
     text = [
