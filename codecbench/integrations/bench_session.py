@@ -1,31 +1,12 @@
 """The state and timing of a `pytest bench` session: cases, images, codecs, bitstreams, records.
 
-A case (:class:`BenchCase`) is one single-point codec spec on a dataset and
-device; its encode benchmark and its decode benchmark share the session's
-:class:`BenchSession`. How a case is timed (:data:`SESSION_TIMED_REGION`,
-which reports state):
-
-- **warm-up**: one untimed encode and decode of a :data:`WARMUP_SIDE`-pixel
-  square from the middle of the dataset's first image, before the case's
-  first timed round (library and model start-up stay out of the timed
-  rounds, at about 1 % of a round's cost on the embedded images); its times,
-  scaled by the pixels of the whole dataset, estimate a round (over rather
-  than under: a small call carries the same fixed costs);
-- **rounds**: one round encodes (or decodes) every image of the dataset
-  once; a benchmark gets as many rounds as fit in its time budget
-  (:class:`RoundBudget`: ``--benchmark-max-time``, pytest-benchmark's own
-  budget per benchmark) at the estimated round time, at least one and at
-  most ``--rounds``: a slow codec gets one timed round, a fast one several;
-- a record's ``enc_s``/``dec_s`` is the median round time divided by the
-  number of images of the round;
-- **scoring** uses the decoded images of the decode benchmark's last timed
-  round, so no extra decode pass is made; the encode benchmark scores on its
-  own (one untimed decode) only when the session does not also run the
-  case's decode benchmark (``-k encode``, or an xdist worker).
-
-Every codec call gets its own copy of an image, made outside the timed
-region (:func:`codecbench.engine.measure.private_copy`), and the contract is
-checked when scoring (:func:`codecbench.engine.measure.check_contract`).
+A case (:class:`BenchCase`) is one single-point codec spec on a dataset and device; its encode and decode
+benchmarks share the session's :class:`BenchSession`. Timing (:data:`SESSION_TIMED_REGION`): one untimed
+warm-up on a :data:`WARMUP_SIDE`-pixel square, then as many rounds over the dataset as fit in the benchmark's
+time budget (:class:`RoundBudget`; at least one, at most ``--rounds``); ``enc_s``/``dec_s`` is the median
+round time per image. Scores come from the decode benchmark's last timed round (no extra decode pass). Every
+codec call gets its own copy of an image, made outside the timed region, and the contract is checked when
+scoring. The manual: ``docs/running.md``.
 """
 
 from __future__ import annotations

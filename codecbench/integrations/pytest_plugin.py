@@ -1,63 +1,14 @@
 """The codecbench pytest plugin: options, benchmark cases, progress, end-of-session report.
 
-Installed with codecbench as a pytest plug-in (entry point
-``codecbench.integrations.pytest_plugin`` of group ``pytest11``), so
-``pytest --pyargs codecbench.bench --benchmark-only`` runs the codec cases
-from any directory (``-p no:codecbench.integrations.pytest_plugin`` leaves it
-out); this repository's ``conftest.py`` also names it. Any test that takes
-the ``codec_case`` fixture is parametrized over codec spec × dataset ×
-device (from ``--codecs``, ``--datasets``, ``--devices``); the
-``codecbench_session`` fixture holds the session's images, codecs,
-bitstreams and records (:mod:`codecbench.integrations.bench_session`, which
-also says how a case is timed). A case's encode and decode tests
-(``test_encode``/``test_decode``, :data:`PHASES`) run one after the other.
-At the end of the session the reporter writes ``<report-dir>/<dataset>.md``
-for each dataset and the results file they came from,
-``<report-dir>/<dataset>.json`` (default report dir: ``results/bench/``,
-git-ignored and apart from ``codecbench run``'s ``results/``; the committed
-``reports/`` are written only with ``--report-dir reports``); ``--metrics``
-picks the metrics; ``--report-anchor``, ``--report-per-image`` and
-``--report-file-size`` shape the report as ``codecbench report``'s
-``--anchor``, ``--per-image`` and ``--file-size`` do.
-
-Usage errors are found before anything runs, in ``pytest_configure``, and
-are one line (``ERROR: …``, exit status 4) without a traceback: numbers
-out of range, an unknown codec or setting, an unknown dataset or one that
-is not available. Where CUDA is absent, no CUDA case is generated unless
-``--devices`` names ``cuda`` (a line after "collected N items" says how
-many were left out). Warnings raised by codecbench print as one line
-without their source line. On a terminal a progress line names the running
-case with the elapsed and the estimated remaining time
-(:mod:`codecbench.integrations.progress`); CI logs get pytest's own output.
-
-An image that cannot be read (truncated, not an image) is not timed; every
-case of its dataset gets a failed record for it (``error`` as ``codecbench
-run`` writes it), so reports count it in ``ok/total`` and the benchmark fails
-after its results are recorded.
-
-The harness's own benchmarks (``bench/harness/`` in the repository) record
-their speed goals with the ``speed_goal`` fixture
-(:mod:`codecbench.integrations.goals`): figures in the session's "speed
-goals" section, never assertions.
-
-Under pytest-xdist (``pytest bench --benchmark-only -n auto``) the cases run on
-the workers and the controller writes the one report per dataset. Timings are
-not measured there: pytest-benchmark disables every benchmark when xdist is
-active (it times nothing, even with ``--benchmark-enable``, and rejects
-``--benchmark-only``; this plugin takes ``--benchmark-only`` over so it still
-skips the non-benchmark tests), and timings taken while other workers run would
-be contaminated anyway. So under xdist bytes, bpp and quality are measured in
-parallel, ``enc_s``/``dec_s`` are left empty (None), other benchmarks
-(speed goals, comparisons: not codec cases) are skipped with
-:data:`UNTIMED_BENCHMARK_SKIP` as the reason, and the report's timed
-region and the results' ``meta.timed_region`` say "timings not measured: N
-xdist workers; run without -n for timings". Each worker keeps its records and
-hands them to the controller as JSON (``Record.to_json``) through
-``config.workeroutput``; workers write no report. Under ``-n`` (``--dist
-load``) a case's encode and decode tests run on one worker, so it is scored
-once; with another ``--dist`` mode a case split across two workers is scored
-on both (the same bytes) and the controller keeps one copy. The merged records
-are in the serial run's order.
+Installed as a ``pytest11`` plug-in, so ``pytest --pyargs codecbench.bench --benchmark-only`` runs the codec
+cases from any directory. A test that takes the ``codec_case`` fixture is parametrized over codec spec ×
+dataset × device (``--codecs``, ``--datasets``, ``--devices``); ``codecbench_session``
+(:mod:`codecbench.integrations.bench_session`) holds the images, codecs, bitstreams and records and says how a
+case is timed. At the end of the session the reporter writes ``<report-dir>/<dataset>.md`` and its results
+file (default ``results/bench/``). Usage errors are one line before anything runs (exit status 4); no CUDA
+case is generated where CUDA is absent; an unreadable image is a failed record, never timed. Under
+pytest-xdist bytes and quality are measured in parallel and timings are left empty (pytest-benchmark times
+nothing there). The manual: ``docs/running.md``.
 """
 
 from __future__ import annotations

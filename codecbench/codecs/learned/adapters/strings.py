@@ -11,8 +11,7 @@ container sections: section 0 is the *strings header*, then every string as a se
     dims          varint    number of shape values (0 … MAX_DIMS)
     shape         varint    each shape value
 
-The container (:mod:`codecbench.codecs.learned.container`) adds its own header (codec id, size, settings, section
-lengths) and a CRC-32. CompressAI's own bpp counts the strings only (:func:`strings_bytes`).
+The container adds its header and a CRC-32 (docs/compressai.md); CompressAI's bpp counts the strings only.
 """
 
 from __future__ import annotations
