@@ -37,6 +37,7 @@ Codecs (raw pixels behind a small header ``b"FD" + H, W, C``):
 from __future__ import annotations
 
 import textwrap
+import os
 from pathlib import Path
 
 MODULE = textwrap.dedent('''
@@ -194,3 +195,11 @@ def install(folder: Path) -> Path:
         "thread-demo = cb_faulty_demo:ThreadDemo\n"
     )
     return folder
+
+
+def environment(tmp_path_factory) -> dict[str, str]:
+    """This process's environment with the plugin installed into a fresh folder on PYTHONPATH and a fresh
+    results cache, for the ``codecbench`` subprocesses of a test module."""
+    folder = install(tmp_path_factory.mktemp("plugin"))
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PYTHONPATH": path, "CODECBENCH_CACHE": str(tmp_path_factory.mktemp("cache"))}

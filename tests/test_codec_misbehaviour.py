@@ -29,9 +29,7 @@ CLEAN_SPECS = ["jpeg:quality=50", "png", "webp:quality=50"]
 
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory) -> dict[str, str]:
-    folder = faulty_plugin.install(tmp_path_factory.mktemp("plugin"))
-    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))
-    return {**os.environ, "PYTHONPATH": path, "CODECBENCH_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    return faulty_plugin.environment(tmp_path_factory)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ through a ``codecbench.codecs`` entry point by ``codecbench run`` subprocesses
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -35,9 +34,7 @@ EXPECTED_ERRORS = {
 
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory) -> dict[str, str]:
-    folder = faulty_plugin.install(tmp_path_factory.mktemp("plugin"))
-    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))
-    return {**os.environ, "PYTHONPATH": path, "CODECBENCH_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    return faulty_plugin.environment(tmp_path_factory)
 
 
 @pytest.fixture
