@@ -84,8 +84,9 @@ def timed_sum(records: list[Record]) -> float:
 
 def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str], dict[str, str]]:
     """What ``staged`` does not reproduce of ``committed`` (over the images ``staged`` holds), one line each; and
-    the specs whose records differ because their versions (library, checkpoint) changed, with the change: those
-    records are new measurements of another build, not a failure to reproduce."""
+    the specs whose records differ because their versions (library, checkpoint) or their encoder thread count
+    changed, with the change: those records are new measurements of another build (AVIF's bytes depend on the
+    number of threads, docs/determinism.md), not a failure to reproduce."""
     images = {r.image for r in staged}
     old = {(r.spec, r.image): r for r in committed if r.image in images}
     new = {(r.spec, r.image): r for r in staged}
@@ -97,9 +98,12 @@ def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str
         problems = [f"{key[0]} {key[1]}: {name} {a!r} → {b!r}" for name, (a, b) in pairs.items()
                     if not _same(name, a, b)]
         was, now = old[key].versions, new[key].versions
-        if problems and was != now:
-            rebuilt[key[0]] = ", ".join(f"{k} {was.get(k, '-')} → {now.get(k, '-')}"
-                                        for k in sorted(was.keys() | now.keys()) if was.get(k) != now.get(k))
+        if problems and (was != now or old[key].threads != new[key].threads):
+            changes = [f"{k} {was.get(k, '-')} → {now.get(k, '-')}"
+                       for k in sorted(was.keys() | now.keys()) if was.get(k) != now.get(k)]
+            if old[key].threads != new[key].threads:
+                changes.append(f"threads {old[key].threads} → {new[key].threads}")
+            rebuilt[key[0]] = ", ".join(changes)
         else:
             lines += problems
     return lines, rebuilt

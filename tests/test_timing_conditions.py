@@ -154,5 +154,8 @@ def test_the_retime_script_accepts_only_reproduced_bytes_and_quality():
     new_build = dataclasses.replace(longer, versions={"pillow": "99"})
     was = committed[0].versions["pillow"]
     assert script.differences(committed, [new_build, *same[1:]]) == ([], {first.spec: f"pillow {was} → 99"})
+    one_thread = dataclasses.replace(longer, threads=first.threads + 1)  # AVIF: bytes depend on the thread count
+    assert script.differences(committed, [one_thread, *same[1:]]) == (
+        [], {first.spec: f"threads {first.threads} → {first.threads + 1}"})
     problems, _ = script.differences(committed, same[1:])
     assert problems == [f"{first.spec} {first.image}: missing from the new run"]
