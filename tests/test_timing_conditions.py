@@ -145,6 +145,9 @@ def test_the_retime_script_accepts_only_reproduced_bytes_and_quality():
     assert script.differences(committed, trial) == ([], {})
     drifted = [dataclasses.replace(r, ssim=r.ssim + 2e-6) for r in same]  # metric implementation drift
     assert script.differences(committed, drifted) == ([], {})
+    more = [dataclasses.replace(r, extra={**r.extra, "vif": 0.5}) for r in same]  # --metrics +jpeg-ai: additions
+    assert script.differences(committed, more) == ([], {})
+    assert script.differences(more, same)[0]  # ... but a metric the committed file has must be reproduced
     first = same[0]
     longer = dataclasses.replace(first, bytes=first.bytes + 1, bpp=first.bpp * (first.bytes + 1) / first.bytes)
     problems, rebuilt = script.differences(committed, [longer, *same[1:]])
