@@ -153,3 +153,26 @@ def test_psnr_y_sums_are_exact_for_extreme_differences():
     dy2 = (64 * 64 - 1) * 255.0**2 + (0.587 * 255) ** 2
     assert metrics.psnr_y(a, b) == pytest.approx(10 * math.log10(255**2 * 64 * 64 / dy2), rel=1e-12)
     assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2 * a.size / ((a.size - 2) * 255**2)), rel=1e-12)
+
+
+def test_ssim_filters_each_original_once_and_never_serves_another_originals_side(pair, monkeypatch):
+    from codecbench.core import refcache
+
+    a, b = pair
+    refcache.clear()
+    fresh = []
+    for decoded in (b, a, 255 - b):
+        refcache.clear()
+        fresh.append(ssim_module.ssim_ms_ssim(a, decoded))
+    built = []
+    real = ssim_module._reference
+    monkeypatch.setattr(ssim_module, "_reference", lambda image, scales: built.append(scales) or real(image, scales))
+    refcache.clear()
+    assert [ssim_module.ssim_ms_ssim(a, decoded) for decoded in (b, a, 255 - b)] == fresh
+    assert built == [5]  # one derivation of the original's five scales, three decoded images scored against it
+    other = a.copy()
+    other[100, 100, 0] ^= 1  # one sample of the original changed: not the same original
+    assert ssim_module.ssim_ms_ssim(other, b) != fresh[0]
+    assert built == [5, 5]
+    assert ssim_module.ssim_ms_ssim(a[:150], b[:150]) == (ssim_module.ssim(a[:150], b[:150]), None)
+    assert built[-1] == 1  # below MS-SSIM's size: SSIM's scale only

@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+
+from codecbench.core.refcache import reference_side
 
 MS_SSIM_MIN_SIDE = 161
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -36,6 +39,8 @@ def _gaussian_window() -> np.ndarray:
     g = np.exp(-(t**2) / (2 * SSIM_SIGMA**2))
     return (g / g.sum()).astype(np.float32)
 
+
+_WINDOW = _gaussian_window()
 
 #: the images are filtered as x − 128: SSIM's variances and covariance do not change with the
 #: shift, and moments of values within ±128 lose 4× less to float32 cancellation than of 0–255
@@ -73,58 +78,81 @@ RETAINED_SAMPLES = 1 << 22
 _workspace = _Workspace()
 
 
-#: samples (rows × W × C) of each scratch array in one band of :func:`_ssim_level`: the seven
-#: arrays of a band stay in the CPU's cache instead of streaming whole images through memory
+#: samples (rows × W × C) of each scratch array in one band of :func:`_ssim_level`: the band's
+#: arrays stay in the CPU's cache instead of streaming whole images through memory
 BAND_SAMPLES_SSIM = 1 << 17
+_C1, _C2 = (SSIM_K[0] * 255.0) ** 2, (SSIM_K[1] * 255.0) ** 2
 
 
-def _ssim_level(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (SSIM, contrast-structure) means (float64, shape C) at one scale of two H×W×C
-    float32 images given as ``image − 128`` (:data:`_SHIFT`).
+def _blur(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The 11-tap Gaussian (σ 1.5) of a float32 H×W×C image, reflecting at the borders (only 'valid' pixels,
+    whose window lies inside the image, are ever averaged)."""
+    import cv2
 
-    In bands of rows (each with the window's half-width of rows above and
-    below), four separable Gaussian filterings (μx, μy, E[xy], E[x²]+E[y²]:
-    the formulas need the last two only as a sum), the maps computed in place
-    in scratch arrays, and their sums over the 'valid' region, where the
-    window lies inside the image (so the filter's border rule never counts).
+    return cv2.sepFilter2D(image, cv2.CV_32F, _WINDOW, _WINDOW, dst=out, borderType=cv2.BORDER_REFLECT)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """What SSIM needs of the original at one scale, computed once per original (:func:`_reference`):
+    the image as ``original − 128``, its Gaussian mean and the Gaussian mean of its square (float32 H×W×C)."""
+
+    x: np.ndarray
+    mu: np.ndarray
+    sq: np.ndarray
+
+
+def _reference(original: np.ndarray, scales: int) -> list[_Level]:
+    """The :class:`_Level` of each of ``scales`` scales of ``original`` (uint8 or float on the 0–255 scale)."""
+    x = np.subtract(original, _SHIFT, dtype=np.float32)
+    levels = []
+    for scale in range(scales):
+        if scale:
+            x = _average_pool(x)
+        levels.append(_Level(x, _blur(x).reshape(x.shape), _blur(np.square(x)).reshape(x.shape)))
+    return levels
+
+
+def _ssim_level(ref: _Level, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (SSIM, contrast-structure) means (float64, shape C) at one scale of the original
+    (``ref``) and an H×W×C float32 image ``y`` given as ``decoded − 128``.
+
+    The original's side comes filtered (:func:`_reference`); in bands of rows
+    (each with the window's half-width of rows above and below) three
+    Gaussian filterings of the decoded side (μy, E[xy], E[y²]), the maps
+    combined in place in scratch arrays with OpenCV's fused arithmetic, and
+    their sums over the 'valid' region, where the window lies inside the
+    image (so the filter's border rule never counts). With a = μx − 128 and
+    b = μy − 128 the luminance term is (2ab + 256(a + b) + 2·128² + C1) /
+    (a² + b² + 256(a + b) + 2·128² + C1), and a² + b² serves both terms.
     """
     import cv2
 
-    def blur(image: np.ndarray, out: np.ndarray) -> None:
-        cv2.sepFilter2D(image, cv2.CV_32F, window, window, dst=out, borderType=cv2.BORDER_REFLECT)
-
-    c1, c2 = (SSIM_K[0] * 255.0) ** 2, (SSIM_K[1] * 255.0) ** 2
-    height, width, channels = x.shape
+    height, width, channels = y.shape
     r = SSIM_WINDOW // 2
     rows = max(1, BAND_SAMPLES_SSIM // (width * channels))
     ssim_sum, cs_sum = np.zeros(channels), np.zeros(channels)
+    lum_constant = 2 * _SHIFT**2 + _C1
     for v0 in range(r, height - r, rows):  # valid rows v0 … v1 − 1
         v1 = min(height - r, v0 + rows)
-        xb, yb = x[v0 - r : v1 + r], y[v0 - r : v1 + r]
-        mu_x, mu_y, cs, den, tmp = _workspace.arrays(xb.shape, 5)
-        blur(xb, mu_x)
-        blur(yb, mu_y)
-        blur(np.multiply(xb, yb, out=tmp), cs)  # becomes the contrast-structure map
-        np.multiply(xb, xb, out=tmp)
-        tmp += np.square(yb, out=den)
-        blur(tmp, den)
-        cs -= np.multiply(mu_x, mu_y, out=tmp)  # the covariance
-        cs *= 2
-        cs += c2
-        den -= np.square(mu_x, out=tmp)
-        den -= np.square(mu_y, out=tmp)
-        den += c2
-        cs /= den
-        mu_x += _SHIFT
-        mu_y += _SHIFT
-        luminance = np.multiply(mu_x, mu_y, out=tmp)
-        luminance *= 2
-        luminance += c1
-        mu_sq = np.square(mu_x, out=mu_x)
-        mu_sq += np.square(mu_y, out=mu_y)  # μx² + μy²
-        mu_sq += c1
-        luminance /= mu_sq
-        ssim_map = np.multiply(luminance, cs, out=luminance)
+        band = slice(v0 - r, v1 + r)
+        yb, mu_x, sq_x = y[band], ref.mu[band], ref.sq[band]
+        mu_y, cs, den, ab, tmp = _workspace.arrays(yb.shape, 5)
+        _blur(yb, mu_y)
+        _blur(cv2.multiply(ref.x[band], yb, dst=tmp), cs)  # E[xy], becomes the contrast-structure map
+        _blur(cv2.multiply(yb, yb, dst=tmp), den)  # E[y²], becomes the variance term
+        cv2.multiply(mu_x, mu_y, dst=ab)
+        cv2.addWeighted(cs, 2.0, ab, -2.0, _C2, dst=cs)  # 2σxy + C2
+        cv2.add(den, sq_x, dst=den)
+        cv2.multiply(mu_y, mu_y, dst=tmp)
+        cv2.accumulateSquare(mu_x, tmp)  # a² + b²
+        cv2.addWeighted(den, 1.0, tmp, -1.0, _C2, dst=den)  # σx² + σy² + C2
+        cv2.divide(cs, den, dst=cs)
+        cv2.add(mu_x, mu_y, dst=den)  # a + b
+        cv2.addWeighted(ab, 2.0, den, 256.0, lum_constant, dst=ab)
+        cv2.addWeighted(tmp, 1.0, den, 256.0, lum_constant, dst=tmp)
+        cv2.divide(ab, tmp, dst=ab)  # the luminance map
+        ssim_map = cv2.multiply(ab, cs, dst=ab)
         valid = (slice(r, r + v1 - v0), slice(r, width - r))
         # cv2.sumElems: SIMD sums accumulated in float64, of up to 4 channels
         ssim_sum += cv2.sumElems(ssim_map[valid])[:channels]
@@ -148,49 +176,51 @@ def _average_pool(image: np.ndarray) -> np.ndarray:
     return pooled.reshape(h, w, image.shape[2])
 
 
-def _ssim_pair(x: np.ndarray, y: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
-    """(SSIM, MS-SSIM or None) of two H×W×C float32 images given as ``image − 128``, means over channels.
+def _ssim_pair(ref: list[_Level], decoded: np.ndarray) -> tuple[float, float | None]:
+    """(SSIM, MS-SSIM or None) of the original (its :func:`_reference`, one level: SSIM only) and an
+    H×W×C image, means over channels.
 
     SSIM is the finest scale's mean; MS-SSIM goes on to the coarser scales
     (:func:`_average_pool`) with the standard weights.
     """
-    window = _gaussian_window()
-    ssim_c, cs = _ssim_level(x, y, window)
+    (y,) = _workspace.arrays(decoded.shape, 1, first=5)  # contiguous, as OpenCV wants; 0–4: the bands
+    np.subtract(decoded, _SHIFT, out=y, dtype=np.float32)
+    ssim_c, cs = _ssim_level(ref[0], y)
     ssim_value = float(ssim_c.mean())
-    if not multiscale:
+    if len(ref) == 1:
         return ssim_value, None
     mcs = []
-    for _ in range(len(MS_SSIM_WEIGHTS) - 1):
+    for level in ref[1:]:
         mcs.append(np.maximum(cs, 0.0))
-        x, y = _average_pool(x), _average_pool(y)
-        ssim_c, cs = _ssim_level(x, y, window)
+        y = _average_pool(y)
+        ssim_c, cs = _ssim_level(level, y)
     stacked = np.stack(mcs + [np.maximum(ssim_c, 0.0)])  # (scale, channel)
     weights = np.array(MS_SSIM_WEIGHTS)[:, None]
     return ssim_value, float(np.prod(stacked**weights, axis=0).mean())
 
 
-#: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time
+#: above this many samples (H×W×C), SSIM and MS-SSIM are computed one channel at a time, and the
+#: original's filtered side is not kept for the next decoded image (it would take 16 bytes a sample)
 PER_CHANNEL_SAMPLES = 1 << 22
 
 
 def _scores(original: np.ndarray, decoded: np.ndarray, multiscale: bool) -> tuple[float, float | None]:
-    """:func:`_ssim_pair` of two uint8 H×W×C images, large ones one channel at a time.
+    """:func:`_ssim_pair` of two H×W×C images, large ones one channel at a time.
 
-    Channels are independent and averaged with equal weights, so scoring each
-    on its own gives the same values (to float32 rounding) with a third of
-    the peak memory (the filtered maps of a 6000×4000 RGB image take gigabytes).
+    The original's side (:func:`_reference`) is derived once per original and
+    thread and reused for every decoded image scored against it
+    (:func:`~codecbench.core.refcache.reference_side`): a sweep scores many.
+    Channels are independent and averaged with equal weights, so scoring a
+    large image one channel at a time gives the same values (to float32
+    rounding) with a third of the peak memory.
     """
-    def shifted(original: np.ndarray, decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x, y = _workspace.arrays(original.shape, 2, first=5)  # contiguous, as OpenCV wants; 0–4: the bands
-        np.subtract(original, _SHIFT, out=x, dtype=np.float32)
-        np.subtract(decoded, _SHIFT, out=y, dtype=np.float32)
-        return x, y
-
+    scales = len(MS_SSIM_WEIGHTS) if multiscale else 1
     try:
         with one_thread():
-            if original.size <= PER_CHANNEL_SAMPLES or original.shape[2] == 1:
-                return _ssim_pair(*shifted(original, decoded), multiscale)
-            pairs = [_ssim_pair(*shifted(original[..., c : c + 1], decoded[..., c : c + 1]), multiscale)
+            if original.size <= PER_CHANNEL_SAMPLES:
+                ref = reference_side(original, f"ssim-{scales}", lambda image: _reference(image, scales))
+                return _ssim_pair(ref, decoded)
+            pairs = [_ssim_pair(_reference(original[..., c : c + 1], scales), decoded[..., c : c + 1])
                      for c in range(original.shape[2])]
     finally:
         _workspace.release_large()
