@@ -78,8 +78,10 @@ REPORTS = [
 ]
 #: the record fields a re-measurement must reproduce exactly
 EXACT = ("width", "height", "bytes", "bpp", "lossless_ok", "error")
-#: how far a re-measured quality metric may lie from the committed value: a tenth of the last digit reports print
-TOLERANCE = {name: 10.0 ** -(metric.digits + 1) for name, metric in METRICS.items()}
+#: how far a re-measured quality metric may lie from the committed value: a tenth of the last digit reports print;
+#: SSIM and MS-SSIM their validation tolerance (docs/metrics.md): the committed values came from a float64 formula,
+#: today's float32 filtering differs by up to 5e-5 on flat, blocky decodes (JPEG at quality 1–20)
+TOLERANCE = {name: 10.0 ** -(metric.digits + 1) for name, metric in METRICS.items()} | {"ssim": 1e-4, "ms_ssim": 1e-4}
 
 
 def timed_sum(records: list[Record]) -> float:
@@ -89,9 +91,10 @@ def timed_sum(records: list[Record]) -> float:
 
 def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str], dict[str, str]]:
     """What ``staged`` does not reproduce of ``committed`` (over the images ``staged`` holds), one line each; and
-    the specs whose records differ because their versions (library, checkpoint) or their encoder thread count
-    changed, with the change: those records are new measurements of another build (AVIF's bytes depend on the
-    number of threads, docs/determinism.md), not a failure to reproduce."""
+    the specs whose records differ because their versions (library, checkpoint) changed, or whose bytes differ
+    with the encoder's thread count, with the change: those records are new measurements of another build
+    (AVIF's and, for one Kodak image, JPEG XL's bytes depend on the number of threads, docs/determinism.md),
+    not a failure to reproduce."""
     images = {r.image for r in staged}
     old = {(r.spec, r.image): r for r in committed if r.image in images}
     new = {(r.spec, r.image): r for r in staged}
@@ -105,10 +108,11 @@ def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str
         problems = [f"{key[0]} {key[1]}: {name} {a!r} → {b!r}" for name, (a, b) in pairs.items()
                     if not _same(name, a, b)]
         was, now = old[key].versions, new[key].versions
-        if problems and (was != now or old[key].threads != new[key].threads):
+        threads_changed = old[key].threads != new[key].threads and old[key].bytes != new[key].bytes
+        if problems and (was != now or threads_changed):
             changes = [f"{k} {was.get(k, '-')} → {now.get(k, '-')}"
                        for k in sorted(was.keys() | now.keys()) if was.get(k) != now.get(k)]
-            if old[key].threads != new[key].threads:
+            if threads_changed:
                 changes.append(f"threads {old[key].threads} → {new[key].threads}")
             rebuilt[key[0]] = ", ".join(changes)
         else:

@@ -160,5 +160,7 @@ def test_the_retime_script_accepts_only_reproduced_bytes_and_quality():
     one_thread = dataclasses.replace(longer, threads=first.threads + 1)  # AVIF: bytes depend on the thread count
     assert script.differences(committed, [one_thread, *same[1:]]) == (
         [], {first.spec: f"threads {first.threads} → {first.threads + 1}"})
+    worse = dataclasses.replace(first, threads=first.threads + 1, psnr=first.psnr + 0.01)  # same bytes: no excuse
+    assert script.differences(committed, [worse, *same[1:]])[0]
     problems, _ = script.differences(committed, same[1:])
     assert problems == [f"{first.spec} {first.image}: missing from the new run"]
