@@ -48,6 +48,15 @@ class Estimate:
         """Whether the interval lies wholly on one side of ``x``: the difference is larger than the image noise."""
         return self.low is not None and self.high is not None and (self.low > x or self.high < x)
 
+    def judgement(self, better_below: bool) -> str:
+        """What the interval of a difference says (``better_below``: a negative difference is better):
+        ``"better"`` or ``"worse"`` when it excludes 0, ``"within"`` when it holds 0, ``"no interval"``."""
+        if self.low is None or self.high is None:
+            return "no interval"
+        if not self.excludes(0.0):
+            return "within"
+        return "better" if (self.high < 0) == better_below else "worse"
+
     def format(self, digits: int = 2, unit: str = "", signed: bool = False) -> str:
         """``31.20 [30.51, 31.88]`` (``signed``: ``+1.20 [+0.51, +1.88]``), the interval omitted when absent."""
         spec = f"{'+' if signed else ''}.{digits}f"

@@ -52,8 +52,8 @@ PICTURES_SUFFIX = ".pictures"
 
 def add_format_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", action="append", default=[], metavar="FORMAT",
-                   help="report format, repeatable: markdown (default), html (one self-contained page with "
-                   "interactive curves and an image viewer), csv, json, or a plug-in's")
+                   help="report format, repeatable or comma-separated: markdown (default), html (one "
+                   "self-contained page with interactive curves and an image viewer), csv, json, or a plug-in's")
     p.add_argument("--pictures", action="append", type=Path, default=[], metavar="DIR",
                    help="viewer pictures for the html report (repeatable; default: RESULTS.pictures/ beside each "
                    "results file, where there is one; made by `run --viewer-images` or `codecbench pictures`)")

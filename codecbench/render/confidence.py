@@ -9,43 +9,58 @@ interval": no clear difference on these images).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from codecbench.analysis.bd_confidence import BDConfidence, bd_confidence_rows
+from codecbench.analysis.bd_confidence import BDConfidence
 from codecbench.analysis.bdrate import display_name
 from codecbench.analysis.bootstrap import Estimate, method_text
 from codecbench.analysis.curves import Curve
 from codecbench.analysis.equal_rate import EqualRateRow, EqualRateTable
-from codecbench.core.results import Record
 from codecbench.core.targets import MAX_FLOAT_EVALUATIONS, TOLERANCE
 from codecbench.render.rd_tables import table_row
 
+if TYPE_CHECKING:
+    from codecbench.render.rd_analysis import Confidence
+
+#: Each :meth:`~codecbench.analysis.bootstrap.Estimate.judgement` in words.
+VERDICTS = {"better": "better (interval excludes 0)", "worse": "worse (interval excludes 0)",
+            "within": "within the interval: no clear difference", "no interval": "no interval"}
 #: What the ``†`` after a codec in an equal-rate table means.
 KNOBLESS = "† no rate knob: measured once per image, at its own rate, and shown at every target"
 
 
 def verdict(estimate: Estimate | None, better_below: bool) -> str:
     """Whether the interval of a difference excludes 0, in words (``better_below``: a negative value is better)."""
-    if estimate is None:
+    return "—" if estimate is None else VERDICTS[estimate.judgement(better_below)]
+
+
+def bd_verdict(row: BDConfidence) -> str:
+    """The verdict of a BD-rate row, in words: its mean curves' interval read, or why it has none."""
+    return verdict(row.of_means, better_below=True) if row.reason is None else f"— ({row.reason})"
+
+
+def equal_rate_verdict(row: EqualRateRow, table: EqualRateTable) -> str:
+    """The verdict of an equal-rate row against the table's anchor, in words, with the rate (or quality) gap
+    where the two reached the target far apart; ``—`` for the anchor's own row and a row without a common image."""
+    if row.versus is None:
         return "—"
-    if estimate.low is None:
-        return "no interval"
-    if not estimate.excludes(0.0):
-        return "within the interval: no clear difference"
-    better = (estimate.high < 0) == better_below
-    return "better (interval excludes 0)" if better else "worse (interval excludes 0)"
+    bpp_target = table.target.metric == "bpp"
+    judged = verdict(row.versus.diff, better_below=not bpp_target)
+    if row.versus.off_target(table.target):
+        gap = row.versus.reached_gap
+        judged += (f"; at {gap:+.0f} % bpp against the anchor's" if bpp_target
+                   else f"; at {gap:+.2f} dB PSNR against the anchor's")
+    return judged
 
 
-def bd_confidence_lines(section: Sequence[Curve], anchors: Sequence[str], records: Sequence[Record], method: str,
-                        min_overlap: float, resamples: int, level: int) -> list[str]:
-    """The "how sure" subsection: the BD-rates against the first of ``anchors`` (curve labels) that is a measured
-    curve, with their intervals; none when no anchor is measured, or ``resamples`` is 0."""
-    anchor = next((c for label in anchors for c in section if c.label == label and not c.reference), None)
-    if anchor is None or resamples <= 0:
+def bd_confidence_lines(confidence: Confidence | None, level: int) -> list[str]:
+    """The "how sure" subsection of ``confidence`` (:class:`~codecbench.render.rd_analysis.Confidence`); none
+    when it is None (no measured anchor, or no intervals asked for)."""
+    if confidence is None:
         return []
-    rows = bd_confidence_rows(section, anchor, records, method=method, min_overlap=min_overlap, resamples=resamples)
+    anchor = confidence.anchor
     return [f"{'#' * level} How sure: BD-rate against {anchor.label} with 95 % intervals over images", "",
-            bd_confidence_markdown(rows, anchor, resamples)]
+            bd_confidence_markdown(confidence.rows, anchor, confidence.resamples)]
 
 
 def bd_confidence_markdown(rows: Sequence[BDConfidence], anchor: Curve, resamples: int) -> str:
@@ -56,8 +71,7 @@ def bd_confidence_markdown(rows: Sequence[BDConfidence], anchor: Curve, resample
         of_means = "n/a" if row.of_means is None else row.of_means.format(2, "%", signed=True)
         per_image = "—" if row.per_image is None else row.per_image.format(2, "%", signed=True)
         better = f"{row.better} of {row.images} images" if row.per_image is not None else "—"
-        judged = verdict(row.of_means, better_below=True) if row.reason is None else f"— ({row.reason})"
-        lines.append(table_row([display_name(row.curve), of_means, per_image, better, judged]))
+        lines.append(table_row([display_name(row.curve), of_means, per_image, better, bd_verdict(row)]))
     return "\n".join([
         f"BD-rate (PSNR) against **{display_name(anchor)}**, with how sure each is "
         "(negative = fewer bits than the anchor for the same PSNR).", "", *lines, "",
@@ -117,12 +131,6 @@ def _cells(row: EqualRateRow, table: EqualRateTable, bpp_target: bool) -> list[s
     if row.versus is None:
         return cells + ["— (no common image)", "—", "—"]
     diff = row.versus.diff
-    judged = verdict(diff, better_below=not bpp_target)
-    if row.versus.off_target(table.target):
-        gap = row.versus.reached_gap
-        judged += (f"; at {gap:+.0f} % bpp against the anchor's" if bpp_target
-                   else f"; at {gap:+.2f} dB PSNR against the anchor's")
-    cells += [diff.format(2 if bpp_target else 1, "" if bpp_target else "%", signed=True),
-              f"{row.versus.better} of {diff.n} images", judged]
-    return cells
+    return cells + [diff.format(2 if bpp_target else 1, "" if bpp_target else "%", signed=True),
+                    f"{row.versus.better} of {diff.n} images", equal_rate_verdict(row, table)]
 

@@ -44,7 +44,8 @@ def write_reports(reports: dict[str, str], out: Path | None) -> list[Path]:
 
 
 def write_formats(reports: Sequence[DatasetReport], out: Path | None, formats: Sequence[str] = ()) -> list[Path]:
-    """Render each report in each of ``formats`` (none: markdown) and write ``out/<dataset><suffix>``.
+    """Render each report in each of ``formats`` (none: markdown) and write ``out/<dataset><suffix>`` (and a
+    format's extra files, ``out/<dataset><extra suffix>``).
 
     Every file is rendered before any is written; each replaces its file whole or not at all. ``out`` None
     prints markdown, and is an OptionError for any other format (it writes files). Unknown formats are an
@@ -53,8 +54,8 @@ def write_formats(reports: Sequence[DatasetReport], out: Path | None, formats: S
     chosen = check_formats(formats, out)
     if out is None:
         return write_reports({report.dataset: chosen[0].render(report) for report in reports}, None)
-    files = {out / report_filename(report.dataset, renderer.suffix): renderer.render(report)
-             for report in reports for renderer in chosen}
+    files = {out / report_filename(report.dataset, suffix): data for report in reports for renderer in chosen
+             for suffix, data in {renderer.suffix: renderer.render(report), **renderer.extra_files(report)}.items()}
     return _write_files(files, out)
 
 

@@ -19,47 +19,17 @@ from __future__ import annotations
 import os
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 from codecbench.analysis import bdrate, references
-from codecbench.analysis.compressai_json import PROVENANCE_KEYS, REQUIRED_PROVENANCE, export_curves, references_for
+from codecbench.analysis.compressai_json import export_curves, references_for
 from codecbench.analysis.curves import AVERAGING, Curve, curves
 from codecbench.core.results import Record
-from codecbench.analysis.bootstrap import RESAMPLES
-from codecbench.analysis.equal_rate import equal_rate_tables
 from codecbench.render.confidence import bd_confidence_lines, equal_rate_markdown
+from codecbench.render.rd_analysis import NO_PROVENANCE, RDAnalysis, RDOptions, provenance_items, rd_analysis
 from codecbench.render.rd_tables import bd_table, fixed_table
 from codecbench.render.fmt import bd_value
-
-
-@dataclass(frozen=True)
-class RDOptions:
-    """What the RD section holds: the anchor, interpolation, references, plots, worst images."""
-
-    anchor: str = bdrate.DEFAULT_ANCHOR  # one anchor, or several comma-separated ("jpeg,vtm")
-    method: str = bdrate.DEFAULT_METHOD
-    min_overlap: float = bdrate.MIN_OVERLAP
-    references: Sequence[str] = ()  # "[DATASET=]PATH" of CompressAI-format files
-    plots_dir: Path | None = None  # write PNG plots here (None: no plots)
-    report_dir: Path | None = None  # the folder of the markdown file, for relative image links
-    per_image: int = 0  # list this many worst images per codec (0: none)
-    compressai_dir: Path | None = None  # export every measured curve as CompressAI JSON here
-    bootstrap: int = RESAMPLES  # bootstrap resamples of the intervals over images (0: no intervals)
-
-
-def with_references(measured: list[Curve], refs: list[Curve]) -> list[Curve]:
-    """Measured curves plus references, a reference renamed if its label is taken."""
-    taken = {c.label for c in measured}
-    out = list(measured)
-    for ref in refs:
-        label = ref.label
-        while label in taken:
-            label += " (ref)"
-        taken.add(label)
-        out.append(replace(ref, label=label))
-    return out
 
 
 def summary_lines(section: Sequence[Curve], options: RDOptions, anchors: Sequence[str] | None = None) -> list[str]:
@@ -115,15 +85,18 @@ def rd_section(
     *,
     level: int = 2,
     measured: Sequence[Curve] | None = None,
+    analysis: RDAnalysis | None = None,
 ) -> str:
-    """The RD section of one dataset ("" when it has no lossy curve); ``measured`` saves re-aggregating."""
+    """The RD section of one dataset ("" when it has no lossy curve); ``measured`` saves re-aggregating,
+    ``analysis`` (:func:`~codecbench.render.rd_analysis.rd_analysis` of the same arguments) recomputing."""
     h = "#" * level
-    if measured is None:
-        measured = [c for c in curves(r for r in records if r.dataset == dataset)]
-    resolved = section_curves(dataset, options, measured)
-    if resolved is None:
+    if analysis is None:
+        if measured is None:
+            measured = curves(r for r in records if r.dataset == dataset)
+        analysis = rd_analysis(records, dataset, options, measured)
+    if not analysis.section:
         return ""
-    section, anchors = resolved
+    section, anchors = analysis.section, analysis.anchors
     out = [f"{h} Rate–distortion analysis — {dataset}", ""]
     out += [f"{h}# Summary", "", *summary_lines(section, options, [a for _, a in anchors if a]), ""]
     for name, label in anchors:
@@ -138,8 +111,7 @@ def rd_section(
             section, label, method=options.method, min_overlap=options.min_overlap)]
     out += [f"{h}# Quality at fixed rates, rate at fixed qualities", "",
             fixed_table(section, method=options.method)]
-    out += bd_confidence_lines(section, [label for _, label in anchors if label], records, options.method,
-                               options.min_overlap, options.bootstrap, level + 1)
+    out += bd_confidence_lines(analysis.confidence, level + 1)
     if options.plots_dir is not None:
         from codecbench.render.plots import plot_dataset, plots_markdown
 
@@ -150,7 +122,7 @@ def rd_section(
             out += [f"{h}# Plots", "", plots_markdown(written, rel)]
     if options.per_image:
         out += [f"{h}# Worst images", "", *worst_images(records, dataset, options.per_image), ""]
-    out += reference_lines([c for c in section if c.reference], level + 1)
+    out += reference_lines(analysis.references, level + 1)
     out += [AVERAGING, ""]
     return "\n".join(out)
 
@@ -164,54 +136,9 @@ def reference_lines(refs: Sequence[Curve], level: int) -> list[str]:
     for ref in refs:
         out.append(f"- **{ref.label}**: {ref.description}")
         if not ref.provenance:
-            out.append("  - provenance: not recorded in the file (source, tool and version, configuration and "
-                       "conversion unknown)")
-        out += [f"  - {key}: {ref.provenance.get(key, 'not recorded in the file')}"
-                for key in PROVENANCE_KEYS if ref.provenance and (key in ref.provenance or key in REQUIRED_PROVENANCE)]
+            out.append(f"  - provenance: {NO_PROVENANCE}")
+        out += [f"  - {key}: {text}" for key, text in provenance_items(ref)]
     return out + [""]
-
-
-def section_curves(dataset: str, options: RDOptions, measured: Sequence[Curve]
-                   ) -> tuple[list[Curve], list[tuple[str, str | None]]] | None:
-    """The curves of one dataset's RD analysis (``measured`` plus the references and shipped anchor curves) and
-    each anchor's (name, curve label or None); None when no curve is lossy."""
-    section = with_references(list(measured), references_for(options.references, dataset))
-    if not any(not c.lossless for c in section):
-        return None
-    return _resolve_anchors(section, references.split_anchors(options.anchor), dataset)
-
-
-def _resolve_anchors(
-    section: list[Curve], names: Sequence[str], dataset: str
-) -> tuple[list[Curve], list[tuple[str, str | None]]]:
-    """The section with the shipped anchor curves added, and each anchor's (name, curve label to look up).
-
-    A name that is a measured codec or a curve label stays itself; a shipped alias adds its curve (once: a
-    ``--reference`` of the same points is reused) and resolves to that curve's label, or to None where the
-    curve was measured on another dataset.
-    """
-    resolved: list[tuple[str, str | None]] = []
-    for name in names:
-        if name not in references.SHIPPED or any(name in (c.label, c.codec) for c in section if not c.reference):
-            resolved.append((name, name))
-            continue
-        curve = references.shipped_curve(name, dataset)
-        if curve is None:
-            resolved.append((name, None))
-            continue
-        same = next((c for c in section if c.reference and _same_points(c, curve)), None)
-        if same is None:
-            section = with_references(section, [curve])
-            same = section[-1]
-        else:
-            section = [replace(c, description=curve.description) if c is same else c for c in section]
-            same = next(c for c in section if c.label == same.label)
-        resolved.append((name, same.label))
-    return section, resolved
-
-
-def _same_points(a: Curve, b: Curve) -> bool:
-    return [(p.bpp, p.psnr) for p in a.points] == [(p.bpp, p.psnr) for p in b.points]
 
 
 def check_anchors(records: Sequence[Record], options: RDOptions) -> None:
@@ -250,9 +177,10 @@ def prepare(records: Sequence[Record], options: RDOptions) -> None:
 
 
 def section_lines(records: Sequence[Record], dataset: str, options: RDOptions,
-                  dataset_curves: Sequence[Curve]) -> list[str]:
-    """The markdown lines the RD section adds to a dataset report (none when it has no lossy curve)."""
-    text = rd_section(records, dataset, options, measured=dataset_curves)
-    tables = equal_rate_tables([r for r in records if r.dataset == dataset], references.split_anchors(options.anchor),
-                               resamples=options.bootstrap)
-    return (["", *text.splitlines()] if text else []) + equal_rate_markdown(tables, options.bootstrap)
+                  dataset_curves: Sequence[Curve], analysis: RDAnalysis | None = None) -> list[str]:
+    """The markdown lines the RD section adds to a dataset report (none when it has no lossy curve nor equal-rate
+    records); ``analysis``: the dataset's, already computed (:attr:`DatasetReport.analysis`)."""
+    if analysis is None:
+        analysis = rd_analysis(records, dataset, options, dataset_curves)
+    text = rd_section(records, dataset, options, analysis=analysis)
+    return (["", *text.splitlines()] if text else []) + equal_rate_markdown(analysis.equal_rate, analysis.resamples)

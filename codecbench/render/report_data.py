@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from codecbench.analysis.curves import Curve, curves
 from codecbench.core.pictures import Picture, read_manifest
 from codecbench.core.results import Record, machine_meta
-from codecbench.render.rd import RDOptions, prepare
+from codecbench.render.rd import prepare
+from codecbench.render.rd_analysis import RDAnalysis, RDOptions, rd_analysis
 from codecbench.render.timing import Origin, RowConditions, row_conditions
 
 
@@ -36,6 +38,11 @@ class DatasetReport:
     rd: RDOptions | None = None
     file_size: bool = False
     pictures: list[tuple[Path, Picture]] = field(default_factory=list)
+
+    @cached_property
+    def analysis(self) -> RDAnalysis | None:
+        """The RD analysis of ``rd`` (None without one), computed on first use and shared by every format."""
+        return None if self.rd is None else rd_analysis(self.records, self.dataset, self.rd, self.curves)
 
 
 def dataset_reports(

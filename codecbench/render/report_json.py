@@ -8,7 +8,6 @@ marker and line style, so every format draws a codec alike.
 from __future__ import annotations
 
 import base64
-import math
 from typing import Any, Sequence
 
 from matplotlib.colors import to_hex
@@ -20,10 +19,13 @@ from codecbench.core.pictures import picture_data
 from codecbench.core.results import Record
 from codecbench.render.markdown import METRIC_CONVENTIONS, header_lines, shown_metrics
 from codecbench.render.plots import codec_colour, curve_styles
-from codecbench.render.rd import RDOptions, section_curves
+from codecbench.render.analysis_json import analysis_dict, json_number as _num
+from codecbench.render.rd import RDOptions
 from codecbench.render.report_data import DatasetReport
 
 FORMAT = "codecbench-report"
+#: the schema version of the data (docs/reports.md): 2 added ``confidence``, ``equal_rate`` and ``references``
+VERSION = 2
 #: matplotlib marker (the PNG plots') -> plotly marker symbol
 MARKERS = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down", "P": "cross",
            "X": "x", "<": "triangle-left", ">": "triangle-right", "*": "star", "h": "hexagon", "p": "pentagon"}
@@ -31,16 +33,16 @@ TIMES = (("enc_ms", "encode time per image", "ms"), ("dec_ms", "decode time per 
 
 
 def report_dict(report: DatasetReport, *, embed_pictures: bool = False) -> dict[str, Any]:
-    """The data of ``report``: header, chart metrics, curves, summary, BD-rate and fixed-rate tables, per-image
-    rows and viewer pictures (their files' paths, or with ``embed_pictures`` their bytes as data URLs)."""
-    rd = report.rd
-    resolved = section_curves(report.dataset, rd, report.curves) if rd is not None else None
-    section, anchors = resolved if resolved is not None else (list(report.curves), [])
+    """The data of ``report``: header, chart metrics, curves, summary, BD-rate and fixed-rate tables, BD-rates
+    with their intervals, equal-rate tables, reference provenance (:mod:`codecbench.render.analysis_json`),
+    per-image rows and viewer pictures (their files' paths, or with ``embed_pictures`` their bytes as data URLs)."""
+    rd, analysis = report.rd, report.analysis
+    section, anchors = (analysis.section, analysis.anchors) if analysis and analysis.section else (report.curves, [])
     labels = [label for _, label in anchors if label]
     base = bdrate.find_anchor(section, labels[0] if labels else bdrate.DEFAULT_ANCHOR)
     method = rd.method if rd is not None else bdrate.DEFAULT_METHOD
     return {
-        "format": FORMAT, "version": 1, "dataset": report.dataset,
+        "format": FORMAT, "version": VERSION, "dataset": report.dataset,
         "header": header_lines(report.dataset, report.records, report.meta),
         "conventions": METRIC_CONVENTIONS,
         "metrics": chart_metrics([c for c in section if not c.lossless]),
@@ -48,6 +50,7 @@ def report_dict(report: DatasetReport, *, embed_pictures: bool = False) -> dict[
         "summary": [_summary(c, section, labels, rd or RDOptions()) for c in section if not c.lossless],
         "bd": [_bd_table(section, name, label, rd) for name, label in anchors] if rd is not None else [],
         "fixed": _fixed(section, method),
+        **analysis_dict(analysis),
         "images": _image_rows(report.records, section),
         "pictures": _pictures(report, section, embed_pictures),
     }
@@ -184,10 +187,3 @@ def _bd(bd: bdrate.BD) -> dict[str, Any]:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else _num(seconds * 1e3)
-
-
-def _num(value: Any) -> float | None:
-    """A finite number, or None (JSON has no NaN or infinity)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return value

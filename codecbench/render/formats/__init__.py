@@ -1,8 +1,9 @@
 """Report formats as peers: one :class:`Renderer` per format, each in its own module, chosen by ``--format``.
 
 A renderer turns one dataset's :class:`~codecbench.render.report_data.DatasetReport` into the text or bytes of
-one file, ``<dataset><suffix>``. Adding a format is one module that registers a renderer instance with
-:data:`RENDERERS` (or a plug-in's entry point in the ``codecbench.renderers`` group naming one).
+one file, ``<dataset><suffix>`` (and, where a format needs more, further files by their suffixes). Adding a
+format is one module that registers a renderer instance with :data:`RENDERERS` (or a plug-in's entry point in
+the ``codecbench.renderers`` group naming one).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Renderer(ABC):
     def render(self, report: DatasetReport) -> str | bytes:
         """The whole file of ``report`` (text is written as UTF-8)."""
 
+    def extra_files(self, report: DatasetReport) -> dict[str, str | bytes]:
+        """Further files of ``report`` beside the main one, by suffix (``.equal-rate.csv``); none by default."""
+        return {}
+
 
 #: every output format, by name (built-ins: the modules declared below, imported on first lookup)
 RENDERERS: Registry[Renderer] = Registry("report format", Renderer, instances=True, group=ENTRY_POINT_GROUP,
@@ -40,6 +45,7 @@ declare_builtins("report format", *(f"{__name__}.{m}" for m in ("markdown", "htm
 
 
 def renderers(names: Sequence[str]) -> list[Renderer]:
-    """The renderers of ``names`` (repeats dropped, order kept; none given: markdown); OptionError for an
-    unknown format, naming the known ones."""
-    return [RENDERERS.get(name) for name in dict.fromkeys(names or [DEFAULT_FORMAT])]
+    """The renderers of ``names``, each one name or several comma-separated (``html,csv``; repeats dropped, order
+    kept; none given: markdown); OptionError for an unknown format, naming the known ones."""
+    split = [part.strip() for name in names for part in name.split(",") if part.strip()]
+    return [RENDERERS.get(name) for name in dict.fromkeys(split or [DEFAULT_FORMAT])]

@@ -15,7 +15,8 @@ class MarkdownRenderer(Renderer):
 
     def render(self, report: DatasetReport) -> str:
         rd = report.rd
-        sections = [] if rd is None else [lambda dataset, found: section_lines(report.records, dataset, rd, found)]
+        sections = [] if rd is None else [
+            lambda dataset, found: section_lines(report.records, dataset, rd, found, report.analysis)]
         return render_dataset(report.dataset, report.records, report.curves, report.meta, sections,
                               file_size=report.file_size, conditions=report.conditions)
 

@@ -174,6 +174,69 @@
       ...fixed.qualities.map((q, i) => num("r" + i, 4, "bpp @ " + q + " dB"))], rows);
   }
 
+  // -- how sure: intervals over images (DATA.confidence, DATA.equal_rate; DATA.references) ---------------------------
+  // an interval {value, low, high, n} as "value unit [low, high]" (as the markdown report writes it)
+  function interval(est, digits, signed, unit = "") {
+    if (!est || est.value === null) return "—";
+    const f = (v) => (signed && v > 0 ? "+" : "") + v.toFixed(digits);
+    return f(est.value) + unit + (est.low === null || est.high === null ? "" : ` [${f(est.low)}, ${f(est.high)}]`);
+  }
+  const est = (key, digits, label, signed, unit) => ({ label, get: (r) => (r[key] ? r[key].value : null),
+    show: (r) => interval(r[key], digits, signed, unit) });
+  const verdict = { label: "verdict", text: true, get: (r) => r.verdict_text, show: (r) => r.verdict_text ?? "—",
+    cls: (r) => (r.verdict ? "verdict-" + r.verdict.replace(" ", "-") : "") };
+  const betterOn = (n) => ({ label: "better on", get: (r) => r.better,
+    show: (r) => (r.better === null ? "—" : `${r.better} of ${n(r)} images`) });
+
+  function confidence() {
+    const c = DATA.confidence;
+    if (!c) return;
+    const wrap = el("div");
+    $("#confidence").append(el("h3", {}, `How sure: BD-rate against ${c.anchor} with 95 % intervals over images`),
+      el("p", { class: "note" }, `BD-rate (PSNR) against ${c.anchor} (negative = fewer bits than the anchor for the `
+        + "same PSNR). Mean per-image BD-rate: each image's own curve against the anchor's on that image, averaged "
+        + "where the two overlap; better on: images whose own BD-rate is negative. The verdict reads the interval "
+        + "of the mean curves' BD-rate."), wrap, el("p", { class: "note" }, "Intervals: " + c.method + "."));
+    sortableTable(wrap, [text("label", "codec"), est("of_means", 2, "BD-rate of the mean curves [95 % interval]", true,
+      "%"), est("per_image", 2, "mean per-image BD-rate [95 % interval]", true, "%"), betterOn((r) => r.images),
+    { ...verdict, cls: (r) => (r.reason ? "" : verdict.cls(r)) }], c.rows);
+  }
+
+  function equalRate() {
+    const box = $("#equal-rate-tables");
+    if (!DATA.equal_rate.length) {
+      box.append(el("p", { class: "note" }, "This report holds no equal-rate records (codecbench run --target-bpp)."));
+      return;
+    }
+    for (const t of DATA.equal_rate) {
+      const bpp = t.target_metric === "bpp", d = bpp ? 4 : 2;
+      const cols = [{ label: "codec", text: true, get: (r) => r.label, show: (r) => r.label + (r.knobless ? " †" : "") },
+        { label: "images", get: (r) => r.images, show: (r) => `${r.images}/${r.images + r.failed}` },
+        { label: (bpp ? "bpp" : "PSNR dB") + " reached: mean (min–max)", get: (r) => r.reached_mean,
+          show: (r) => `${fmt(r.reached_mean, d)} (${fmt(r.reached_min, d)}–${fmt(r.reached_max, d)})` },
+        { label: "on target", get: (r) => r.on_target, show: (r) => `${r.on_target}/${r.images}` },
+        est("outcome", bpp ? 2 : 4, (bpp ? "PSNR dB" : "bpp") + " [95 % interval]", false)];
+      if (t.anchor !== null) {
+        cols.push({ label: `Δ ${bpp ? "PSNR dB" : "bpp %"} vs ${t.anchor} [95 % interval]`, get: (r) => (r.diff ? r.diff.value
+          : null), show: (r) => (r.anchor ? "anchor" : r.diff ? interval(r.diff, bpp ? 2 : 1, true, bpp ? "" : "%")
+          : "— (no common image)") }, betterOn((r) => r.diff.n), verdict);
+      }
+      const wrap = el("div");
+      box.append(el("h3", {}, `At ${t.target_value} ${bpp ? "bpp" : "dB PSNR"} (${t.device})`), wrap);
+      if (t.knobless_note) box.append(el("p", { class: "note" }, t.knobless_note));
+      sortableTable(wrap, cols, t.rows);
+    }
+    box.append(el("p", { class: "note" }, "Intervals: " + DATA.equal_rate[0].method + "."));
+  }
+
+  function referenceCurves() {
+    if (!DATA.references.length) return;
+    const items = DATA.references.map((r) => el("li", {}, el("b", {}, r.label), ": " + r.description,
+      el("ul", {}, ...(r.provenance ? Object.entries(r.provenance).map(([k, v]) => el("li", {}, k + ": " + v))
+        : [el("li", {}, "provenance: " + r.note)]))));
+    $("#references").append(el("h3", {}, "Reference curves (not measured here)"), el("ul", { class: "note" }, ...items));
+  }
+
   function perImage() {
     const cols = DATA.images.columns;
     const rows = DATA.images.rows.map((r) => Object.fromEntries(cols.map((c, i) => [c, r[i]])));
@@ -203,6 +266,9 @@
   header();
   drawCharts();
   tables();
+  confidence();
+  referenceCurves();
+  equalRate();
   perImage();
   window.codecbenchViewer(DATA).then(() => { document.body.dataset.ready = "1"; });
 })();
