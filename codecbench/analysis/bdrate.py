@@ -26,6 +26,7 @@ import numpy as np
 
 from codecbench.core.errors import CodecbenchError
 from codecbench.core.metrics import METRICS
+from codecbench.analysis.anchors import pick_anchor
 from codecbench.analysis.curves import Curve
 
 METHODS = ("pchip", "akima")
@@ -40,7 +41,7 @@ FIXED_QUALITIES = (30.0, 35.0)
 BD_RATE_METRICS = {"psnr": "PSNR", "psnr_y": "PSNR-Y", "ms_ssim_db": "MS-SSIM (dB)"}
 #: the BD-rates averaged into the multi-metric mean, as JPEG AI's evaluation averages its metrics' BD-rates
 MEAN_BD_RATE_OVER = ("psnr_y", "ms_ssim_db", "ms_ssim_y", "vif", "fsim", "fsimc", "iw_ssim", "vmaf", "psnr_hvs_m",
-                     "ciede2000")
+                     "ciede2000", "nlpd")
 
 METHOD_TEXT = {
     "pchip": "piecewise cubic Hermite interpolation (PCHIP, as the JCT-VC CTC reference sheet)",
@@ -80,9 +81,13 @@ def envelope(bpp: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray
     return np.array(xs), np.array(ys), len(bpp) - len(xs)
 
 
-def curve_arrays(curve: Curve, metric: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Envelope arrays of ``curve`` for ``metric`` (complete points only)."""
+def curve_arrays(curve: Curve, metric: str, *, rising: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Envelope arrays of ``curve`` for ``metric`` (complete points only); ``rising``: a metric where lower is
+    better (NLPD, Butteraugli) negated, so that quality rises with rate as a BD-rate needs (the BD-rate, an
+    average of log-rate differences over the quality interval, is the same on the negated axis)."""
     xs, ys = curve.series(metric, complete_only=True)
+    if rising and metric in METRICS and not METRICS[metric].higher_is_better:
+        ys = [-y for y in ys]
     return envelope(xs, ys)
 
 
@@ -98,8 +103,8 @@ def _overlap(a: np.ndarray, b: np.ndarray, min_overlap: float) -> tuple[float, f
 
 def _prepare(anchor: Curve, test: Curve, metric: str, method: str):
     _check_method(method)
-    ra, qa, _ = curve_arrays(anchor, metric)
-    rt, qt, _ = curve_arrays(test, metric)
+    ra, qa, _ = curve_arrays(anchor, metric, rising=True)
+    rt, qt, _ = curve_arrays(test, metric, rising=True)
     if len(ra) == 0 or len(rt) == 0:
         return None, BD(None, "no data")
     if len(ra) < 2 or len(rt) < 2:
@@ -185,17 +190,10 @@ def rate_at(curve: Curve, quality: float, metric: str = "psnr", *, method: str =
 
 # -- tables --------------------------------------------------------------
 def find_anchor(curves: Sequence[Curve], anchor: str) -> Curve | None:
-    """The anchor curve: the one labelled ``anchor``, else the first curve of codec ``anchor`` (CPU first).
-
-    A reference curve can be the anchor (e.g. a published BPG curve) by its label.
-    """
-    lossy = [c for c in curves if not c.lossless]
-    for c in sorted(lossy, key=lambda c: c.reference):  # a measured curve before a reference of the same label
-        if c.label == anchor:
-            return c
-    named = [c for c in lossy if c.codec == anchor and not c.reference]
-    named.sort(key=lambda c: (c.device != "cpu", c.label))
-    return named[0] if named else None
+    """The lossy curve ``anchor`` picks (:func:`~codecbench.analysis.anchors.pick_anchor`: the one labelled
+    ``anchor``, else the first label of codec ``anchor``, CPU first). A reference curve can be the anchor (e.g. a
+    published BPG curve) by its label."""
+    return pick_anchor((c for c in curves if not c.lossless), anchor)
 
 
 def display_name(curve: Curve) -> str:
@@ -234,7 +232,7 @@ def bd_metrics(curves: Sequence[Curve]) -> dict[str, str]:
     that every measured lossy curve has values of (SSIMULACRA 2, VIF, …), titled by its label."""
     measured = [c for c in curves if not c.lossless and not c.reference]
     extra = {m.bd_axis: m.label for m in METRICS.values()
-             if not m.default and m.bd_axis and m.higher_is_better and measured
+             if not m.default and m.bd_axis and measured
              and all(c.series(m.bd_axis, complete_only=True)[0] for c in measured)}
     return {**BD_RATE_METRICS, **extra}
 

@@ -40,3 +40,17 @@ def pair(case: tuple[int, int, int, str], gray: bool = False) -> tuple[np.ndarra
     original = photo(h, w, seed)
     decoded = distort(original, kind, seed)
     return (original[..., 1:2], decoded[..., 1:2]) if gray else (original, decoded)
+
+
+#: the distortions of the Kodak crop that the metrics ported from other tools are also checked on
+KODAK_KINDS = ("noise", "quantise", "blur")
+
+
+def kodak_pair(kodak_dir, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 256×256 centre crop of Kodak's kodim01 (as tests/conftest.py's ``kodak_crops``) and its distortion."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(f"{kodak_dir}/kodim01.png").convert("RGB"))
+    h, w = image.shape[:2]
+    crop = np.ascontiguousarray(image[(h - 256) // 2: (h + 256) // 2, (w - 256) // 2: (w + 256) // 2])
+    return crop, distort(crop, kind)
