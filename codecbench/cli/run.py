@@ -27,7 +27,7 @@ from codecbench.engine.channels import nothing_to_measure
 from codecbench.engine.runner import MAX_THREADS, Runner, Timing, check_options, default_jobs, threads_per_job
 from codecbench.engine import targets as targets_module
 from codecbench.engine.targets import TargetRun
-from codecbench.core.targets import Target, parse_targets
+from codecbench.core.targets import METRICS, Target, targets_of
 
 
 #: where results go unless --out says otherwise: a git-ignored folder, never the committed reports/
@@ -210,8 +210,7 @@ def _finish(args: argparse.Namespace, store: ResultsStore, cache: RunCache | Non
 
 def run_targets(args: argparse.Namespace) -> list[Target]:
     """The targets of ``--target-bpp`` and ``--target-psnr``, in that order (none: a sweep)."""
-    return [t for metric in ("bpp", "psnr") if getattr(args, f"target_{metric}") is not None
-            for t in parse_targets(getattr(args, f"target_{metric}"), metric)]
+    return targets_of({metric: getattr(args, f"target_{metric}") for metric in METRICS})
 
 
 def _provenance(record: Record) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 from codecbench.core.codec import Spec
 from codecbench.core.errors import OptionError, SpecError
@@ -80,6 +81,12 @@ def parse_targets(values: str, metric: str) -> list[Target]:
         raise OptionError(f"--target-{metric}: no value given (e.g. --target-{metric} "
                           f"{'0.25,0.5,1' if metric == 'bpp' else '30,35'})")
     return list(dict.fromkeys(Target(metric, _number(t, metric)) for t in texts))
+
+
+def targets_of(values: Mapping[str, str | None]) -> list[Target]:
+    """The targets of ``--target-bpp`` and ``--target-psnr`` (``values``: metric → the option's text, None where it
+    is not given), bpp first; none: a sweep. :class:`OptionError` as :func:`parse_targets`."""
+    return [t for metric in METRICS if values.get(metric) is not None for t in parse_targets(values[metric], metric)]
 
 
 def configuration(spec: str, knob: str | None) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -9,6 +9,8 @@ record, carrying ``target`` and ``target_encodes``. A knobless codec is measured
 once and recorded for every target (``target_encodes`` 0); lossless codecs are
 left out. A failed search is the record's ``error``. One call at a time, in
 process (no jobs, isolation or Dask); a resumed run skips what the store holds.
+The `pytest bench` plugin's ``--target-bpp``/``--target-psnr`` cases search with
+the same :class:`KnobSearch` and :func:`target_configs`.
 The manual: ``docs/running.md``.
 """
 
@@ -18,7 +20,7 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,7 +32,7 @@ from codecbench.core.targets import Target, configuration
 from codecbench.datasets import DatasetItem, get_dataset
 from codecbench.engine.channels import refused_by, takes_dataset
 from codecbench.engine.measure import encoded_bpp, measure
-from codecbench.engine.rate_search import search_knob
+from codecbench.engine.rate_search import SearchResult, search_knob
 from codecbench.engine.runner import Runner
 from codecbench.engine.records import error_text, unreadable_record
 
@@ -55,19 +57,10 @@ class TargetRun:
         if not targets:
             raise OptionError("no targets given")
         self.runner, self.targets = runner, list(targets)
-        self._knobs: dict[str, Setting] = {}  # each configuration's rate knob, as searched
-        self.configs: list[str] = []
-        for spec in dict.fromkeys(configs):
-            cls = get_codec_class(Spec.parse(spec).name)
-            if cls.param is not None and cls.param in Spec.parse(spec).raw:
-                raise SpecError(f"{spec}: sets the rate knob {cls.param!r}, which --target-{self.targets[0].metric} "
-                                "searches per image: leave it out")
-            if cls.lossless:
-                warnings.warn(f"{spec}: a lossless codec has no rate to aim at; left out of the target run",
-                              stacklevel=2)
-                continue
+        self.search = KnobSearch(runner.codec)
+        self.configs = target_configs(configs, self.targets)
+        for spec in self.configs:
             self.runner.codec(spec)  # validates the other settings now, before anything runs
-            self.configs.append(spec)
 
     @property
     def tasks_per_image(self) -> int:
@@ -134,24 +127,62 @@ class TargetRun:
         base = self.runner.codec(spec)
         start = time.perf_counter()
         try:
-            found = search_knob(self._knob(spec), lambda v: self._evaluate(spec, v, image, target), target)
+            codec, found = self.search.find(spec, image, target)
         except BaseException as exc:  # one image's failure must not end the run (as a failed measurement)
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            record = unreadable_record(base, dataset, item_id, exc, source)
-            record.error = f"searching {target}: {error_text(exc)}"
-            return record
+            return search_failure(base, dataset, item_id, exc, source, target)
         finally:
             self.runner.time_spent.codec += time.perf_counter() - start
-        record = self.runner.evaluate(self._at(spec, found.value), dataset, item_id, image, source)
+        record = self.runner.evaluate(codec, dataset, item_id, image, source)
         record.target_encodes = found.evaluations
         return record
+
+
+def target_configs(configs: Sequence[str], targets: Sequence[Target]) -> list[str]:
+    """The configurations of ``configs`` that a run at ``targets`` searches, in order, without repeats: a lossless
+    codec's left out with a warning; :class:`SpecError` for a spec that sets its codec's rate knob."""
+    kept = []
+    for spec in dict.fromkeys(configs):
+        cls = get_codec_class(Spec.parse(spec).name)
+        if cls.param is not None and cls.param in Spec.parse(spec).raw:
+            raise SpecError(f"{spec}: sets the rate knob {cls.param!r}, which --target-{targets[0].metric} "
+                            "searches per image: leave it out")
+        if cls.lossless:
+            warnings.warn(f"{spec}: a lossless codec has no rate to aim at; left out of the target run",
+                          stacklevel=2)
+            continue
+        kept.append(spec)
+    return kept
+
+
+def search_failure(base: Codec, dataset: str, item_id: str, failure: BaseException, source: SourceFile | None,
+                   target: Target) -> Record:
+    """The failed record of configuration ``base`` on an image whose search to ``target`` raised ``failure``."""
+    record = unreadable_record(base, dataset, item_id, failure, source)
+    record.error = f"searching {target}: {error_text(failure)}"
+    return record
+
+
+class KnobSearch:
+    """The search of a configuration's rate knob on one image (:func:`search_knob`, untimed), over the codecs that
+    ``codec_of`` builds (spec → :class:`Codec`; the caller keeps them, so each setting is built once)."""
+
+    def __init__(self, codec_of: Callable[[str], Codec]) -> None:
+        self.codec_of = codec_of
+        self._knobs: dict[str, Setting] = {}  # each configuration's rate knob, as searched
+
+    def find(self, spec: str, image: np.ndarray, target: Target) -> tuple[Codec, SearchResult]:
+        """The codec of configuration ``spec`` at the knob value closest to ``target`` on ``image``, and the search's
+        result; raises what the search (an encode, a decode) raised."""
+        found = search_knob(self._knob(spec), lambda v: self._evaluate(spec, v, image, target), target)
+        return self._at(spec, found.value), found
 
     def _knob(self, spec: str) -> Setting:
         """The rate knob of ``spec``'s codec, its ``choices`` narrowed to the values that can be built here (a
         learned model's shipped checkpoints; one warning names the others). SpecError when none can."""
         if spec not in self._knobs:
-            setting = self.runner.codec(spec).settings[self.runner.codec(spec).param]
+            setting = self.codec_of(spec).settings[self.codec_of(spec).param]
             if setting.choices is not None:
                 usable, missing = [], []
                 for value in setting.choices:
@@ -172,7 +203,7 @@ class TargetRun:
     def _at(self, spec: str, value: Any) -> Codec:
         """The codec of configuration ``spec`` with its rate knob at ``value``."""
         parsed = Spec.parse(spec)
-        return self.runner.codec(str(Spec.of(parsed.name, {**parsed.raw, self.runner.codec(spec).param: value})))
+        return self.codec_of(str(Spec.of(parsed.name, {**parsed.raw, self.codec_of(spec).param: value})))
 
     def _evaluate(self, spec: str, value: Any, image: np.ndarray, target: Target) -> float:
         """The bpp (one encode), or the PSNR in dB (encode, decode; inf for an exact decode), at knob ``value``."""

@@ -1,12 +1,12 @@
 """The state and timing of a `pytest bench` session: cases, images, codecs, bitstreams, records.
 
-A case (:class:`BenchCase`) is one single-point codec spec on a dataset and device; its encode and decode
-benchmarks share the session's :class:`BenchSession`. Timing (:data:`SESSION_TIMED_REGION`): one untimed
-warm-up on a :data:`WARMUP_SIDE`-pixel square, then as many rounds over the dataset as fit in the benchmark's
-time budget (:class:`RoundBudget`; at least one, at most ``--rounds``); ``enc_s``/``dec_s`` is the median
-round time per image. Scores come from the decode benchmark's last timed round (no extra decode pass). Every
-codec call gets its own copy of an image, made outside the timed region, and the contract is checked when
-scoring. The manual: ``docs/running.md``.
+A case (:class:`BenchCase`) is one single-point codec spec (or configuration at a target) on a dataset and
+device; its encode and decode benchmarks share the session's :class:`BenchSession`. Timing
+(:data:`SESSION_TIMED_REGION`): one untimed warm-up on a :data:`WARMUP_SIDE`-pixel square, then as many rounds
+over the dataset as fit in the benchmark's time budget (:class:`RoundBudget`; at least one, at most
+``--rounds``); ``enc_s``/``dec_s`` is the median round time per image. Scores come from the decode benchmark's
+last timed round (no extra decode pass). Every codec call gets its own copy of an image, made outside the
+timed region, and the contract is checked when scoring. The manual: ``docs/running.md``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from codecbench.core.errors import CodecbenchError, OptionError
 from codecbench.core.images import SourceFile, source_file
 from codecbench.core.metrics import METRICS
 from codecbench.core.results import Record
+from codecbench.core.targets import Target
 from codecbench.datasets import get_dataset
 from codecbench.engine.measure import check_contract, private_copy, score, timed
 from codecbench.engine.records import error_text, record_of, unreadable_record
+from codecbench.engine.targets import search_failure
+from codecbench.integrations.bench_targets import (KNOBLESS, CaseSearch, Found, at_target, codecs_of, target_info,
+                                                    written)
 
 #: the side of the warm-up crop, pixels (the whole image where it is smaller)
 WARMUP_SIDE = 128
@@ -46,19 +50,26 @@ Images = list[tuple[str, np.ndarray]]
 
 @dataclass(frozen=True)
 class BenchCase:
-    """One benchmark case: a single-point codec spec on a dataset and device."""
+    """One benchmark case: a single-point codec spec on a dataset and device; or, with ``targets``, a configuration
+    (a spec without its rate knob) searched per image to its one target, or measured once for all of them where
+    its codec has no rate knob (``knobless``; :mod:`~codecbench.integrations.bench_targets`)."""
 
     spec: str
     dataset: str
     device: str
+    targets: tuple[str, ...] = ()
+    knobless: bool = False
 
     @property
     def id(self) -> str:
-        return f"{self.spec}-{self.dataset}-{self.device}"
+        at = [KNOBLESS if self.knobless else self.targets[0]] if self.targets else []
+        return "-".join([self.spec, *at, self.dataset, self.device])
 
     @property
     def group(self) -> str:
-        """pytest-benchmark group: the codec's sweep on one dataset and device."""
+        """pytest-benchmark group: the codecs at one target, or the codec's sweep, on one dataset and device."""
+        if self.targets and not self.knobless:
+            return f"{self.targets[0]} {self.dataset} {self.device}"
         return f"{self.spec.partition(':')[0]} {self.dataset} {self.device}"
 
 
@@ -112,6 +123,8 @@ class BenchSession:
     _given: dict[BenchCase, list[np.ndarray]] = field(default_factory=dict)  # the copies the codec encoded
     _enc_s: dict[BenchCase, float | None] = field(default_factory=dict)
     _encode_info: dict[BenchCase, dict[str, Any]] = field(default_factory=dict)
+    _found: dict[BenchCase, list[Found]] = field(default_factory=dict)  # each image's codec (and search encodes)
+    _search: CaseSearch = field(default_factory=CaseSearch)
 
     def dataset(self, name: str) -> Images:
         """The dataset's readable (id, image) pairs, loaded once; the others go to ``unreadable`` with their error."""
@@ -127,23 +140,43 @@ class BenchSession:
         return self.images[name]
 
     def codec(self, case: BenchCase) -> Codec:
-        if case.device == "cuda":
+        """The case's codec (at a target: its configuration at the default setting)."""
+        return self.built(case.spec, case.device)
+
+    def built(self, spec: str, device: str) -> Codec:
+        """The codec of a single-point ``spec`` on ``device``, built once."""
+        if device == "cuda":
             _require_cuda()
-        key = (case.spec, case.device)
+        key = (spec, device)
         if key not in self.codecs:
-            self.codecs[key] = create_codec(case.spec, device=case.device)
+            self.codecs[key] = create_codec(spec, device=device)
         return self.codecs[key]
+
+    def found(self, case: BenchCase) -> list[Found]:
+        """Per readable image, the codec that codes it (with the search's encodes) or why there is none: the case's
+        own codec, or at a target the setting found on that image, searched once per case before any timing."""
+        if case not in self._found:
+            images = [image for _, image in self.dataset(case.dataset)]
+            if case.targets and not case.knobless:
+                self._found[case] = self._search.found(self.built, case.spec, case.device, case.targets[0], images)
+            else:
+                self._found[case] = [(self.codec(case), 0)] * len(images)
+        return self._found[case]
+
+    def records_of(self, case: BenchCase) -> list[Record]:
+        """The case's records as its results file holds them (a knobless case's once for every target)."""
+        return written(self.records.get(case, []), case.targets, case.knobless)
 
     def bench_encode(self, benchmark: Any, case: BenchCase) -> None:
         """Time encoding the whole dataset; score now unless the case's decode benchmark will."""
-        codec, images = self.codec(case), self.dataset(case.dataset)
+        codec, images, codecs = self.codec(case), self.dataset(case.dataset), codecs_of(self.found(case))
         _label(benchmark, case)
-        self._warm_up(benchmark, codec, case, images)
+        self._warm_up(benchmark, codecs, case, images)
         given: list[np.ndarray] = []
 
-        def fresh_copies() -> tuple[tuple[Codec, list[np.ndarray]], dict]:
+        def fresh_copies() -> tuple[tuple[list[Codec | BaseException], list[np.ndarray]], dict]:
             given[:] = [private_copy(image) for _, image in images]
-            return (codec, given), {}
+            return (codecs, given), {}
 
         self.streams[case] = benchmark.pedantic(_encode_all, setup=fresh_copies,
                                                 rounds=self.budget.rounds(self._estimates[case].encode))
@@ -153,20 +186,20 @@ class BenchSession:
             self._encode_info[case] = benchmark.extra_info  # filled in when the decode benchmark has scored
             _fail_on_encode_errors(images, self.streams[case], self.unreadable[case.dataset])
             return
-        self._score(codec, case, images, _decode_all(codec, self.streams[case]))
+        self._score(codec, case, images, _decode_all(codecs, self.streams[case]))
         self._finish(benchmark, codec, case)
 
     def bench_decode(self, benchmark: Any, case: BenchCase) -> None:
         """Time decoding every bitstream of the dataset (encoding first if the encode benchmark did not run);
         score from the last timed round's decodings unless the encode benchmark has scored."""
-        codec, images = self.codec(case), self.dataset(case.dataset)
+        codec, images, codecs = self.codec(case), self.dataset(case.dataset), codecs_of(self.found(case))
         if case not in self.streams:
-            self._warm_up(benchmark, codec, case, images)
+            self._warm_up(benchmark, codecs, case, images)
             self._given[case] = [private_copy(image) for _, image in images]
-            self.streams[case] = _encode_all(codec, self._given[case])
+            self.streams[case] = _encode_all(codecs, self._given[case])
         _label(benchmark, case)
         streams = self.streams[case]
-        decoded = benchmark.pedantic(_decode_all, args=(codec, streams),
+        decoded = benchmark.pedantic(_decode_all, args=(codecs, streams),
                                      rounds=self.budget.rounds(self._estimates[case].decode))
         if case not in self.records:
             self._score(codec, case, images, decoded)
@@ -181,13 +214,15 @@ class BenchSession:
         (stopped by ``-x``, interrupted), one untimed decode each, so their results are not lost."""
         for case, streams in self.streams.items():
             if case not in self.records:
-                codec = self.codec(case)
-                self._score(codec, case, self.dataset(case.dataset), _decode_all(codec, streams))
+                codecs = codecs_of(self.found(case))
+                self._score(self.codec(case), case, self.dataset(case.dataset), _decode_all(codecs, streams))
 
-    def _warm_up(self, benchmark: Any, codec: Codec, case: BenchCase, images: Images) -> None:
-        """One untimed encode and decode of a crop of the first image; from it, the estimated round times."""
+    def _warm_up(self, benchmark: Any, codecs: list[Codec | BaseException], case: BenchCase, images: Images) -> None:
+        """One untimed encode and decode of a crop of the first image by its codec; from it, the estimated round
+        times."""
         estimate = self._estimates.setdefault(case, _Estimate())
-        if not images or getattr(benchmark, "disabled", False):  # nothing to time (e.g. under xdist)
+        codec = codecs[0] if codecs else None
+        if not isinstance(codec, Codec) or getattr(benchmark, "disabled", False):  # nothing to time (e.g. xdist)
             return
         copy = private_copy(_middle(images[0][1], WARMUP_SIDE))
         scale = sum(image.shape[0] * image.shape[1] for _, image in images) / (copy.shape[0] * copy.shape[1])
@@ -203,9 +238,12 @@ class BenchSession:
         image; ``enc_s`` set from the encode benchmark."""
         given = self._given.pop(case, None) or [None] * len(images)
         records = [
-            record_of(codec, case.dataset, image_id, image, self.sources.get((case.dataset, image_id)),
-                      _scorer(codec, image, copy, data, out, self.metrics))
-            for (image_id, image), copy, data, out in zip(images, given, self.streams[case], decoded)
+            record_of(found[0], case.dataset, image_id, image, self.sources.get((case.dataset, image_id)),
+                      _scorer(found[0], image, copy, data, out, self.metrics)) if isinstance(found, tuple)
+            else search_failure(codec, case.dataset, image_id, found, self.sources.get((case.dataset, image_id)),
+                                Target.parse(case.targets[0]))
+            for (image_id, image), found, copy, data, out in zip(images, self.found(case), given, self.streams[case],
+                                                                  decoded)
         ]
         enc_s = self._enc_s.get(case)
         for record in records:
@@ -216,9 +254,13 @@ class BenchSession:
         self.records[case] = records + [
             unreadable_record(codec, case.dataset, image_id, exc, self.sources[(case.dataset, image_id)])
             for image_id, exc in self.unreadable[case.dataset]]
+        if case.targets:
+            at_target(self.records[case], case.targets[0], self.found(case))
 
     def _finish(self, benchmark: Any, codec: Codec, case: BenchCase) -> None:
         summary = _summary(codec, self.records[case])
+        if case.targets:
+            summary.update(target_info(case.targets, case.knobless, self.records[case]))
         benchmark.extra_info.update(summary)
         self._encode_info.pop(case, {}).update(summary)  # the encode benchmark's, when scoring was left to here
         _fail_on_errors(self.records[case])
@@ -228,13 +270,14 @@ class BenchSession:
 
     def to_workeroutput(self) -> list[dict[str, Any]]:
         """The session's records by case, as JSON for an xdist worker's ``workeroutput``."""
-        return [{"spec": case.spec, "dataset": case.dataset, "device": case.device,
-                 "records": [r.to_json() for r in records]} for case, records in self.records.items()]
+        return [{"spec": case.spec, "dataset": case.dataset, "device": case.device, "targets": list(case.targets),
+                 "knobless": case.knobless, "records": [r.to_json() for r in records]}
+                for case, records in self.records.items()]
 
     def add_workeroutput(self, cases: list[dict[str, Any]]) -> None:
         """Add a worker's records (:meth:`to_workeroutput`); a case already held (scored on two workers) is kept."""
         for case in cases:
-            key = BenchCase(case["spec"], case["dataset"], case["device"])
+            key = BenchCase(case["spec"], case["dataset"], case["device"], tuple(case["targets"]), case["knobless"])
             self.records.setdefault(key, [Record.from_json(r) for r in case["records"]])
 
 
@@ -260,22 +303,24 @@ def _middle(image: np.ndarray, side: int) -> np.ndarray:
     return image[top:top + side, left:left + side]
 
 
-def _encode_all(codec: Codec, images: list[np.ndarray]) -> list[bytes | BaseException]:
-    """Each image's bitstream, or the exception its encoding raised (recorded when scoring)."""
+def _encode_all(codecs: list[Codec | BaseException], images: list[np.ndarray]) -> list[bytes | BaseException]:
+    """Each image's bitstream by its codec, or the exception its encoding raised (or that left it without a codec;
+    recorded when scoring)."""
     streams: list[bytes | BaseException] = []
-    for image in images:
+    for codec, image in zip(codecs, images):
         try:
-            streams.append(codec.encode(image))
+            streams.append(codec.encode(image) if isinstance(codec, Codec) else codec)
         except Exception as exc:
             streams.append(exc)
-    codec.synchronize()
+    _synchronize(codecs)
     return streams
 
 
-def _decode_all(codec: Codec, streams: list[bytes | BaseException]) -> list[Any]:
-    """Each bitstream's decoding, or the exception decoding raised; None where there is no bitstream."""
+def _decode_all(codecs: list[Codec | BaseException], streams: list[bytes | BaseException]) -> list[Any]:
+    """Each bitstream's decoding by its image's codec, or the exception decoding raised; None where there is no
+    bitstream."""
     decoded: list[Any] = []
-    for data in streams:
+    for codec, data in zip(codecs, streams):
         if not isinstance(data, bytes):
             decoded.append(None)
             continue
@@ -283,8 +328,14 @@ def _decode_all(codec: Codec, streams: list[bytes | BaseException]) -> list[Any]
             decoded.append(codec.decode(data))
         except Exception as exc:
             decoded.append(exc)
-    codec.synchronize()
+    _synchronize(codecs)
     return decoded
+
+
+def _synchronize(codecs: list[Codec | BaseException]) -> None:
+    """Wait for each distinct codec's queued work (a sweep case has one codec, a target case one per setting)."""
+    for codec in {id(c): c for c in codecs if isinstance(c, Codec)}.values():
+        codec.synchronize()
 
 
 def _scorer(codec: Codec, image: np.ndarray, given: np.ndarray | None, data: bytes | BaseException, decoded: Any,

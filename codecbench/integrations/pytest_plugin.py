@@ -2,7 +2,8 @@
 
 Installed as a ``pytest11`` plug-in, so ``pytest --pyargs codecbench.bench --benchmark-only`` runs the codec
 cases from any directory. A test that takes the ``codec_case`` fixture is parametrized over codec spec ×
-dataset × device (``--codecs``, ``--datasets``, ``--devices``); ``codecbench_session``
+dataset × device (``--codecs``, ``--datasets``, ``--devices``; with ``--target-bpp``/``--target-psnr``, each
+configuration at each target: :mod:`codecbench.integrations.bench_targets`); ``codecbench_session``
 (:mod:`codecbench.integrations.bench_session`) holds the images, codecs, bitstreams and records and says how a
 case is timed. At the end of the session the reporter writes ``<report-dir>/<dataset>.md`` and its results
 file (default ``results/bench/``). Usage errors are one line before anything runs (exit status 4); no CUDA
@@ -33,6 +34,7 @@ from codecbench.integrations.bench_session import (
     BenchSession,
     RoundBudget,
 )
+from codecbench.integrations.bench_targets import SEARCH_UNTIMED
 from codecbench.integrations.goals import SpeedGoal
 from codecbench.integrations.progress import CaseProgress, wanted
 from codecbench.integrations.selection import bench_cases, check_selection, cuda_left_out
@@ -74,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "named cuda cases skip where it is absent)")
     group.addoption("--max-images", type=int, dest="codecbench_max_images", metavar="N",
                     help="use only the first N images of each dataset")
+    group.addoption("--target-bpp", dest="codecbench_target_bpp", metavar="BPPS",
+                    help="equal-rate cases: per image, search each codec's rate knob to each of these rates "
+                    "(untimed), then time the settings found, e.g. 0.25,0.5,1 (specs without their knob; lossless "
+                    "codecs left out)")
+    group.addoption("--target-psnr", dest="codecbench_target_psnr", metavar="DBS",
+                    help="equal-quality cases: as --target-bpp, to each of these PSNRs in dB, e.g. 30,35")
     group.addoption("--rounds", type=int, default=3, dest="codecbench_rounds",
                     help="at most N timed rounds per benchmark, each over the whole dataset; a benchmark gets as "
                     "many as fit in --benchmark-max-time (default: 3)")
@@ -130,8 +138,9 @@ _ONLY_KEY = pytest.StashKey[bool]()  # --benchmark-only, taken over from pytest-
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's (trylast) configure reads --benchmark-only
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options and create the session: a one-line ``pytest.UsageError`` for numbers out of range
-    (``--max-images`` ≥ 1, ``--rounds`` ≥ 1, ``--report-per-image`` ≥ 0), unknown metrics, and (where given)
-    unknown codecs, settings or devices and datasets that are unknown or not available.
+    (``--max-images`` ≥ 1, ``--rounds`` ≥ 1, ``--report-per-image`` ≥ 0), unknown metrics, targets that are not
+    positive numbers or specs that set the rate knob they search, and (where given) unknown codecs, settings or
+    devices and datasets that are unknown or not available.
 
     Under xdist, take ``--benchmark-only`` over from pytest-benchmark (which refuses it there).
     """
@@ -249,7 +258,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             timing={"rounds": session.budget.most, "time_budget_s": session.budget.seconds,
                     "warmup": f"one encode and decode of a {WARMUP_SIDE}×{WARMUP_SIDE} crop of the first image",
                     "per_image": "median round / images"},
-            timed_region=SESSION_TIMED_REGION,
+            timed_region=SESSION_TIMED_REGION + (SEARCH_UNTIMED if any(r.target for r in records) else ""),
         )
     terminalreporter.write_sep("-", "codecbench")
     # the RD analysis (codecbench.render.rd): BD-rate vs the anchor, fixed-rate table, plots in <report-dir>/plots
@@ -272,7 +281,7 @@ def _in_case_order(config: pytest.Config, session: BenchSession) -> list[Record]
         return []
     order = {case: i for i, case in enumerate(bench_cases(config))}
     cases = sorted(session.records, key=lambda case: order.get(case, len(order)))
-    return [r for case in cases for r in session.records[case]]
+    return [r for case in cases for r in session.records_of(case)]
 
 
 def _setup_meta(records: Sequence[Record]) -> dict[str, Any]:

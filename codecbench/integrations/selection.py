@@ -1,7 +1,8 @@
 """Which codec cases a `pytest bench` session runs: ``--codecs`` × ``--datasets`` × ``--devices``.
 
 The selection is made once per session and kept in the config's stash. A
-spec without its rate knob is the codec's default sweep; a codec runs only on
+spec without its rate knob is the codec's default sweep (with ``--target-bpp``
+or ``--target-psnr``: the configuration searched to each target); a codec runs only on
 the devices it declares and the datasets whose channels it takes. Without
 ``--devices``, cuda cases are made only where CUDA is available
 (:func:`cuda_left_out` counts the others, for one line in the session
@@ -16,7 +17,10 @@ from codecbench.core.codec import Spec, available_codecs, expand_spec, get_codec
 from codecbench.core.errors import OptionError
 from codecbench.datasets import get_dataset
 from codecbench.engine.channels import takes_dataset
+from codecbench.core.targets import Target
+from codecbench.engine.targets import target_configs
 from codecbench.integrations.bench_session import BenchCase
+from codecbench.integrations.bench_targets import session_targets, target_points
 
 #: the devices ``--devices`` takes
 DEVICES = ("cpu", "cuda")
@@ -45,9 +49,10 @@ def cuda_left_out(config: pytest.Config) -> int:
 
 
 def check_selection(config: pytest.Config) -> None:
-    """Select the cases now where codecs or devices are given (a bad spec fails before anything runs), and check
+    """Select the cases now where codecs, devices or targets are given (a bad spec or target fails before anything
+    runs), and check
     that every dataset given is known and available (:class:`~codecbench.core.errors.DatasetError` otherwise)."""
-    if config.getoption("codecbench_codecs") or config.getoption("codecbench_devices"):
+    if config.getoption("codecbench_codecs") or config.getoption("codecbench_devices") or session_targets(config):
         bench_cases(config)
     for name in listed(config, "codecbench_datasets"):
         get_dataset(name, max_images=1)
@@ -62,15 +67,26 @@ def _select(config: pytest.Config) -> tuple[list[BenchCase], int]:
     if unknown:
         raise OptionError(f"unknown device {unknown[0]!r} in --devices; known devices: {', '.join(DEVICES)}")
     cases = []
-    for spec in specs:
-        for single in expand_spec(spec):
-            cls = get_codec_class(Spec.parse(single).name)
-            cases += [BenchCase(single, d, dev) for d in datasets for dev in devices or DEVICES
-                      if dev in cls.devices and takes_dataset(cls, d)]
+    for spec, targets, knobless in _points(specs, session_targets(config)):
+        cls = get_codec_class(Spec.parse(spec).name)
+        cases += [BenchCase(spec, d, dev, targets, knobless) for d in datasets for dev in devices or DEVICES
+                  if dev in cls.devices and takes_dataset(cls, d)]
     if devices or not any(c.device == "cuda" for c in cases) or _cuda_available():
         return cases, 0
     cpu = [c for c in cases if c.device != "cuda"]
     return cpu, len(cases) - len(cpu)
+
+
+def _points(specs: list[str], targets: list[Target]) -> list[tuple[str, tuple[str, ...], bool]]:
+    """(spec, targets, knobless) of each case on a dataset and device: each single-point spec of a sweep, or each
+    configuration at each target (:mod:`~codecbench.integrations.bench_targets`)."""
+    if not targets:
+        return [(single, (), False) for spec in specs for single in expand_spec(spec)]
+    configs = target_configs(specs, targets)
+    if not configs:
+        raise OptionError(f"--target-{targets[0].metric}: every codec selected is lossless ({', '.join(specs)}): "
+                          "there is no rate to aim at")
+    return [(config, at, knobless) for config in configs for at, knobless in target_points(config, targets)]
 
 
 def _cuda_available() -> bool:
