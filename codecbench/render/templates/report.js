@@ -205,7 +205,7 @@
   function equalRate() {
     const box = $("#equal-rate-tables");
     if (!DATA.equal_rate.length) {
-      box.append(el("p", { class: "note" }, "This report holds no equal-rate records (codecbench run --target-bpp)."));
+      box.append(el("p", { class: "note" }, "This report holds no equal-rate records (--target-bpp of codecbench run or pytest bench)."));
       return;
     }
     for (const t of DATA.equal_rate) {
