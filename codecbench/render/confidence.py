@@ -88,7 +88,8 @@ def equal_rate_markdown(tables: Sequence[EqualRateTable], resamples: int, level:
     h = "#" * level
     out = ["", f"{h} At equal rate — {tables[0].dataset}", "",
            "Each codec configuration's rate knob was searched on each image to each target "
-           "(`--target-bpp` / `--target-psnr` of `codecbench run` or `pytest bench`: bisection over the knob's values; on target = within "
+           "(`--target-bpp` / `--target-psnr` of `codecbench run` or `pytest bench`: bisection over the knob's "
+           "values; on target = within "
            f"{TOLERANCE['bpp']:.0%} of the rate or {TOLERANCE['psnr']:g} dB of the PSNR; an integer knob stops at "
            f"its own resolution, a float knob after at most {MAX_FLOAT_EVALUATIONS} encodes), then measured there. "
            "The reached columns give the spread of what the search achieved.", ""]
