@@ -324,3 +324,20 @@ def test_an_unknown_session_report_format_is_a_usage_error(tmp_path):
     done = _bench(tmp_path, "--codecs", "jpeg:quality=30", "--report-format", "pdf")
     assert done.returncode == 4 and "unknown report format 'pdf'" in done.stderr, done.stderr[-2000:]
     assert not any(tmp_path.iterdir())
+
+
+def test_make_pictures_codes_with_the_threads_each_record_was_measured_with(measured, tmp_path, monkeypatch):
+    """AVIF's bytes depend on the encoder's thread count: a picture re-made with other threads is another stream."""
+    import codecbench.tools.pictures as pictures_module
+
+    _, out = measured
+    _, records = read_results(out)
+    for r in records:
+        r.threads = 2 if r.codec == "webp" else 1
+    built = []
+    real = pictures_module.create_codec
+    monkeypatch.setattr(pictures_module, "create_codec",
+                        lambda spec, **kw: built.append((spec.split(":")[0], kw["threads"])) or real(spec, **kw))
+    summary = make_pictures(records, tmp_path, PictureOptions(images=1, crop=32))
+    assert not summary.problems and not summary.mismatched
+    assert ("webp", 2) in built and all(threads == (2 if codec == "webp" else 1) for codec, threads in built)

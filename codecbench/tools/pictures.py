@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from codecbench.analysis.curves import curves
-from codecbench.core.codec import create_codec
+from codecbench.core.codec import Codec, create_codec
 from codecbench.core.errors import OptionError
 from codecbench.core.pictures import FORMATS, Picture, centre_crop, merge, read_manifest, save_picture, write_manifest
 from codecbench.core.results import Record
@@ -139,13 +139,17 @@ def _originals(dataset: str, measured: set[str], options: PictureOptions, downlo
 
 def _decode_spec(spec: str, records: Sequence[Record], originals: dict, crops: dict, folder: Path,
                  options: PictureOptions, summary: PictureSummary) -> None:
-    """Encode and decode each record's image with ``spec``'s codec and keep the decode (problems noted)."""
-    try:
-        codec = create_codec(spec, device=options.device)
-    except Exception as exc:  # a codec that cannot be built costs its pictures, not the others
-        summary.problems.append(f"{spec}: {type(exc).__name__}: {exc}")
-        return
+    """Encode and decode each record's image with ``spec``'s codec, given the threads the record was measured
+    with (AVIF's bytes depend on them), and keep the decode (problems noted)."""
+    codecs: dict[int, Codec] = {}
     for r in records:
+        if r.threads not in codecs:
+            try:
+                codecs[r.threads] = create_codec(spec, device=options.device, threads=r.threads)
+            except Exception as exc:  # a codec that cannot be built costs its pictures, not the others
+                summary.problems.append(f"{spec}: {type(exc).__name__}: {exc}")
+                return
+        codec = codecs[r.threads]
         pixels = originals[r.image]
         try:
             stream = codec.encode(pixels.copy())
