@@ -1,7 +1,9 @@
 """The HTML report in a real browser: headless Chromium (Debian's ``chromium``) driven by playwright's Python API.
 
 The page is opened from disk (file://) with the network of the browser unused: no console errors, one chart
-trace per codec configuration, the viewer swaps what it draws when a control changes, a screenshot is not blank.
+trace per codec configuration, the viewer swaps what it draws when a control changes, a screenshot is not blank;
+a page built from curves, equal-rate and equal-quality runs and a reference curve draws the RD analysis's tables
+(How sure, At equal rate, reference provenance) with the rows of its data.
 Where Chromium or playwright is absent these tests skip with the reason (docs/contributing.md says how to get
 them). With ``CODECBENCH_SCREENSHOTS=DIR`` the committed Kodak report's test writes the screenshots of the
 manual (``docs/img``) there.
@@ -10,6 +12,7 @@ manual (``docs/img``) there.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +23,7 @@ from PIL import Image
 from report_helpers import measured_run
 
 from codecbench.analysis.curves import curves
+from codecbench.cli import main
 from codecbench.core.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,6 +188,70 @@ def test_the_tables_sort_and_filter(opened):
     page.select_option("#filter-image", image)
     shown = page.eval_on_selector_all("#per-image-table tbody tr td:nth-child(3)", "ts => ts.map(t => t.textContent)")
     assert shown and set(shown) == {image}
+
+
+@pytest.fixture(scope="module")
+def analysed(browser, tmp_path_factory):
+    """A page with every table of the RD analysis: three-point JPEG and WebP curves, an equal-rate and an
+    equal-quality run of both, and a reference curve with provenance, on two embedded images."""
+    folder = tmp_path_factory.mktemp("analysed")
+    runs = {"c.json": ["jpeg:quality=20|50|80,webp:quality=20|50|80"],
+            "t.json": ["jpeg,webp", "--target-bpp", "0.5,1"], "q.json": ["jpeg,webp", "--target-psnr", "32"]}
+    for name, args in runs.items():
+        assert main(["run", "--codecs", *args, "--max-images", "2", "-o", str(folder / name), "--no-cache",
+                     "-j", "1"]) == 0
+    ref = folder / "ref.json"
+    ref.write_text(json.dumps({"name": "Ref", "description": "a published curve",
+                               "provenance": {"source": "paper, table 2", "tool": "enc 1.0"},
+                               "results": {"bpp": [0.5, 1.0, 2.0], "psnr-rgb": [28.0, 31.0, 34.0]}}))
+    assert main(["report", *(str(folder / name) for name in runs), "--reference", str(ref), "--format", "html",
+                 "--no-plots", "--bootstrap", "200", "--out", str(folder)]) == 0
+    page = Opened(browser, folder / "embedded.html")
+    yield page
+    page.page.close()
+
+
+def _table(opened: Opened, container: str, index: int = 0) -> tuple[list[str], list[list[str]]]:
+    """The head cells and the body rows' cells of the ``index``-th drawn table in ``container``."""
+    return opened.page.evaluate("""([c, i]) => { const t = document.querySelectorAll(c + ' table')[i];
+        return [[...t.querySelectorAll('thead th')].map(h => h.textContent),
+                [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(d => d.textContent))]; }""",
+                                [container, index])
+
+
+def test_the_analysis_tables_are_drawn_with_their_rows_without_console_errors(analysed):
+    assert analysed.problems == [] and analysed.fetched == []
+    data = analysed.page.evaluate("codecbench.data")
+    assert data["confidence"] is not None and len(data["equal_rate"]) == 3 and data["references"]
+    head, rows = _table(analysed, "#confidence")
+    assert head[0] == "codec" and len(head) == 5
+    assert [r[0] for r in rows] == [r["label"] for r in data["confidence"]["rows"]] == [
+        "webp", "Ref (reference, not measured here)"]
+    assert "How sure: BD-rate against jpeg" in analysed.page.inner_text("#confidence h3")
+    webp = rows[0]
+    assert all(cell and cell != "—" for cell in webp) and webp[1].endswith("]") and webp[3] == "2 of 2 images"
+    assert rows[1][2] == "—" and "reference curve" in rows[1][4]
+
+
+def test_each_equal_rate_table_has_a_row_per_configuration_and_the_anchor_marked(analysed):
+    data = analysed.page.evaluate("codecbench.data")
+    titles = analysed.page.eval_on_selector_all("#equal-rate-tables h3", "hs => hs.map(h => h.textContent)")
+    assert titles == ["At 0.5 bpp (cpu)", "At 1 bpp (cpu)", "At 32 dB PSNR (cpu)"]
+    for index, table in enumerate(data["equal_rate"]):
+        head, rows = _table(analysed, "#equal-rate-tables", index)
+        assert len(head) == 8 and head[5].startswith("Δ " + ("PSNR dB" if table["target_metric"] == "bpp" else
+                                                            "bpp %") + " vs jpeg")
+        assert [r[0] for r in rows] == [r["label"] for r in table["rows"]] == ["jpeg", "webp"]
+        anchor, webp = rows
+        assert anchor[5] == "anchor" and webp[5].endswith("]") and webp[6] == "2 of 2 images"
+        assert webp[7] == table["rows"][1]["verdict_text"]
+    assert analysed.page.locator("#equal-rate-tables td[class*='verdict-']").count() == 3
+
+
+def test_a_reference_curve_is_listed_with_its_provenance(analysed):
+    items = analysed.page.eval_on_selector_all("#references li li", "ls => ls.map(l => l.textContent)")
+    assert "source: paper, table 2" in items and "tool: enc 1.0" in items
+    assert "version: not recorded in the file" in items
 
 
 def test_the_committed_kodak_report(browser):

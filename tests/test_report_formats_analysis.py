@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from rd_helpers import jpeg_records, photos
 
+from codecbench.analysis.anchors import Configuration, pick_anchor
 from codecbench.analysis.bd_confidence import bd_confidence_rows
 from codecbench.analysis.equal_rate import equal_rate_tables
 from codecbench.core import metrics
@@ -30,22 +31,24 @@ RESAMPLES = 200
 ANCHORS = "jpeg[subsampling=2],jpeg"
 
 
-def _encode(image: np.ndarray, fmt: str, quality: int) -> bytes:
+def _encode(image: np.ndarray, fmt: str, quality: int, **settings: int) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format=fmt, quality=quality)
+    Image.fromarray(image).save(buf, format=fmt, quality=quality, **settings)
     return buf.getvalue()
 
 
-def _at_target(codec: str, fmt: str) -> list[Record]:
-    """A real equal-rate run, small: per photo, the quality whose Pillow ``fmt`` encode comes nearest ``TARGET``."""
+def _at_target(codec: str, fmt: str, **settings: int) -> list[Record]:
+    """A real equal-rate run, small: per photo, the quality whose Pillow ``fmt`` encode (with the fixed
+    ``settings``) comes nearest ``TARGET``."""
     out = []
+    fixed = "".join(f",{k}={v}" for k, v in settings.items())
     for name, image in photos():
         h, w, c = image.shape
-        data = min((_encode(image, fmt, q) for q in QUALITIES),
+        data = min((_encode(image, fmt, q, **settings) for q in QUALITIES),
                    key=lambda d: abs(metrics.bpp(len(d), h, w) - TARGET))
-        quality = next(q for q in QUALITIES if _encode(image, fmt, q) == data)
+        quality = next(q for q in QUALITIES if _encode(image, fmt, q, **settings) == data)
         decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        out.append(Record.build(codec=codec, spec=f"{codec}:quality={quality}", setting=quality, knob="quality",
+        out.append(Record.build(codec=codec, spec=f"{codec}:quality={quality}{fixed}", setting=quality, knob="quality",
                                 dataset="photos", image=name, width=w, height=h, channels=c, enc_s=0.001,
                                 dec_s=0.001, bytes=len(data), bpp=metrics.bpp(len(data), h, w),
                                 target=f"bpp={TARGET:g}", target_encodes=len(QUALITIES),
@@ -254,3 +257,38 @@ def test_the_analysis_is_computed_once_per_report_whatever_the_formats(records, 
         _render(report, fmt)
     renderers(["csv"])[0].extra_files(report)
     assert calls == [1]
+
+
+# -- anchors -------------------------------------------------------------------------------------------------------
+def test_a_codec_anchor_with_several_configurations_picks_one_curve_for_every_section():
+    """``--anchor jpeg`` with two JPEG configurations (curves and equal-rate runs alike, the 4:2:0 one listed
+    first): the BD-rate table, "How sure", the equal-rate table and the charts' anchor are all the first label."""
+    made = (jpeg_records((10, 40, 70)) + jpeg_records((20, 60, 90), subsampling=0)
+            + _at_target("jpeg", "JPEG", subsampling=2) + _at_target("jpeg", "JPEG", subsampling=0))
+    report = _report(made, anchor="jpeg")
+    picked = "jpeg[subsampling=0]"
+    data = json.loads(_render(report, "json"))
+    markdown = _render(report, "markdown")
+    assert [t["base"] for t in data["bd"]] == [picked]
+    assert f"against the anchor **{picked}**" in markdown
+    assert data["confidence"] is not None and data["confidence"]["anchor"] == picked
+    (row,) = data["confidence"]["rows"]
+    assert row["label"] == "jpeg[subsampling=2]" and row["images"] == 3
+    assert _row(markdown, f"How sure: BD-rate against {picked}", row["label"])[-1] == row["verdict_text"]
+    (table,) = data["equal_rate"]
+    assert table["anchor"] == picked and [r["anchor"] for r in table["rows"]] == [True, False]
+    assert table["rows"][1]["diff"]["n"] == 3
+    assert [c["label"] for c in data["curves"] if c["anchor"]] == [picked]
+    (bd,) = _csv_rows(renderers(["csv"])[0].extra_files(report)[".bd-confidence.csv"])
+    assert bd["anchor"] == picked
+
+
+def test_the_anchor_rule_label_first_then_the_codecs_first_label_on_the_cpu_first():
+    cpu, gpu = Configuration("jpeg[q=1]@cpu", "jpeg", "cpu"), Configuration("jpeg[a=1]@cuda", "jpeg", "cuda")
+    ref = Configuration("jpeg", "Ref", "cpu", reference=True)
+    assert pick_anchor([gpu, cpu, ref], "jpeg") is ref  # a label first, a reference's too
+    assert pick_anchor([gpu, cpu], "jpeg") is cpu
+    assert pick_anchor([gpu], "jpeg") is gpu and pick_anchor([gpu], "webp") is None
+    measured = Configuration("jpeg", "jpeg", "cpu")
+    assert pick_anchor([ref, measured], "jpeg") is measured
+    assert pick_anchor([ref], "Ref") is None  # a reference is picked by its label only

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from codecbench.analysis import bootstrap
+from codecbench.analysis.anchors import Configuration, pick_anchor
 from codecbench.analysis.bootstrap import Estimate
 from codecbench.core.results import Record
 from codecbench.core.targets import TOLERANCE, Target, configuration
@@ -92,8 +93,8 @@ def equal_rate_tables(records: Sequence[Record], anchors: Sequence[str] = (), *,
                       resamples: int = bootstrap.RESAMPLES) -> list[EqualRateTable]:
     """One table per (dataset, device, target) of the records that have a target (none: no tables), sorted.
 
-    The anchor of each table is the first of ``anchors`` that is the label or codec name of a configuration
-    with records at that target.
+    The anchor of each table is the configuration with records at that target that the first of ``anchors``
+    to pick one picks (:func:`~codecbench.analysis.anchors.pick_anchor`, the rule of every part of a report).
     """
     latest = _latest(records)
     labels = configuration_labels(list(latest.values()))
@@ -103,8 +104,8 @@ def equal_rate_tables(records: Sequence[Record], anchors: Sequence[str] = (), *,
     tables = []
     for (dataset, device, text), by_label in sorted(groups.items(), key=lambda g: (*g[0][:2], _order(g[0][2]))):
         target = Target.parse(text)
-        anchor = next((a for a in anchors for label, rs in by_label.items() if a in (label, rs[0].codec)), None)
-        anchor_label = next((label for label, rs in by_label.items() if anchor in (label, rs[0].codec)), None)
+        configs = [Configuration(label, rs[0].codec, device) for label, rs in by_label.items()]
+        anchor_label = next((c.label for c in (pick_anchor(configs, a) for a in anchors) if c is not None), None)
         rows = [_row(label, rs, target, by_label.get(anchor_label) if label != anchor_label else None, resamples)
                 for label, rs in sorted(by_label.items())]
         tables.append(EqualRateTable(dataset, device, target, anchor_label, [r for r in rows if r is not None]))

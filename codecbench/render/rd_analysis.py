@@ -48,8 +48,9 @@ class RDOptions:
 
 @dataclass(frozen=True)
 class Confidence:
-    """The BD-rates (PSNR) of every lossy curve against ``anchor`` (the first anchor that is a measured curve)
-    with their intervals over ``resamples`` bootstrap resamples."""
+    """The BD-rates (PSNR) of every lossy curve against ``anchor`` (the measured curve the first anchor to pick
+    one picks, by the rule of every table: :func:`~codecbench.analysis.bdrate.find_anchor`) with their intervals
+    over ``resamples`` bootstrap resamples."""
 
     anchor: Curve
     rows: list[BDConfidence]
@@ -83,8 +84,8 @@ def rd_analysis(records: Sequence[Record], dataset: str, options: RDOptions,
     section, anchors = resolved if resolved is not None else ([], [])
     own = [r for r in records if r.dataset == dataset]
     confidence = None
-    anchor = next((c for _, label in anchors if label for c in section if c.label == label and not c.reference),
-                  None)
+    picked = (bdrate.find_anchor(section, label) for _, label in anchors if label)
+    anchor = next((c for c in picked if c is not None and not c.reference), None)
     if anchor is not None and options.bootstrap > 0:
         rows = bd_confidence_rows(section, anchor, own, method=options.method, min_overlap=options.min_overlap,
                                   resamples=options.bootstrap)
@@ -128,7 +129,8 @@ def section_curves(dataset: str, options: RDOptions, measured: Sequence[Curve]
 def _resolve_anchors(
     section: list[Curve], names: Sequence[str], dataset: str
 ) -> tuple[list[Curve], list[tuple[str, str | None]]]:
-    """The section with the shipped anchor curves added, and each anchor's (name, curve label to look up).
+    """The section with the shipped anchor curves added, and each anchor's (name, name or curve label to look up
+    with :func:`~codecbench.analysis.bdrate.find_anchor`).
 
     A name that is a measured codec or a curve label stays itself; a shipped alias adds its curve (once: a
     ``--reference`` of the same points is reused) and resolves to that curve's label, or to None where the
