@@ -144,9 +144,8 @@ class BenchSession:
         return self.built(case.spec, case.device)
 
     def built(self, spec: str, device: str) -> Codec:
-        """The codec of a single-point ``spec`` on ``device``, built once."""
-        if device == "cuda":
-            _require_cuda()
+        """The codec of a single-point ``spec`` on ``device``, built once (the selection makes cuda cases only where
+        CUDA is available)."""
         key = (spec, device)
         if key not in self.codecs:
             self.codecs[key] = create_codec(spec, device=device)
@@ -283,13 +282,6 @@ class BenchSession:
 
 #: where the plugin keeps the session's :class:`BenchSession` (``config.stash``)
 SESSION_KEY = pytest.StashKey[BenchSession]()
-
-
-def _require_cuda() -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("CUDA is not available on this machine (torch.cuda.is_available() is False)")
 
 
 def _label(benchmark: Any, case: BenchCase) -> None:

@@ -6,8 +6,9 @@ dataset × device (``--codecs``, ``--datasets``, ``--devices``; with ``--target-
 configuration at each target: :mod:`codecbench.integrations.bench_targets`); ``codecbench_session``
 (:mod:`codecbench.integrations.bench_session`) holds the images, codecs, bitstreams and records and says how a
 case is timed. At the end of the session the reporter writes ``<report-dir>/<dataset>.md`` and its results
-file (default ``results/bench/``). Usage errors are one line before anything runs (exit status 4); no CUDA
-case is generated where CUDA is absent; an unreadable image is a failed record, never timed. Under
+file (default ``results/bench/``). Usage errors are one line before anything runs (exit status 4); what the
+options select but cannot run here is a skipped test or a header line saying why
+(:mod:`codecbench.integrations.selection`); an unreadable image is a failed record, never timed. Under
 pytest-xdist bytes and quality are measured in parallel and timings are left empty (pytest-benchmark times
 nothing there). The manual: ``docs/running.md``.
 """
@@ -37,7 +38,7 @@ from codecbench.integrations.bench_session import (
 from codecbench.integrations.bench_targets import SEARCH_UNTIMED
 from codecbench.integrations.goals import SpeedGoal
 from codecbench.integrations.progress import CaseProgress, wanted
-from codecbench.integrations.selection import bench_cases, check_selection, cuda_left_out
+from codecbench.integrations.selection import LeftOut, bench_cases, check_selection, selection, selection_notes
 from codecbench.integrations.xdist_hooks import (  # the xdist hooks are registered with this module
     UNTIMED_BENCHMARK_SKIP,
     XDIST_RECORDS,
@@ -105,8 +106,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "codec_case" in metafunc.fixturenames:
-        cases = bench_cases(metafunc.config)  # checked in pytest_configure
-        metafunc.parametrize("codec_case", cases, ids=[c.id for c in cases])
+        metafunc.parametrize("codec_case", selection(metafunc.config).params())  # checked in pytest_configure
 
 
 _GOALS_KEY = pytest.StashKey[list[SpeedGoal]]()
@@ -140,7 +140,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Check the options and create the session: a one-line ``pytest.UsageError`` for numbers out of range
     (``--max-images`` ≥ 1, ``--rounds`` ≥ 1, ``--report-per-image`` ≥ 0), unknown metrics, targets that are not
     positive numbers or specs that set the rate knob they search, and (where given) unknown codecs, settings or
-    devices and datasets that are unknown or not available.
+    devices, options that name nothing, named codecs that cannot run here, a selection with nothing to run and
+    datasets that are unknown, not available or empty.
 
     Under xdist, take ``--benchmark-only`` over from pytest-benchmark (which refuses it there).
     """
@@ -157,14 +158,14 @@ def pytest_configure(config: pytest.Config) -> None:
             chosen = select_metrics(config.getoption("codecbench_metrics"))
             budget = RoundBudget(config.getoption("codecbench_rounds"),
                                  float(config.getoption("benchmark_max_time", 1.0)))
-            check_selection(config)
+            built = check_selection(config)
         except CodecbenchError as exc:
             raise pytest.UsageError(str(exc).splitlines()[0]) from None
     for warning in caught:  # into pytest's warnings summary, at the place that raised it
         config.hook.pytest_warning_recorded.call_historic(
             kwargs={"warning_message": warning, "when": "config", "nodeid": "", "location": None})
     config.stash[SESSION_KEY] = BenchSession(max_images=config.getoption("codecbench_max_images"), budget=budget,
-                                              metrics=chosen)
+                                              metrics=chosen, codecs=dict(built))
     config.stash[_GOALS_KEY] = []
 
 
@@ -185,18 +186,25 @@ def _phase(item: pytest.Item) -> tuple[BenchCase, str] | None:
     return (case, phase) if isinstance(case, BenchCase) and phase else None
 
 
+def _left_out(item: pytest.Item) -> bool:
+    """Whether ``item`` is the skipped test of a combination the selection left out."""
+    return hasattr(item, "callspec") and isinstance(item.callspec.params.get("codec_case"), LeftOut)
+
+
 def _order_cases(items: list[pytest.Item]) -> dict[str, tuple[BenchCase, str]]:
-    """Put each case's tests one after the other (encode, then decode), cases in their first test's order, in the
-    places codec-case tests held (other tests keep theirs); node id → (case, phase) in that order."""
-    slots = [i for i, item in enumerate(items) if _phase(item)]
+    """Put each case's tests one after the other (encode, then decode), cases in their first test's order, then
+    the skipped tests of what the selection left out, in the places codec-case tests held (other tests keep theirs);
+    node id → (case, phase) of each case's test in that order."""
+    slots = [i for i, item in enumerate(items) if _phase(item) or _left_out(item)]
+    cases = [items[i] for i in slots if _phase(items[i])]
     first: dict[BenchCase, int] = {}
-    for i in slots:
-        first.setdefault(_phase(items[i])[0], len(first))
+    for item in cases:
+        first.setdefault(_phase(item)[0], len(first))
     order = list(PHASES.values())
-    moved = sorted((items[i] for i in slots), key=lambda it: (first[_phase(it)[0]], order.index(_phase(it)[1])))
-    for i, item in zip(slots, moved):
+    cases.sort(key=lambda it: (first[_phase(it)[0]], order.index(_phase(it)[1])))
+    for i, item in zip(slots, cases + [items[i] for i in slots if _left_out(items[i])]):
         items[i] = item
-    return {item.nodeid: _phase(item) for item in moved}
+    return {item.nodeid: _phase(item) for item in cases}
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the tests that will run
@@ -217,12 +225,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
-    """One line where CUDA cases were left out (instead of one skipped test each)."""
-    left_out = cuda_left_out(config)
-    if not left_out:
-        return []
-    return [f"codecbench: CUDA is not available on this machine: {left_out} cuda cases left out "
-            "(--devices cuda lists them, skipped)"]
+    """One line for each kind of case the default selection left out (cuda cases where CUDA is absent, codecs
+    that cannot run here, codecs refusing a dataset's images), saying why."""
+    return [f"codecbench: {note}" for note in selection_notes(config)]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
