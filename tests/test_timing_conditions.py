@@ -162,5 +162,17 @@ def test_the_retime_script_accepts_only_reproduced_bytes_and_quality():
         [], {first.spec: f"threads {first.threads} → {first.threads + 1}"})
     worse = dataclasses.replace(first, threads=first.threads + 1, psnr=first.psnr + 0.01)  # same bytes: no excuse
     assert script.differences(committed, [worse, *same[1:]])[0]
+    # ... unless another stream of the spec changed with the thread count: same length, other bytes
+    sibling = next(r for r in same if r.spec == first.spec and r.image != first.image)
+    rethreaded = dataclasses.replace(sibling, threads=first.threads + 1, bytes=sibling.bytes + 1,
+                                     bpp=sibling.bpp * (sibling.bytes + 1) / sibling.bytes)
+    rest = [r for r in same[1:] if r is not sibling]
+    assert script.differences(committed, [worse, rethreaded, *rest]) == (
+        [], {first.spec: f"threads {first.threads} → {first.threads + 1}"})
+    grown = [*same, *(dataclasses.replace(r, spec=r.spec.replace("quality=", "quality=9"), setting=99)
+                      for r in same if r.spec == first.spec)]  # a sweep with another setting
+    added = grown[-1].spec
+    assert script.differences(committed, grown) == ([], {added: f"{len(grown) - len(same)} records not in the "
+                                                                 "committed file"})
     problems, _ = script.differences(committed, same[1:])
     assert problems == [f"{first.spec} {first.image}: missing from the new run"]
