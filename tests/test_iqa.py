@@ -4,6 +4,7 @@ where installed (VMAF: test_vmaf.py); the presets and the listing."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -16,6 +17,7 @@ from PIL import Image
 from codecbench.cli.catalog import metrics_listing
 from codecbench.core import metrics, refcache
 from codecbench.core.errors import OptionError
+from codecbench.core.records import Record
 from codecbench.core.iqa import colour, dssim, external, fsim, iw_ssim, nlpd, psnr_hvs, table, vif
 from tests.reference_values.iqa_cases import CASES, kodak_pair, pair
 from tests.test_metrics import _reference_ms_ssim
@@ -282,7 +284,6 @@ def test_a_jpeg_ai_run_reports_a_column_per_metric_and_where_each_comes_from(tmp
 def test_rd_analysis_gives_a_bd_rate_per_opt_in_metric_and_their_mean():
     from codecbench.analysis.bdrate import MEAN_BD_RATE_OVER, bd_rows
     from codecbench.analysis.curves import curves as make_curves
-    from codecbench.core.records import Record
     from codecbench.render.rd_tables import bd_markdown
 
     image = pair((176, 200, 0, "noise"))[0]
@@ -305,6 +306,42 @@ def test_rd_analysis_gives_a_bd_rate_per_opt_in_metric_and_their_mean():
     assert row.bd_rate["nlpd"].value < 0 and row.bd_rate["psnr"].value < 0
     text = bd_markdown(table)
     assert "BD-rate VIF" in text and "BD-rate NLPD" in text and "Mean BD-rate" in text
+    assert "Mean BD-rate: the mean of the BD-rates on PSNR-Y, MS-SSIM (dB), VIF, PSNR-HVS-M, NLPD" in text
+
+
+def _published(curve):
+    """``curve`` as a published reference curve: PSNR and MS-SSIM only (as CompressAI's files give)."""
+    points = [dataclasses.replace(p, psnr_y=None, ssim=None, extra={}) for p in curve.points]
+    return dataclasses.replace(curve, label="published", reference=True, points=points)
+
+
+def test_the_mean_bd_rate_never_passes_one_metric_off_as_the_multi_metric_mean():
+    from codecbench.analysis.bdrate import bd_rows
+    from codecbench.analysis.curves import curves as make_curves
+    from codecbench.render.rd_tables import bd_markdown
+
+    image = pair((176, 200, 0, "noise"))[0]
+    records = []
+    for codec, offset in (("jpeg", 2000), ("better", 1800)):
+        for q in (30, 50, 70, 90):
+            data_bytes = offset + 60 * q
+            records.append(Record.build(codec=codec, spec=f"{codec}:quality={q}", setting=q, dataset="t", image="a",
+                                        width=200, height=176, bytes=data_bytes, bpp=8 * data_bytes / (200 * 176),
+                                        **metrics.score(image, _jpeg(image, q), ["psnr", "psnr_y", "ssim", "ms_ssim",
+                                                                                 "vif"])))
+    measured = make_curves(records)
+    published = _published(next(c for c in measured if c.label == "jpeg"))
+    # a row without data on one averaged metric (the published curve has no PSNR-Y or VIF) has no mean
+    table = bd_rows([*measured, published], "jpeg")
+    assert table.mean_over == ("psnr_y", "ms_ssim_db", "vif")
+    rows = {row.curve.label: row for row in table.rows}
+    assert rows["better"].mean.value is not None
+    assert rows["published"].mean.value is None and rows["published"].mean.reason == "no data"
+    assert rows["published"].bd_rate["ms_ssim_db"].value is not None
+    # anchored on the published curve only MS-SSIM (dB) could be averaged: no mean column at all
+    table = bd_rows([*measured, published], "published")
+    assert table.mean_over == () and all(row.mean is None for row in table.rows)
+    assert "Mean BD-rate" not in bd_markdown(table)
 
 
 def test_a_missing_program_is_a_named_error_not_a_traceback(monkeypatch):

@@ -20,7 +20,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -203,8 +203,7 @@ def display_name(curve: Curve) -> str:
 @dataclass(frozen=True)
 class BDRow:
     """One curve's Bjøntegaard deltas against the anchor: BD-rate (%) per metric of its table's ``metrics``,
-    BD-PSNR (dB), and the mean of the BD-rates of :data:`MEAN_BD_RATE_OVER` (None where the table has no opt-in
-    metric)."""
+    BD-PSNR (dB), and the mean of the BD-rates of its table's ``mean_over`` (None where the table has no mean)."""
 
     curve: Curve
     bd_rate: dict[str, BD]
@@ -225,6 +224,7 @@ class BDTable:
     min_overlap: float
     labels: list[str]  # the lossy curves' labels, sorted (for saying what an absent anchor could have been)
     metrics: dict[str, str] = dataclasses.field(default_factory=lambda: dict(BD_RATE_METRICS))  # metric -> title
+    mean_over: tuple[str, ...] = ()  # the metrics each row's mean averages (none: the table has no mean)
 
 
 def bd_metrics(curves: Sequence[Curve]) -> dict[str, str]:
@@ -237,14 +237,21 @@ def bd_metrics(curves: Sequence[Curve]) -> dict[str, str]:
     return {**BD_RATE_METRICS, **extra}
 
 
-def mean_bd_rate(values: dict[str, BD]) -> BD:
-    """The mean of the BD-rates of :data:`MEAN_BD_RATE_OVER` among ``values`` (those with no data at all, a metric
-    undefined for the images, left out); n/a if any of the others is."""
-    members = [bd for metric, bd in values.items() if metric in MEAN_BD_RATE_OVER and bd.reason != "no data"]
-    missing = [bd.reason for bd in members if bd.value is None]
-    if missing or not members:
-        return BD(None, missing[0] if missing else "no data")
-    return BD(float(np.mean([bd.value for bd in members])))
+def mean_over(base: Curve, metrics: Iterable[str]) -> tuple[str, ...]:
+    """The metrics of :data:`MEAN_BD_RATE_OVER` among ``metrics`` that the anchor ``base`` has values of (a metric
+    undefined for the images, or absent from a reference curve, cannot be averaged); none unless at least two:
+    a mean of one metric would pass that metric's BD-rate off as the multi-metric one."""
+    members = tuple(m for m in metrics if m in MEAN_BD_RATE_OVER and base.series(m, complete_only=True)[0])
+    return members if len(members) >= 2 else ()
+
+
+def mean_bd_rate(values: dict[str, BD], members: Iterable[str]) -> BD:
+    """The mean of the BD-rates ``values`` of ``members`` (:func:`mean_over`); n/a, with the first member's
+    reason, if any of them is (a curve with no data on one of them included)."""
+    missing = [values[m].reason for m in members if values[m].value is None]
+    if missing:
+        return BD(None, missing[0])
+    return BD(float(np.mean([values[m].value for m in members])))
 
 
 def bd_rows(
@@ -265,15 +272,16 @@ def bd_rows(
     metrics = bd_metrics(curves)
     if base is None:
         return BDTable(anchor, None, [], [], method, min_overlap, labels, metrics)
+    averaged = mean_over(base, metrics) if len(metrics) > len(BD_RATE_METRICS) else ()
     rows = []
     for c in lossy:
         if c is base:
             continue
         rates = {metric: bd_rate(base, c, metric, method=method, min_overlap=min_overlap) for metric in metrics}
         rows.append(BDRow(c, rates, bd_quality(base, c, "psnr", method=method, min_overlap=min_overlap),
-                          mean_bd_rate(rates) if len(metrics) > len(BD_RATE_METRICS) else None))
+                          mean_bd_rate(rates, averaged) if averaged else None))
     notes = [n for c in [base] + [c for c in lossy if c is not base] for n in _curve_notes(c)]
-    return BDTable(anchor, base, rows, notes, method, min_overlap, labels, metrics)
+    return BDTable(anchor, base, rows, notes, method, min_overlap, labels, metrics, averaged)
 
 
 def _curve_notes(c: Curve) -> list[str]:

@@ -98,12 +98,12 @@ def render_dataset(
     size_header = list(FILE_SIZE_COLUMNS) if file_size else []
     for device in sorted({c.device for c in dataset_curves}):
         on_device = [c for c in dataset_curves if c.device == device]
-        threads = ", ".join(map(str, sorted({r.threads for r in records if r.device == device})))
+        threads = _threads(records, device)
         lossy = [c for c in on_device if not c.lossless]
         lossless = [c for c in on_device if c.lossless]
         if lossy:
             shown = shown_metrics(lossy)
-            out += ["", f"## Lossy codecs — {device}, {threads} threads"]
+            out += ["", f"## Lossy codecs — {device}, {threads}"]
             for curve in lossy:
                 out += ["", f"### {curve.label}", "", _describe(curve), ""]
                 out += _table(
@@ -114,7 +114,7 @@ def render_dataset(
                 )
                 out += table_note(_timed_rows(curve, conditions))
         if lossless:
-            out += ["", f"## Lossless codecs — {device}, {threads} threads", "",
+            out += ["", f"## Lossless codecs — {device}, {threads}", "",
                     "bpp counts all channels together; exact: every successful image round-tripped bit-exactly.", ""]
             out += _table(
                 ["codec", "setting", "ok/total", "bpp", *size_header, "exact", "enc ms/img", "dec ms/img",
@@ -156,13 +156,16 @@ def _reuse_note(records: Sequence[Record]) -> list[str]:
             "took them)"]
 
 
+def _threads(records: Sequence[Record], device: str) -> str:
+    """The thread counts of ``device``'s records in words: "1 thread", "1, 2 threads"."""
+    counts = sorted({r.threads for r in records if r.device == device})
+    return f"{', '.join(map(str, counts))} thread{'' if counts == [1] else 's'}"
+
+
 def header_lines(dataset: str, records: Sequence[Record], meta: Mapping[str, Any]) -> list[str]:
     """The report header's markdown list items: dataset, results files, machine, devices, versions, conventions."""
     images = len({r.image for r in records})
-    devices = ", ".join(
-        f"{device} ({', '.join(map(str, sorted({r.threads for r in records if r.device == device})))} threads)"
-        for device in sorted({r.device for r in records})
-    )
+    devices = ", ".join(f"{device} ({_threads(records, device)})" for device in sorted({r.device for r in records}))
     versions = ", ".join(f"{k} {v}" for k, v in library_versions(records).items())
     return [
         f"- **Dataset**: `{dataset}`, {images} images",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from codecbench.analysis.bdrate import (
-    MEAN_BD_RATE_OVER, DEFAULT_ANCHOR, DEFAULT_METHOD, FIXED_QUALITIES, FIXED_RATES, METHOD_TEXT, MIN_OVERLAP, BDTable,
+    DEFAULT_ANCHOR, DEFAULT_METHOD, FIXED_QUALITIES, FIXED_RATES, METHOD_TEXT, MIN_OVERLAP, BDTable,
     FixedRow, bd_rows, display_name, fixed_rows,
 )
 from codecbench.analysis.curves import Curve
@@ -28,14 +28,14 @@ def bd_markdown(table: BDTable) -> str:
     if table.base is None:
         names = ", ".join(table.labels) or "none"
         return f"No BD-rate table: the anchor `{table.anchor}` has no lossy curve here (curves: {names}).\n"
-    averaged = any(row.mean is not None for row in table.rows)
+    averaged = bool(table.mean_over)
     head = (["Codec", "Points"] + [f"BD-rate {t}" for t in table.metrics.values()] + ["BD-PSNR"]
             + (["Mean BD-rate"] if averaged else []))
     lines = [table_row(head), table_row(["---"] + ["---:"] * (len(head) - 1))]
     for row in table.rows:
         lines.append(table_row([display_name(row.curve), str(len(row.curve.points)),
                            *(bd_value(row.bd_rate[metric]) for metric in table.metrics),
-                           bd_value(row.bd_psnr, "dB"), *([bd_value(row.mean)] if averaged and row.mean else [])]))
+                           bd_value(row.bd_psnr, "dB"), *([bd_value(row.mean)] if averaged else [])]))
     base = table.base
     source = f" — {base.description}" if base.reference and base.description else ""
     text = [
@@ -51,9 +51,9 @@ def bd_markdown(table: BDTable) -> str:
         "settings where some images failed are left out.",
     ]
     if averaged:
-        members = [t for m, t in table.metrics.items() if m in MEAN_BD_RATE_OVER]
-        text[-1] += (f" Mean BD-rate: the mean of the BD-rates on {', '.join(members)} (JPEG AI's multi-metric "
-                     "average), n/a where any of them is.")
+        members = [table.metrics[m] for m in table.mean_over]
+        text[-1] += (f" Mean BD-rate: the mean of the BD-rates on {', '.join(members)} (of JPEG AI's multi-metric "
+                     "average, those the anchor has), n/a where any of them is.")
     if table.notes:
         text += ["", *[f"- {n}" for n in table.notes]]
     return "\n".join(text) + "\n"

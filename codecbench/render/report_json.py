@@ -115,7 +115,8 @@ def _bd_table(section: Sequence[Curve], name: str, label: str | None, rd: RDOpti
         "anchor": name, "label": label, "method": bdrate.METHOD_TEXT[table.method],
         "base": bdrate.display_name(table.base) if table.base else None,
         "columns": {**{f"bd_rate_{m}": f"BD-rate {t} %" for m, t in table.metrics.items()},
-                    **({"mean_bd_rate": "Mean BD-rate %"} if any(r.mean is not None for r in table.rows) else {})},
+                    **({"mean_bd_rate": "Mean BD-rate %"} if table.mean_over else {})},
+        "mean_over": list(table.mean_over),
         "rows": [{"label": bdrate.display_name(r.curve), "points": len(r.curve.points),
                   **{f"bd_rate_{m}": _bd(bd) for m, bd in r.bd_rate.items()}, "bd_psnr": _bd(r.bd_psnr),
                   **({"mean_bd_rate": _bd(r.mean)} if r.mean is not None else {})}
