@@ -26,6 +26,7 @@ from codecbench.engine.measure import encoded_bpp, measure
 from codecbench.engine.rate_search import MAX_FLOAT_EVALUATIONS, search_knob
 from codecbench.engine.runner import Runner
 from codecbench.engine.targets import TargetRun
+from tests.knobless_codec import FixedJpeg
 
 
 # -- the search ---------------------------------------------------------
@@ -182,19 +183,7 @@ def test_bad_target_options_are_one_line_errors(argv, message, tmp_path, capsys)
 
 def test_a_codec_without_a_rate_knob_is_measured_once_and_marked():
     with CODECS.restoring():
-        @register_codec
-        class FixedJpeg(Codec):  # a real codec whose rate cannot be set
-            name = "fixed-jpeg-test"
-            channels = (3,)
-
-            def _encode(self, image):
-                out = io.BytesIO()
-                Image.fromarray(image).save(out, "JPEG", quality=60)
-                return out.getvalue()
-
-            def _decode(self, data):
-                return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
+        register_codec(FixedJpeg)  # a real codec whose rate cannot be set
         with Runner(["fixed-jpeg-test", "jpeg"], threads=1) as runner:
             records = list(TargetRun(runner, ["fixed-jpeg-test", "jpeg"],
                                      [Target("bpp", 0.5), Target("bpp", 2.0)]).run_dataset("embedded", max_images=1))

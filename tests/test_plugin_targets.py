@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from PIL import Image
@@ -23,29 +22,9 @@ from codecbench.integrations.bench_targets import SEARCH_UNTIMED
 from codecbench.render.confidence import KNOBLESS
 from tests.conftest import REPO, nested_pytest_env, smooth_image
 
-#: a lossy codec without a rate knob (real JPEG at one quality), loaded into the nested session with ``-p``
-FIXED_CODEC = textwrap.dedent('''
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from codecbench.core.codec import Codec, register_codec
-
-
-    @register_codec
-    class FixedJpeg(Codec):
-        name = "fixed-jpeg-test"
-        channels = (3,)
-
-        def _encode(self, image):
-            out = io.BytesIO()
-            Image.fromarray(image).save(out, "JPEG", quality=60)
-            return out.getvalue()
-
-        def _decode(self, data):
-            return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-''')
+#: the plug-in module that registers :class:`tests.knobless_codec.FixedJpeg` in the nested session (``-p``)
+FIXED_CODEC = "from codecbench.core.codec import register_codec\nfrom tests.knobless_codec import FixedJpeg\n\n" \
+              "register_codec(FixedJpeg)\n"
 
 TARGETS = ("bpp=1", "bpp=2", "psnr=38")
 
