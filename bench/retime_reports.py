@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from codecbench.core.metrics import METRICS
@@ -130,9 +131,7 @@ def differences(committed: list[Record], staged: list[Record]) -> tuple[list[str
             rebuilt[key[0]] = ", ".join(changes)
         else:
             lines += problems
-    added: dict[str, int] = {}
-    for spec, _ in new.keys() - old.keys():
-        added[spec] = added.get(spec, 0) + 1
+    added = Counter(spec for spec, _ in new.keys() - old.keys())
     for spec, count in sorted(added.items()):
         rebuilt[spec] = ", ".join(filter(None, [rebuilt.get(spec), f"{count} records not in the committed file"]))
     return lines, rebuilt
