@@ -108,7 +108,7 @@ class ResultsCache:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             conn.text_factory = bytes  # text a damaged page turned into invalid UTF-8 is read, then refused
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._enter_wal(conn)
             if _text(mode).lower() != "wal":  # e.g. a file system without shared memory: still transactional
                 conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -118,6 +118,21 @@ class ResultsCache:
             raise CacheError(f"results cache {self.path} is unusable ({_one_line(exc)}); {REMEDY}") from None
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _enter_wal(self, conn: sqlite3.Connection) -> bytes | str:
+        """Switch to WAL mode and return the mode SQLite reports.
+
+        The switch takes an exclusive lock and SQLite does not call the busy handler for it, so processes
+        opening a new cache at once would get "database is locked" at once: retry until ``timeout``.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
