@@ -175,6 +175,7 @@ from codecbench.engine import runner as runner_module  # noqa: E402
 measuring = getattr(codecbench.engine, "tasks", runner_module)
 from codecbench.engine.cache import RunCache  # noqa: E402
 from codecbench.engine.runner import Runner  # noqa: E402
+from codecbench.core.metrics import default_metrics  # noqa: E402
 
 
 @pytest.fixture
@@ -236,6 +237,21 @@ def test_changing_one_codec_recomputes_only_that_codec(tmp_path, count_measure):
     _run(["jpeg:quality=50", "webp:quality=60"], cache)
     assert len(count_measure) == 2 and all(s.startswith("webp:") and "quality=60" in s for s in count_measure)
     assert (cache.hits, cache.misses) == (2, 2)
+
+
+def test_an_entry_without_a_metric_asked_for_is_a_miss_and_counted_as_one(tmp_path, count_measure, capsys):
+    path = tmp_path / "c.sqlite"
+    _run(["jpeg:quality=50"], RunCache(ResultsCache(path)))
+    metrics = (*default_metrics(), "psnr_hvs_m")
+    cache = RunCache(ResultsCache(path))
+    records = _run(["jpeg:quality=50"], cache, metrics=metrics)
+    assert len(count_measure) == 4, "the entries lacked PSNR-HVS-M: both images measured again"
+    assert (cache.hits, cache.misses, cache.incomplete, cache.retimed) == (0, 2, 2, 0)
+    assert "0 hits, 2 misses; 2 of the misses lacked a metric asked for" in cache.summary()
+    assert all(not r.cached and r.metric("psnr_hvs_m") > 0 for r in records.values())
+    again = RunCache(ResultsCache(path))
+    assert all(r.cached for r in _run(["jpeg:quality=50"], again, metrics=metrics).values())
+    assert (again.hits, again.incomplete, len(count_measure)) == (2, 0, 4), "stored with every metric asked for"
 
 
 def test_timings_from_another_thread_count_are_taken_again(tmp_path, count_measure):

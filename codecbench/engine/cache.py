@@ -29,7 +29,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -319,6 +319,8 @@ class RunCache:
         self.repeats = repeats
         self.jobs = jobs
         self.hits = self.misses = self.retimed = self.bad = 0
+        #: misses whose entry lacked a metric asked for now (measured again, and stored with all of them)
+        self.incomplete = 0
         self.disabled = False
         self._last: tuple[np.ndarray, str] | None = None
 
@@ -339,7 +341,9 @@ class RunCache:
             print(f"codecbench: warning: results cache {self.cache.path}: ignoring a bad entry for {codec.spec} "
                   f"({problem}); measuring again (further bad entries are counted in the summary)", file=sys.stderr)
 
-    def lookup(self, codec: Any, image: np.ndarray) -> Hit | None:
+    def lookup(self, codec: Any, image: np.ndarray, metrics: Iterable[str] = ()) -> Hit | None:
+        """The entry of ``codec`` on ``image`` to reuse, or None (a miss): none is stored, it is damaged or
+        impossible, or it lacks one of ``metrics`` (the metric names this run computes)."""
         if self.disabled:
             return None
         found = None
@@ -352,6 +356,9 @@ class RunCache:
             return None
         except ResultsError as exc:
             self._bad_entry(codec, exc)
+            found = None
+        if found is not None and not set(metrics) <= found.keys():
+            self.incomplete += 1
             found = None
         if found is None:
             self.misses += 1
@@ -380,6 +387,8 @@ class RunCache:
         text = f"cache {self.cache.path}: {self.hits} hits, {self.misses} misses"
         if self.hits:
             text += f" ({self.retimed} re-timed)" if self.retimed else " (timings reused; --retime to measure again)"
+        if self.incomplete:
+            text += f"; {self.incomplete} of the misses lacked a metric asked for and were measured again"
         if self.bad:
             text += f"; {self.bad} bad entr{'y' if self.bad == 1 else 'ies'} ignored and measured again"
         return text + (" — disabled after an error" if self.disabled else "")

@@ -179,9 +179,7 @@ class Runner:
         # results cache (codecbench.engine.cache): look up before encoding ...
         if self.cache is not None:
             with self._lock:
-                hit = self.cache.lookup(codec, task.image)
-            if hit is not None and not set(self.metrics) <= hit.measurements.keys():
-                hit = None  # measured without a metric asked for now: measure again (and store all of them)
+                hit = self.cache.lookup(codec, task.image, self.metrics)
             if hit is not None and not hit.needs_timing:
                 return hit.fields(), 0.0  # the record says it was reused (cached, retimed=False)
             if hit is not None:
