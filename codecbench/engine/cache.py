@@ -319,7 +319,8 @@ class RunCache:
         self.repeats = repeats
         self.jobs = jobs
         self.hits = self.misses = self.retimed = self.bad = 0
-        #: misses whose entry lacked a metric asked for now (measured again, and stored with all of them)
+        #: misses on an entry that lacks, or may not lend, a metric asked for now: an opt-in metric is
+        #: never reused (:data:`MEASURED_FIELDS`), so a run asking for one measures every image again
         self.incomplete = 0
         self.disabled = False
         self._last: tuple[np.ndarray, str] | None = None
@@ -343,7 +344,8 @@ class RunCache:
 
     def lookup(self, codec: Any, image: np.ndarray, metrics: Iterable[str] = ()) -> Hit | None:
         """The entry of ``codec`` on ``image`` to reuse, or None (a miss): none is stored, it is damaged or
-        impossible, or it lacks one of ``metrics`` (the metric names this run computes)."""
+        impossible, or one of ``metrics`` (the metric names this run computes) is not among its reusable
+        fields."""
         if self.disabled:
             return None
         found = None
@@ -357,7 +359,7 @@ class RunCache:
         except ResultsError as exc:
             self._bad_entry(codec, exc)
             found = None
-        if found is not None and not set(metrics) <= found.keys():
+        if found is not None and not set(metrics) <= found.keys() & set(MEASURED_FIELDS):
             self.incomplete += 1
             found = None
         if found is None:
@@ -388,7 +390,8 @@ class RunCache:
         if self.hits:
             text += f" ({self.retimed} re-timed)" if self.retimed else " (timings reused; --retime to measure again)"
         if self.incomplete:
-            text += f"; {self.incomplete} of the misses lacked a metric asked for and were measured again"
+            text += (f"; {self.incomplete} of the misses were entries without a reusable value of a metric asked for "
+                     "(opt-in metrics are always measured again)")
         if self.bad:
             text += f"; {self.bad} bad entr{'y' if self.bad == 1 else 'ies'} ignored and measured again"
         return text + (" — disabled after an error" if self.disabled else "")
