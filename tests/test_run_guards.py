@@ -104,6 +104,22 @@ def test_timeout_does_not_count_model_loading(plugin_env, tmp_path):
     assert len(records) == 2 and all(r.ok and r.lossless_ok for r in records), [r.error for r in records]
 
 
+def test_timeout_stops_a_codec_hanging_in_the_warm_up_of_its_first_image(plugin_env, tmp_path):
+    # the first image a fresh worker sees is coded by the codec's warm-up; a hang there was bounded by the
+    # 300 s allowed for building the codec, not by --timeout (a CI run waited on it)
+    folder = image_folder(tmp_path, [19, 21])  # faulty-demo sleeps forever decoding width 19: the first image
+    out = tmp_path / "results.json"
+    start = time.monotonic()
+    done = subprocess.run(command("faulty-demo", "-d", f"folder:{folder}", "-o", str(out), "--timeout", "3"),
+                          env=plugin_env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 60
+    records = {r.image: r for r in read_records(out)}
+    assert records["w19"].error.startswith("CodecTimeoutError") and "(warm-up): no result after 3 s" in records[
+        "w19"].error, records["w19"].error
+    assert records["w21"].ok and records["w21"].lossless_ok
+
+
 # -- item 11: sys.exit() in a codec is one failed record -------------------------------------------
 @pytest.mark.parametrize("isolation, expected", [(["--jobs", "1"], "SystemExit: 3"), (["--isolate"], "RuntimeError: SystemExit: 3")])
 def test_sys_exit_in_decode_costs_one_record(plugin_env, tmp_path, isolation, expected):

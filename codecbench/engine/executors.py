@@ -13,6 +13,7 @@ Adding an executor is a class and a line in ``executor_for``. The manual:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import time
@@ -88,8 +89,9 @@ class SerialExecutor:
 class IsolatedExecutor(SerialExecutor):
     """In a worker process (one per job): a crash costs one call, ``timeout`` seconds bound each call.
 
-    Building and warming a codec is a call of its own, once per worker process, bounded by
-    ``max(STARTUP_TIMEOUT, timeout)``, so the per-image ``timeout`` bounds the measurement alone.
+    Building a codec (importing its libraries, loading its model) is a call of its own, once per worker
+    process, bounded by ``max(STARTUP_TIMEOUT, timeout)``, so the per-image ``timeout`` never counts it. Its
+    warm-up rounds code the worker's first image, so they are bounded like measurements: ``timeout`` per round.
     """
 
     remote = False
@@ -108,6 +110,10 @@ class IsolatedExecutor(SerialExecutor):
         env = {"CODECBENCH_WORKER_CPU": str(cores()[index % len(cores())])} if self.jobs > 1 else {}
         return Worker(label="codec worker process", preload=("codecbench.engine.tasks",), env=env)
 
+    def _bound(self, floor: float, rounds: int = 1) -> float | None:
+        """The time limit of a call: ``rounds`` per-image timeouts, at least ``floor`` s; None without a timeout."""
+        return None if self.timeout is None else max(floor, self.timeout * max(1, rounds))
+
     def call(self, task: Task, codec: Codec) -> Called:
         worker = self._idle.get()  # one call per worker at a time; several jobs: one thread per worker
         try:
@@ -116,11 +122,13 @@ class IsolatedExecutor(SerialExecutor):
             prepared = (task.spec, id(worker), worker.starts)
             if prepared not in self._prepared:
                 start = time.perf_counter()
-                warm_s = worker.call("codecbench.engine.tasks:prepare", task, describe=f"{task.spec} (building and "
-                                     "warm-up)", timeout=None if self.timeout is None else max(STARTUP_TIMEOUT,
-                                                                                                self.timeout))
+                worker.call("codecbench.engine.tasks:build", dataclasses.replace(task, image=None),
+                            describe=f"{task.spec} (building)", timeout=self._bound(STARTUP_TIMEOUT))
+                build_s = time.perf_counter() - start
+                # the warm-up codes this image: a codec that hangs on it is stopped as its measurement would be
+                warm_s = worker.call("codecbench.engine.tasks:prepare", task, describe=f"{task.spec} (warm-up)",
+                                     timeout=self._bound(0.0, rounds=task.timing.warmup))
                 self._prepared.add(prepared)
-                build_s = time.perf_counter() - start - warm_s
             value = worker.call("codecbench.engine.tasks:perform", task, timeout=self.timeout, describe=task.spec)
             return Called(value, warm_s, build_s)
         finally:

@@ -77,8 +77,14 @@ def task_codec(task: Task) -> Codec:
     return worker_codec(task.spec, task.device, task.threads)
 
 
+def build(task: Task) -> None:
+    """(In a worker process) build ``task``'s codec (import its libraries, load its model); ``task.image`` unused."""
+    task_codec(task)
+
+
 def prepare(task: Task) -> float:
-    """(In a worker process) build ``task``'s codec and warm it up on ``task.image``; the warm-up seconds."""
+    """(In a worker process) warm ``task``'s codec up on ``task.image`` (building it first if needed); the
+    warm-up seconds."""
     return warm_once(task_codec(task), task.image, task.timing.warmup)
 
 
