@@ -230,7 +230,8 @@ def test_report_over_several_files_says_what_they_disagree_on(tmp_path, capsys):
     assert "- **Dataset**: `tiny`, 2 images" in out
     assert "- **Machine**: x86_64 / aarch64, CPU A / CPU B, 2 / 8 cores; Python 3.11.7; codecbench 0.1.0" in out
     assert ("- **Results files**: merged from files that differ in machine (`x86_64 / aarch64`), "
-            "cpu (`CPU A / CPU B`), cores (`2 / 8`), date (`2026-01-01T00:00:00+00:00 / 2026-01-02T00:00:00+00:00`); "
+            "cpu (`CPU A / CPU B`), cores (`2 / 8`), date (`2 dates from 2026-01-01T00:00:00+00:00 to "
+            "2026-01-02T00:00:00+00:00`); "
             "timings taken on different machines are not comparable") in out
     assert main(["report", str(a), "--no-rd"]) == 0
     out = capsys.readouterr().out

@@ -195,11 +195,20 @@ def _differing_note(meta: Mapping[str, Any]) -> list[str]:
     differing = meta.get("differing") or []
     if not differing:
         return []
-    values = ", ".join(f"{key} (`{_meta_value(meta, key)}`)" for key in differing)
+    values = ", ".join(f"{key} (`{_differing_value(meta, key)}`)" for key in differing)
     line = f"- **Results files**: merged from files that differ in {values}"
     if {"machine", "cpu", "cores"} & set(differing):
         line += "; timings taken on different machines are not comparable"
     return [line]
+
+
+def _differing_value(meta: Mapping[str, Any], key: str) -> Any:
+    """The merged values of ``key``; for ``date``, how many and their span (a re-time pass writes many files)."""
+    value = _meta_value(meta, key)
+    if key != "date":
+        return value
+    dates = sorted({d.strip() for d in str(value).split(" / ") if d.strip()})
+    return f"{len(dates)} dates from {dates[0]} to {dates[-1]}" if len(dates) > 1 else value
 
 
 def _meta_value(meta: Mapping[str, Any], key: str) -> Any:
