@@ -176,3 +176,19 @@ def test_ssim_filters_each_original_once_and_never_serves_another_originals_side
     assert built == [5, 5]
     assert ssim_module.ssim_ms_ssim(a[:150], b[:150]) == (ssim_module.ssim(a[:150], b[:150]), None)
     assert built[-1] == 1  # below MS-SSIM's size: SSIM's scale only
+
+
+@pytest.mark.parametrize("shape", [(512, 768, 3), (171, 299, 3), (161, 161, 1)])
+def test_average_pooling_is_the_exact_two_by_two_mean_at_every_scale(shape):
+    """MS-SSIM's pooling (bilinear at factor 2, padded odd sides) gives the exact 2×2 block means, in float64,
+    of 8-bit images shifted by −128 and of their pooled means, four scales down."""
+    rng = np.random.default_rng(4)
+    got = np.subtract(rng.integers(0, 256, shape, dtype=np.uint8), 128, dtype=np.float32)
+    want = got.astype(np.float64)
+    for _ in range(4):
+        got = ssim_module._average_pool(got)
+        ph, pw = want.shape[0] % 2, want.shape[1] % 2
+        padded = np.pad(want, ((ph, ph), (pw, pw), (0, 0)), constant_values=-128.0)
+        h, w = padded.shape[0] // 2, padded.shape[1] // 2
+        want = padded[: 2 * h, : 2 * w].reshape(h, 2, w, 2, -1).mean(axis=(1, 3))
+        assert got.dtype == np.float32 and np.array_equal(got, want)
