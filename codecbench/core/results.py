@@ -77,6 +77,10 @@ def library_versions(records: Iterable[Record]) -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
+#: what joins the distinct values of a field of merged meta blocks (:func:`merge_meta`)
+MERGED_SEPARATOR = " / "
+
+
 def merge_meta(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One ``meta`` block for the records of several results files (a report over many files).
 
@@ -99,6 +103,11 @@ def merge_meta(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def merged_values(value: Any) -> list[str]:
+    """The distinct values a field of :func:`merge_meta` holds, in file order (one value: a list of one)."""
+    return [part.strip() for part in str(value).split(MERGED_SEPARATOR) if part.strip()]
+
+
 def _merge_maps(maps: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[str]]:
     """The union of ``maps``, and the keys whose values differ (their distinct values joined with " / ")."""
     merged: dict[str, Any] = {}
@@ -111,7 +120,7 @@ def _merge_maps(maps: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list
         if len(distinct) == 1:
             merged[key] = distinct[0]
         else:
-            merged[key] = " / ".join(v if isinstance(v, str) else json.dumps(v) for v in distinct)
+            merged[key] = MERGED_SEPARATOR.join(v if isinstance(v, str) else json.dumps(v) for v in distinct)
             differing.append(key)
     return merged, differing
 

@@ -49,6 +49,7 @@ ENV = "CODECBENCH_CACHE"
 CACHE_FILE = "cache.sqlite"
 #: what every error about a damaged cache file tells the user to do
 REMEDY = "`codecbench cache clear` removes a damaged cache"
+_REUSABLE = frozenset(MEASURED_FIELDS)
 T = TypeVar("T")
 
 _SCHEMA_SQL = """
@@ -359,7 +360,7 @@ class RunCache:
         except ResultsError as exc:
             self._bad_entry(codec, exc)
             found = None
-        if found is not None and not set(metrics) <= found.keys() & set(MEASURED_FIELDS):
+        if found is not None and not set(metrics) <= found.keys() & _REUSABLE:
             self.incomplete += 1
             found = None
         if found is None:

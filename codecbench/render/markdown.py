@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from codecbench.core.metrics import METRICS, Metric
 from codecbench.analysis.curves import Curve, CurvePoint, curves
-from codecbench.core.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta
+from codecbench.core.results import AVERAGING, TIMED_REGION, Record, library_versions, machine_meta, merged_values
 from codecbench.render.fmt import number
 from codecbench.render.timing import Origin, RowConditions, row_conditions, table_note, tables_note
 
@@ -207,7 +207,7 @@ def _differing_value(meta: Mapping[str, Any], key: str) -> Any:
     value = _meta_value(meta, key)
     if key != "date":
         return value
-    dates = sorted({d.strip() for d in str(value).split(" / ") if d.strip()})
+    dates = sorted(set(merged_values(value)))
     return f"{len(dates)} dates from {dates[0]} to {dates[-1]}" if len(dates) > 1 else value
 
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from codecbench.core.results import Record
+from codecbench.core.results import Record, merged_values
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def file_origins(files: Sequence[tuple[str | os.PathLike, Mapping[str, Any], Seq
     origins: dict[tuple, Origin] = {}
     for (path, meta, records), name in zip(files, names):
         label = name if names.count(name) == 1 else os.fspath(path)
-        days = sorted({d.strip()[:10] for d in str(meta.get("date", "")).split(" / ") if d.strip()})
+        days = sorted({d[:10] for d in merged_values(meta.get("date", ""))})
         origin = Origin(_plain(label), _plain(", ".join(days)), _machine(meta))
         for record in records:
             origins[record.key] = origin
